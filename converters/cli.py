@@ -1,0 +1,144 @@
+"""``edge-convert``: train and convert models into bundles on a workstation.
+
+    edge-convert multi-exit --dataset digits --out bundle/
+    edge-convert multi-exit --model m.keras --exits conv_2,conv_4 --dataset data.npz --out bundle/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+
+from edge_runtime.errors import EdgeRuntimeError
+
+from .errors import ConvertError
+
+log = logging.getLogger("edge_convert")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default="digits",
+                        help="'digits' (scikit-learn's 8×8 digits, offline), a .npz with x_train, y_train, x_test, "
+                             "y_test, or a folder with one sub-folder of images per class (default: digits)")
+    parser.add_argument("--out", required=True, help="bundle folder to create")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for training (default 0)")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary of the bundle on stdout")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own output instead of logging it")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-convert", description=__doc__.split("\n\n")[0].strip())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    me = sub.add_parser("multi-exit", help="a multi-exit network → int8 segment bundle",
+                        description="Build Merkel's multi-exit CNN (or attach exits to your Keras model), train it "
+                                    "with the sum of all exits' cross-entropies, and export an int8 bundle.")
+    _add_common(me)
+    me.add_argument("--model", help="your Keras model (.keras): exits are attached after the --exits layers")
+    me.add_argument("--exits", help="comma-separated layer names of --model after which to attach exits")
+    me.add_argument("--finetune", action="store_true",
+                    help="with --model: train the backbone too, with the summed loss (default: heads only)")
+    me.add_argument("--blocks", type=int, default=5, help="reference model: convolution blocks (default 5: 6 exits)")
+    me.add_argument("--filters", type=int, default=64, help="reference model: filters per block (default 64)")
+    return parser
+
+
+def run_multi_exit(args: argparse.Namespace) -> dict:
+    from edge_runtime.datasets import load_dataset
+
+    from .bundle_writer import check_output_folder, staging_folder
+    from .progress import Progress, import_tensorflow, tf_output_to
+
+    if (args.model is None) != (args.exits is None):
+        raise ConvertError("--model and --exits go together: --model M.keras --exits LAYER,LAYER,…")
+    if args.epochs is not None and args.epochs < 1:
+        raise ConvertError(f"--epochs {args.epochs}: expected a positive integer")
+    if args.blocks < 1 or args.filters < 1:
+        raise ConvertError("--blocks and --filters must be positive integers")
+    check_output_folder(args.out, args.force)
+    if args.model and not os.path.isfile(args.model):
+        raise ConvertError(f"--model {args.model}: no such file")
+    progress = Progress(quiet=args.quiet)
+    log_path = None if args.verbose else os.path.abspath(args.out.rstrip("/\\") + ".convert.log")
+    if log_path:
+        progress.say(f"TensorFlow's output goes to {log_path}")
+    progress.say(f"loading dataset {args.dataset}")
+    dataset = load_dataset(args.dataset)
+    with tf_output_to(log_path):
+        import_tensorflow()
+        import keras
+
+        from .models import attach_exits, reference_multi_exit
+        from .multi_exit_export import export_multi_exit
+        from .training import float_exit_accuracies, train_multi_exit
+
+        n_classes = len(dataset.labels)
+        if args.model:
+            try:
+                backbone = keras.saving.load_model(args.model, compile=False)
+            except Exception as exc:  # noqa: BLE001 - Keras raises many types for unreadable files
+                raise ConvertError(f"--model {args.model}: Keras cannot load it ({type(exc).__name__}: {exc})") from exc
+            if tuple(backbone.input.shape[1:]) != dataset.image_shape:
+                raise ConvertError(f"--model {args.model} takes inputs of shape {tuple(backbone.input.shape[1:])}, "
+                                   f"the dataset's images are {dataset.image_shape}")
+            cuts = [c.strip() for c in args.exits.split(",") if c.strip()]
+            model = attach_exits(backbone, cuts, n_classes, input_exit=False, train_backbone=args.finetune)
+            source = {"model": os.path.basename(args.model), "exits_after": cuts, "finetune": bool(args.finetune)}
+            epochs = args.epochs or 10
+        else:
+            model = reference_multi_exit(dataset.image_shape, n_classes, args.blocks, args.filters)
+            source = {"model": "merkel_cnn", "blocks": args.blocks, "filters": args.filters}
+            epochs = args.epochs or 25
+        x_fit, y_fit, x_held, y_held = dataset.held_out_split()
+        progress.say(f"training {len(model.exit_names)} exits on {len(y_fit)} images for {epochs} epochs")
+        train_multi_exit(model, dataset.to_float(x_fit), y_fit, epochs, progress, seed=args.seed)
+        float_acc = float_exit_accuracies(model, dataset.to_float(x_held), y_held)
+        progress.say("held-out float accuracy per exit: " + " ".join(f"{a:.3f}" for a in float_acc))
+        source["epochs"] = epochs
+        with staging_folder(args.out, args.force) as folder:
+            manifest = export_multi_exit(model, dataset, folder, progress, float_acc, source)
+    summary = {
+        "bundle": os.path.abspath(args.out),
+        "exits": [{"name": e["name"], "macs": e["macs"], "accuracy": e["accuracy"],
+                   "float_accuracy": e["float_accuracy"]} for e in manifest["exits"]],
+        "monolithic_accuracy": manifest["calibration"]["monolithic_accuracy"],
+        "energy_fit": manifest["calibration"]["energy_fit"],
+    }
+    progress.say("int8 held-out accuracy per exit: " + " ".join(f"{e['accuracy']:.3f}" for e in manifest["exits"]))
+    progress.say(f"wrote {args.out}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        summary = run_multi_exit(args)
+    except (EdgeRuntimeError, OSError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        message = str(exc) if isinstance(exc, EdgeRuntimeError) else f"{getattr(exc, 'filename', '') or ''} {exc.strerror or exc}".strip()
+        print(f"Error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Aborted!", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only with --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for e in summary["exits"]:
+            print(f"{e['name']:>8}  {e['macs']:>10,d} MACs  int8 {e['accuracy']:.3f}  float {e['float_accuracy']:.3f}")
+    return 0

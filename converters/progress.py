@@ -1,0 +1,62 @@
+"""Progress for people, and TensorFlow's own output kept out of their way.
+
+TensorFlow and Keras print to the process's file descriptors 1 and 2 from C++ and Python
+(a SavedModel dump for every export, converter statistics, absl warnings). While
+:func:`tf_output_to` is active those descriptors point at a log file; :class:`Progress`
+writes to a duplicate of the original stderr taken before, so it stays visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from typing import IO, Iterator
+
+
+class Progress:
+    """Progress lines on the terminal's stderr, with elapsed seconds. Not thread-safe."""
+
+    def __init__(self, stream: IO[str] | None = None, quiet: bool = False) -> None:
+        self._stream = stream or os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+        self._start = time.monotonic()
+        self.quiet = quiet
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            self._stream.write(f"[{time.monotonic() - self._start:6.1f}s] {message}\n")
+            self._stream.flush()
+
+
+@contextlib.contextmanager
+def tf_output_to(log_path: str | None) -> Iterator[None]:
+    """Send everything written to fds 1 and 2 to ``log_path`` (appending); no-op for None."""
+    if log_path is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def import_tensorflow():
+    """Import TensorFlow with its C++ logging reduced to errors."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    return tf

@@ -1,0 +1,375 @@
+"""Bundles: a folder with ``manifest.json`` and the ``.tflite`` files it lists.
+
+:func:`load_bundle` checks everything a run needs before any inference: the schema and
+format version, that every listed file is present with the recorded sha256, and that the
+segments' shapes chain from the input through every exit. Problems raise
+:class:`~edge_runtime.errors.BundleError` naming the file and the manifest field.
+
+Manifest conventions (format version 1): every segment has one int8 input named ``x``;
+outputs are named ``features`` (what the next segment takes), ``probs`` (an exit's
+softmax) and ``confidence`` (its top probability, computed in the graph).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BundleError
+from .exit_rule import DEFAULT_BETA1, DEFAULT_BETA2, EnergyFit
+from .quant import Quantization
+
+FORMAT = "edge-adaptive-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FAMILIES = ("multi_exit",)
+COLOR_MODES = {"L": 1, "RGB": 3}
+RESIZE_POLICIES = ("bilinear", "nearest", "refuse")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One int8 tensor of a segment: its signature name, shape and quantization."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    quantization: Quantization
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One signature of one model file.
+
+    Attributes:
+        macs: multiply-accumulates of one run (eq. 3/4, counted per layer).
+        params: parameters stored for it.
+        bytes_moved: activations and weights read and written by one run (memory term of the energy model).
+    """
+
+    name: str
+    file: str
+    signature: str
+    inputs: dict[str, TensorSpec]
+    outputs: dict[str, TensorSpec]
+    macs: int
+    params: int
+    bytes_moved: int
+
+
+@dataclass(frozen=True)
+class ConfidenceCurve:
+    """Held-out accuracy of an exit over the inputs whose confidence is ≥ each threshold (Merkel Fig. 8)."""
+
+    thresholds: tuple[float, ...]
+    accuracy: tuple[float, ...]
+    coverage: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ExitSpec:
+    """One exit of a multi-exit network.
+
+    Attributes:
+        stage: segment that runs the block before this exit and the exit head.
+        block: the same block without the head (used when the exit cannot fire), or None.
+        source: ``image`` when the stage reads the input image, ``previous`` when it reads
+            the features of the exit before it.
+        macs: cumulative MACs of a fixed-depth network ending at this exit.
+        accuracy: held-out accuracy of the int8 exit, A_l of eq. 10.
+    """
+
+    name: str
+    stage: str
+    block: str | None
+    source: str
+    macs: int
+    accuracy: float
+    float_accuracy: float
+    curve: ConfidenceCurve
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How to turn an image file into the model's input: real = pixel·pixel_scale + pixel_offset."""
+
+    height: int
+    width: int
+    channels: int
+    color_mode: str
+    pixel_scale: float
+    pixel_offset: float
+    resize: str
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle. ``path`` is its folder; everything else comes from the manifest."""
+
+    path: str
+    family: str
+    labels: tuple[str, ...]
+    input: InputSpec
+    segments: dict[str, Segment]
+    exits: tuple[ExitSpec, ...]
+    monolithic: Segment
+    energy_fit: EnergyFit | None
+    beta1: float
+    beta2: float
+    calibration: dict[str, Any]
+    manifest: dict[str, Any]
+
+    def file_path(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    @property
+    def full_macs(self) -> int:
+        """MACs of the network run to its last exit as one model."""
+        return self.monolithic.macs
+
+
+class _Reader:
+    """Typed access to manifest fields; every failure names the dotted field path."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, field: str, message: str) -> BundleError:
+        return BundleError(self.path, message, field)
+
+    def get(self, obj: Any, key: str, kind: type | tuple[type, ...], field: str, optional: bool = False) -> Any:
+        if not isinstance(obj, dict):
+            raise self.fail(field, f"expected an object, found {type(obj).__name__}")
+        if key not in obj or (optional and obj[key] is None):
+            if optional:
+                return None
+            raise self.fail(f"{field}.{key}" if field else key, "missing")
+        value = obj[key]
+        if kind in (int, float) or kind == (int, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if kind is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(f"{field}.{key}" if field else key, f"expected {names}, found {value!r}")
+        return value
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tensor(r: _Reader, raw: Any, field: str) -> TensorSpec:
+    shape = r.get(raw, "shape", list, field)
+    if not all(isinstance(d, int) and d > 0 for d in shape):
+        raise r.fail(f"{field}.shape", f"expected positive integers, found {shape!r}")
+    dtype = r.get(raw, "dtype", str, field)
+    if dtype != "int8":
+        raise r.fail(f"{field}.dtype", f"expected int8, found {dtype!r}")
+    scale = float(r.get(raw, "scale", (int, float), field))
+    if not scale > 0:
+        raise r.fail(f"{field}.scale", f"expected a positive number, found {scale!r}")
+    zero_point = r.get(raw, "zero_point", int, field)
+    return TensorSpec(r.get(raw, "name", str, field), tuple(shape), dtype, Quantization(scale, zero_point))
+
+
+def _segment(r: _Reader, name: str, raw: Any, files: dict[str, Any]) -> Segment:
+    field = f"segments.{name}"
+    file = r.get(raw, "file", str, field)
+    if file not in files:
+        raise r.fail(f"{field}.file", f"{file!r} is not listed in files")
+    inputs = [_tensor(r, t, f"{field}.inputs[{i}]") for i, t in enumerate(r.get(raw, "inputs", list, field))]
+    outputs = [_tensor(r, t, f"{field}.outputs[{i}]") for i, t in enumerate(r.get(raw, "outputs", list, field))]
+    return Segment(
+        name=name,
+        file=file,
+        signature=r.get(raw, "signature", str, field),
+        inputs={t.name: t for t in inputs},
+        outputs={t.name: t for t in outputs},
+        macs=r.get(raw, "macs", int, field),
+        params=r.get(raw, "params", int, field),
+        bytes_moved=r.get(raw, "bytes_moved", int, field),
+    )
+
+
+def _check_files(r: _Reader, folder: str, files: dict[str, Any], verify_hashes: bool) -> None:
+    for name, info in files.items():
+        field = f"files.{name}"
+        if os.path.basename(name) != name:
+            raise r.fail(field, "expected a plain file name inside the bundle folder")
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            raise BundleError(path, "file listed in the manifest is missing", None)
+        expected = r.get(info, "sha256", str, field)
+        size = r.get(info, "bytes", int, field)
+        actual_size = os.path.getsize(path)
+        if actual_size != size:
+            raise BundleError(path, f"is {actual_size} bytes, the manifest ({field}.bytes) says {size}: truncated or replaced")
+        if verify_hashes and sha256_of(path) != expected:
+            raise BundleError(path, f"sha256 differs from the manifest's {field}.sha256: the file is corrupt or was replaced")
+
+
+def _input_spec(r: _Reader, raw: Any) -> InputSpec:
+    mode = r.get(raw, "color_mode", str, "input")
+    if mode not in COLOR_MODES:
+        raise r.fail("input.color_mode", f"expected one of {', '.join(COLOR_MODES)}, found {mode!r}")
+    resize = r.get(raw, "resize", str, "input")
+    if resize not in RESIZE_POLICIES:
+        raise r.fail("input.resize", f"expected one of {', '.join(RESIZE_POLICIES)}, found {resize!r}")
+    spec = InputSpec(
+        height=r.get(raw, "height", int, "input"),
+        width=r.get(raw, "width", int, "input"),
+        channels=r.get(raw, "channels", int, "input"),
+        color_mode=mode,
+        pixel_scale=float(r.get(raw, "pixel_scale", (int, float), "input")),
+        pixel_offset=float(r.get(raw, "pixel_offset", (int, float), "input")),
+        resize=resize,
+    )
+    if COLOR_MODES[mode] != spec.channels:
+        raise r.fail("input.channels", f"expected {COLOR_MODES[mode]} for color_mode {mode}, found {spec.channels}")
+    return spec
+
+
+def _curve(r: _Reader, raw: Any, field: str) -> ConfidenceCurve:
+    thresholds = r.get(raw, "thresholds", list, field)
+    accuracy = r.get(raw, "accuracy", list, field)
+    coverage = r.get(raw, "coverage", list, field)
+    if not len(thresholds) == len(accuracy) == len(coverage):
+        raise r.fail(field, "thresholds, accuracy and coverage must have the same length")
+    return ConfidenceCurve(tuple(map(float, thresholds)), tuple(map(float, accuracy)), tuple(map(float, coverage)))
+
+
+def _check_chain(r: _Reader, spec: InputSpec, segments: dict[str, Segment], exits: list[ExitSpec],
+                 monolithic: Segment, n_labels: int) -> None:
+    image_shape = (1, spec.height, spec.width, spec.channels)
+    previous_features: TensorSpec | None = None
+    previous_name = "input"
+    for index, ex in enumerate(exits):
+        field = f"exits[{index}]"
+        for role in ("stage", "block"):
+            seg_name = getattr(ex, role)
+            if seg_name is None:
+                continue
+            if seg_name not in segments:
+                raise r.fail(f"{field}.{role}", f"segment {seg_name!r} is not in segments")
+            seg = segments[seg_name]
+            if "x" not in seg.inputs:
+                raise r.fail(f"segments.{seg_name}.inputs", "expected one input named 'x'")
+            want = image_shape if ex.source == "image" else (previous_features.shape if previous_features else None)
+            if want is None:
+                raise r.fail(f"{field}.source", f"'previous' but {previous_name} produces no features")
+            got = seg.inputs["x"].shape
+            if got != want:
+                raise r.fail(f"segments.{seg_name}.inputs[0].shape",
+                             f"{list(got)} does not chain: {previous_name if ex.source == 'previous' else 'the image'} gives {list(want)}")
+        stage = segments[ex.stage]
+        for name in ("probs", "confidence"):
+            if name not in stage.outputs:
+                raise r.fail(f"segments.{ex.stage}.outputs", f"an exit stage needs an output named {name!r}")
+        if stage.outputs["probs"].shape[-1] != n_labels:
+            raise r.fail(f"segments.{ex.stage}.outputs", f"probs has {stage.outputs['probs'].shape[-1]} classes, labels has {n_labels}")
+        features = stage.outputs.get("features")
+        if ex.block is not None:
+            block_features = segments[ex.block].outputs.get("features")
+            if block_features is None or features is None or block_features.shape != features.shape:
+                raise r.fail(f"segments.{ex.block}.outputs", f"must give the same features as {ex.stage}")
+        if features is not None:
+            previous_features, previous_name = features, ex.stage
+        if index == len(exits) - 1 and ex.block is not None:
+            raise r.fail(f"{field}.block", "the last exit always answers; it has no head-less block")
+    if "x" not in monolithic.inputs or monolithic.inputs["x"].shape != image_shape:
+        raise r.fail("monolithic", f"its input must be the image, shape {list(image_shape)}")
+    if "probs" not in monolithic.outputs or monolithic.outputs["probs"].shape[-1] != n_labels:
+        raise r.fail("monolithic", f"needs an output 'probs' with {n_labels} classes")
+
+
+def read_manifest(folder: str) -> dict[str, Any]:
+    """Parse ``folder/manifest.json``. Raises BundleError for a missing folder or invalid JSON."""
+    path = os.path.join(folder, MANIFEST)
+    if not os.path.isdir(folder):
+        raise BundleError(folder, "is not a bundle folder (no such directory)")
+    if not os.path.isfile(path):
+        raise BundleError(path, "missing: a bundle folder holds manifest.json and the .tflite files it lists")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(path, f"is not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise BundleError(path, "expected a JSON object at the top level")
+    return manifest
+
+
+def load_bundle(folder: str, verify_hashes: bool = True) -> Bundle:
+    """Read and verify the bundle in ``folder``.
+
+    Raises:
+        BundleError: naming the file and manifest field of the first problem found.
+    """
+    manifest = read_manifest(folder)
+    r = _Reader(os.path.join(folder, MANIFEST))
+    fmt = r.get(manifest, "format", str, "")
+    if fmt != FORMAT:
+        raise r.fail("format", f"expected {FORMAT!r}, found {fmt!r}")
+    version = r.get(manifest, "format_version", int, "")
+    if version != FORMAT_VERSION:
+        raise r.fail("format_version", f"this runtime reads version {FORMAT_VERSION}, the bundle is version {version}: "
+                     "convert it again with a matching edge-convert")
+    family = r.get(manifest, "family", str, "")
+    if family not in FAMILIES:
+        raise r.fail("family", f"expected one of {', '.join(FAMILIES)}, found {family!r}")
+    files = r.get(manifest, "files", dict, "")
+    _check_files(r, folder, files, verify_hashes)
+    labels = r.get(manifest, "labels", list, "")
+    if not labels or not all(isinstance(label, str) for label in labels):
+        raise r.fail("labels", "expected a non-empty list of strings")
+    spec = _input_spec(r, r.get(manifest, "input", dict, ""))
+    raw_segments = r.get(manifest, "segments", dict, "")
+    segments = {name: _segment(r, name, raw, files) for name, raw in raw_segments.items()}
+    exits = []
+    for i, raw in enumerate(r.get(manifest, "exits", list, "")):
+        field = f"exits[{i}]"
+        source = r.get(raw, "source", str, field)
+        if source not in ("image", "previous"):
+            raise r.fail(f"{field}.source", f"expected 'image' or 'previous', found {source!r}")
+        accuracy = float(r.get(raw, "accuracy", (int, float), field))
+        if not 0 <= accuracy <= 1:
+            raise r.fail(f"{field}.accuracy", f"expected a number in [0, 1], found {accuracy}")
+        exits.append(ExitSpec(
+            name=r.get(raw, "name", str, field),
+            stage=r.get(raw, "stage", str, field),
+            block=r.get(raw, "block", str, field, optional=True),
+            source=source,
+            macs=r.get(raw, "macs", int, field),
+            accuracy=accuracy,
+            float_accuracy=float(r.get(raw, "float_accuracy", (int, float), field)),
+            curve=_curve(r, r.get(raw, "confidence_curve", dict, field), f"{field}.confidence_curve"),
+        ))
+    if not exits:
+        raise r.fail("exits", "expected at least one exit")
+    mono_name = r.get(r.get(manifest, "monolithic", dict, ""), "segment", str, "monolithic")
+    if mono_name not in segments:
+        raise r.fail("monolithic.segment", f"segment {mono_name!r} is not in segments")
+    _check_chain(r, spec, segments, exits, segments[mono_name], len(labels))
+    calibration = r.get(manifest, "calibration", dict, "")
+    fit_raw = r.get(calibration, "energy_fit", dict, "calibration", optional=True)
+    fit = None
+    if fit_raw is not None:
+        fit = EnergyFit(a=float(r.get(fit_raw, "a", (int, float), "calibration.energy_fit")),
+                        b=float(r.get(fit_raw, "b", (int, float), "calibration.energy_fit")))
+    beta1 = float(calibration.get("beta1", DEFAULT_BETA1))
+    beta2 = float(calibration.get("beta2", DEFAULT_BETA2))
+    return Bundle(
+        path=folder, family=family, labels=tuple(labels), input=spec, segments=segments, exits=tuple(exits),
+        monolithic=segments[mono_name], energy_fit=fit, beta1=beta1, beta2=beta2, calibration=calibration,
+        manifest=manifest,
+    )

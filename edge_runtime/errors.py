@@ -1,0 +1,57 @@
+"""Exceptions of the device runtime.
+
+Every error a user can cause derives from :class:`EdgeRuntimeError`; the CLI prints its
+message as one ``Error: ...`` line. Messages name the file, field or value and what was
+expected; the data also travels as attributes so callers need not parse text.
+"""
+
+from __future__ import annotations
+
+
+class EdgeRuntimeError(Exception):
+    """Base of every error the runtime reports to a user."""
+
+
+class BackendError(EdgeRuntimeError):
+    """No usable interpreter package, or a delegate library that cannot be loaded."""
+
+
+class BundleError(EdgeRuntimeError):
+    """A bundle folder, manifest or model file that is missing, corrupt or inconsistent.
+
+    Attributes:
+        path: the file the problem is in.
+        field: the manifest field (dotted path) concerned, or ``None``.
+    """
+
+    def __init__(self, path: str, message: str, field: str | None = None) -> None:
+        self.path = path
+        self.field = field
+        where = f"{path}: {field}: " if field else f"{path}: "
+        super().__init__(where + message)
+
+
+class InputError(EdgeRuntimeError):
+    """An input image or dataset the runtime cannot use.
+
+    Attributes:
+        path: the file or folder concerned.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
+class ValueRangeError(EdgeRuntimeError):
+    """A numeric parameter outside its allowed range (for example α outside [0, 1]).
+
+    Attributes:
+        name: the parameter's name; value: what was given; expected: the allowed range.
+    """
+
+    def __init__(self, name: str, value: float, expected: str) -> None:
+        self.name = name
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{name} = {value!r} is out of range: expected {expected}")

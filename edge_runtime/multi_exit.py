@@ -1,0 +1,254 @@
+"""The multi-exit runtime: chain a bundle's segments and leave at the first good-enough exit.
+
+For a desired accuracy Ã the runtime builds an :class:`ExitPlan` once (which exits can
+fire, the int8 confidence code each one needs, which blocks run head-less) and then
+classifies each input with integer comparisons only. The plan is the compiled form of
+eq. 10 and gives the same exit as :func:`edge_runtime.exit_rule.choose_exit` on the
+dequantized confidences (tested).
+
+Thread rules: a :class:`MultiExitRuntime` and its plans belong to one thread.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .backends import Backend, load_backend
+from .bundle import Bundle, Segment
+from .errors import BundleError
+from .exit_rule import check_unit_interval, desired_accuracy
+from .quant import Joint, Quantization
+from .signature_model import SignatureHandle, SignatureModel
+
+
+class Decision(NamedTuple):
+    """The answer for one input: class index, its softmax probability, the exit taken (0-based)
+    and the MACs of the segments that ran."""
+
+    label: int
+    confidence: float
+    exit_index: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class _Step:
+    exit_index: int
+    handle: SignatureHandle
+    from_image: bool
+    joint: Joint | None
+    always: bool
+    threshold: int | None  # int8 confidence code at or above which the input leaves here
+    macs: int  # cumulative MACs of the steps up to and including this one
+    confidence_quant: Quantization | None
+
+
+@dataclass(frozen=True)
+class ExitPlan:
+    """Eq. 10 compiled for one desired accuracy Ã (see :meth:`MultiExitRuntime.plan`)."""
+
+    desired_accuracy: float
+    steps: tuple[_Step, ...]
+
+    @property
+    def invocations(self) -> int:
+        return len(self.steps)
+
+
+class MultiExitRuntime:
+    """Runs a multi-exit bundle.
+
+    Args:
+        bundle: a bundle from :func:`edge_runtime.bundle.load_bundle`.
+        backend: interpreter package (default: the first installed).
+        num_threads: interpreter threads; 1 is fastest for small models (a second thread
+            must be woken for every segment).
+        delegates: delegates from :mod:`edge_runtime.delegates`.
+        fast: use direct subgraph calls (see :mod:`edge_runtime.signature_model`).
+        beta1, beta2: eq. 10's β; default to the bundle's calibrated values.
+    """
+
+    def __init__(self, bundle: Bundle, backend: Backend | None = None, num_threads: int = 1,
+                 delegates: list[Any] | None = None, fast: bool = True,
+                 beta1: float | None = None, beta2: float | None = None) -> None:
+        self.bundle = bundle
+        self.backend = backend or load_backend()
+        self.num_threads = num_threads
+        self.beta1 = bundle.beta1 if beta1 is None else beta1
+        self.beta2 = bundle.beta2 if beta2 is None else beta2
+        self._models: dict[str, SignatureModel] = {}
+        self._delegates = delegates
+        self._fast = fast
+        self.accuracies = tuple(ex.accuracy for ex in bundle.exits)
+        self._plans: dict[float, ExitPlan] = {}
+        self._probe: ExitPlan | None = None
+        self._mono = self._handle(bundle.monolithic)
+        # Open every signature now so that a broken file fails at load, not mid-run.
+        for ex in bundle.exits:
+            self._handle(bundle.segments[ex.stage])
+            if ex.block:
+                self._handle(bundle.segments[ex.block])
+
+    # ------------------------------------------------------------------ loading
+    def _model(self, file: str) -> SignatureModel:
+        if file not in self._models:
+            path = self.bundle.file_path(file)
+            try:
+                self._models[file] = SignatureModel(self.backend, path, self.num_threads, self._delegates, self._fast)
+            except ValueError as exc:
+                raise BundleError(path, f"the interpreter cannot load it: {exc}") from exc
+        return self._models[file]
+
+    def _handle(self, segment: Segment) -> SignatureHandle:
+        model = self._model(segment.file)
+        path = self.bundle.file_path(segment.file)
+        if segment.signature not in model.signature_keys:
+            raise BundleError(path, f"has no signature {segment.signature!r} (it has {', '.join(model.signature_keys)})",
+                              f"segments.{segment.name}.signature")
+        handle = model.handle(segment.signature)
+        for kind, declared, actual in (("inputs", segment.inputs, handle.inputs), ("outputs", segment.outputs, handle.outputs)):
+            for name, spec in declared.items():
+                if name not in actual:
+                    raise BundleError(path, f"signature {segment.signature!r} has no {kind[:-1]} {name!r}",
+                                      f"segments.{segment.name}.{kind}")
+                if tuple(actual[name].shape) != spec.shape or actual[name].dtype != np.int8:
+                    raise BundleError(path, f"{kind[:-1]} {name!r} is {actual[name].dtype}{list(actual[name].shape)} "
+                                      f"in the model, the manifest says int8{list(spec.shape)}", f"segments.{segment.name}.{kind}")
+        return handle
+
+    @property
+    def input_quantization(self) -> Quantization:
+        """Quantization of the image input (the same for every segment that reads the image)."""
+        return self.bundle.monolithic.inputs["x"].quantization
+
+    @property
+    def uses_fast_path(self) -> bool:
+        return all(model.fast for model in self._models.values())
+
+    # ------------------------------------------------------------------ planning
+    def desired_accuracy(self, alpha: float) -> float:
+        """Eq. 7 for this bundle: α ∈ [0, 1] → Ã, clamped to the exits' accuracy range."""
+        return desired_accuracy(alpha, self.bundle.energy_fit, min(self.accuracies), max(self.accuracies))
+
+    def plan(self, desired: float) -> ExitPlan:
+        """Compile eq. 10 for desired accuracy Ã ∈ [0, 1] (cached per Ã)."""
+        desired = check_unit_interval("desired accuracy", desired)
+        plan = self._plans.get(desired)
+        if plan is None:
+            plan = self._build_plan(desired)
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            self._plans[desired] = plan
+        return plan
+
+    def _build_plan(self, desired: float) -> ExitPlan:
+        steps: list[_Step] = []
+        segments = self.bundle.segments
+        last = len(self.bundle.exits) - 1
+        for index, ex in enumerate(self.bundle.exits):
+            stage = segments[ex.stage]
+            conf_quant = stage.outputs["confidence"].quantization
+            always = index == last or self.beta1 * ex.accuracy >= desired
+            threshold = None if always else conf_quant.smallest_code_at_least(self.beta2 * desired)
+            if always or threshold is not None:
+                steps.append(self._step(index, stage, ex.source, steps, always, threshold, conf_quant))
+                if always:
+                    break
+            elif ex.block is not None:
+                steps.append(self._step(index, segments[ex.block], ex.source, steps, False, None, None))
+            elif "features" in stage.outputs:
+                steps.append(self._step(index, stage, ex.source, steps, False, None, None))
+            # else: an exit that cannot fire and feeds nothing is skipped entirely.
+        return ExitPlan(desired, tuple(steps))
+
+    def fixed_plan(self, exit_index: int) -> ExitPlan:
+        """Run to exit ``exit_index`` and answer there, whatever the confidences (fixed depth)."""
+        segments = self.bundle.segments
+        steps: list[_Step] = []
+        for index, ex in enumerate(self.bundle.exits[: exit_index + 1]):
+            stage = segments[ex.stage]
+            if index == exit_index:
+                steps.append(self._step(index, stage, ex.source, steps, True, None, stage.outputs["confidence"].quantization))
+            elif ex.block is not None:
+                steps.append(self._step(index, segments[ex.block], ex.source, steps, False, None, None))
+            elif "features" in stage.outputs:
+                steps.append(self._step(index, stage, ex.source, steps, False, None, None))
+        return ExitPlan(float("nan"), tuple(steps))
+
+    def _step(self, index: int, segment: Segment, source: str, previous: list[_Step], always: bool,
+              threshold: int | None, conf_quant: Quantization | None) -> _Step:
+        handle = self._handle(segment)
+        joint = None
+        if source == "previous":
+            feeder = next(s for s in reversed(previous) if "features" in s.handle.outputs)
+            feeder_segment = self._segment_of(feeder.handle)
+            joint = Joint(feeder_segment.outputs["features"].quantization, segment.inputs["x"].quantization)
+        macs = (previous[-1].macs if previous else 0) + segment.macs
+        return _Step(index, handle, source == "image", joint, always, threshold, macs, conf_quant)
+
+    def _segment_of(self, handle: SignatureHandle) -> Segment:
+        return next(s for s in self.bundle.segments.values() if s.signature == handle.key and self._handle(s) is handle)
+
+    # ------------------------------------------------------------------ running
+    def classify(self, image: np.ndarray, plan: ExitPlan) -> Decision:
+        """Classify one quantized image (int8, shape ``(1, H, W, C)``) under ``plan``."""
+        features = None
+        for step in plan.steps:
+            handle = step.handle
+            if step.from_image:
+                np.copyto(handle.inputs["x"], image)
+            else:
+                step.joint(features, handle.inputs["x"])
+            handle.run()
+            if step.always or (step.threshold is not None and handle.outputs["confidence"].item() >= step.threshold):
+                probs = handle.outputs["probs"]
+                code = handle.outputs["confidence"].item()
+                return Decision(int(probs.argmax()), float(step.confidence_quant.dequantize(code)), step.exit_index, step.macs)
+            features = handle.outputs.get("features", features)
+        raise AssertionError("a plan always ends with an exit that answers")
+
+    def exit_scores(self, image: np.ndarray) -> tuple[list[int], list[float]]:
+        """Run every exit's head for one image: each exit's label and dequantized confidence."""
+        if self._probe is None:
+            steps: list[_Step] = []
+            last = len(self.bundle.exits) - 1
+            for index, ex in enumerate(self.bundle.exits):
+                stage = self.bundle.segments[ex.stage]
+                steps.append(self._step(index, stage, ex.source, steps, index == last, None,
+                                        stage.outputs["confidence"].quantization))
+            self._probe = ExitPlan(float("nan"), tuple(steps))
+        labels, confidences = [], []
+        features = None
+        for step in self._probe.steps:
+            handle = step.handle
+            if step.from_image:
+                np.copyto(handle.inputs["x"], image)
+            else:
+                step.joint(features, handle.inputs["x"])
+            handle.run()
+            labels.append(int(handle.outputs["probs"].argmax()))
+            confidences.append(float(step.confidence_quant.dequantize(handle.outputs["confidence"].item())))
+            features = handle.outputs.get("features", features)
+        return labels, confidences
+
+    def classify_monolithic(self, image: np.ndarray) -> int:
+        """Class index from the single int8 model of the whole network (the reference)."""
+        np.copyto(self._mono.inputs["x"], image)
+        self._mono.run()
+        return int(self._mono.outputs["probs"].argmax())
+
+
+def open_runtime(bundle_path: str, backend_name: str | None = None, num_threads: int = 1,
+                 delegate_names: list[str] | None = None, **kwargs: Any) -> MultiExitRuntime:
+    """Load and verify a bundle and create its runtime (the usual entry point)."""
+    from .bundle import load_bundle
+    from .delegates import load_delegates
+
+    bundle = load_bundle(os.fspath(bundle_path))
+    backend = load_backend(backend_name)
+    delegates = load_delegates(backend, delegate_names) if delegate_names else None
+    return MultiExitRuntime(bundle, backend, num_threads, delegates, **kwargs)
