@@ -1,0 +1,281 @@
+"""``edge-runtime``: run bundles on the device.
+
+    edge-runtime run BUNDLE IMAGE… [--alpha A | --accuracy Ã] [--json]
+    edge-runtime eval BUNDLE --dataset D [--threads N] [--json] [--plot FILE.png]
+    edge-runtime info BUNDLE [--json]
+    edge-runtime demo [--json]
+
+Data goes to stdout, progress and diagnostics to stderr; errors are one ``Error: …`` line
+(exit 1; usage errors exit 2), with a traceback only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+from .errors import EdgeRuntimeError, InputError, ValueRangeError
+
+log = logging.getLogger("edge_runtime")
+DEFAULT_ALPHA = 0.5
+
+
+def _unit_float(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number in [0, 1], got {text!r}") from None
+        if not 0.0 <= value <= 1.0:
+            raise argparse.ArgumentTypeError(f"{name} must be in [0, 1], got {text}")
+        return value
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", help="bundle folder (made by edge-convert)")
+    parser.add_argument("--backend", choices=("ai_edge_litert", "tflite_runtime", "tensorflow"),
+                        help="interpreter package (default: the first installed, in this order)")
+    parser.add_argument("--threads", type=_positive_int, default=1,
+                        help="interpreter threads (default 1: fastest for small models)")
+    parser.add_argument("--delegate", action="append", choices=("edgetpu",), default=[],
+                        help="load a hardware delegate (Coral Edge TPU: libedgetpu.so.1)")
+    parser.add_argument("--beta1", type=float, help="eq. 10's β1 (default: the bundle's, 0.8)")
+    parser.add_argument("--beta2", type=float, help="eq. 10's β2 (default: the bundle's, 1.1)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-runtime", description="Energy-adaptive early-exit inference on the device.",
+                                     epilog="Run 'edge-runtime COMMAND --help' for each command's options.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="classify image files", description="Classify JPEG/PNG files; each image leaves "
+                         "the network at the first exit good enough for α (or for the desired accuracy).")
+    _add_runtime_options(run)
+    run.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files")
+    choice = run.add_mutually_exclusive_group()
+    choice.add_argument("--alpha", type=_unit_float("--alpha"), help=f"trade-off α in [0, 1]: 0 = most accurate, "
+                        f"1 = least energy (default {DEFAULT_ALPHA})")
+    choice.add_argument("--accuracy", type=_unit_float("--accuracy"), help="desired accuracy Ã in [0, 1] instead of α")
+    run.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    ev = sub.add_parser("eval", help="sweep α over a test split and compare with the monolithic model",
+                        description="Run the test split at α from 0 to 1, each fixed-depth exit, the oracle and the "
+                                    "monolithic int8 model, all in one run.")
+    _add_runtime_options(ev)
+    ev.add_argument("--dataset", required=True, help="'digits', a .npz (x_test, y_test used) or an image folder")
+    ev.add_argument("--plot", metavar="FILE.png", help="draw Merkel's Fig. 9 and Fig. 10 to this PNG")
+    ev.add_argument("--points", type=_positive_int, default=21, help="evenly spaced α values in the sweep, plus half as many placed by eq. 7 (default 21)")
+    ev.add_argument("--limit", type=_positive_int, help="use only the first N test images")
+    ev.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    info = sub.add_parser("info", help="summarise a bundle")
+    info.add_argument("bundle", help="bundle folder")
+    info.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    info.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    demo = sub.add_parser("demo", help="train, convert and evaluate the reference model on digits",
+                          description="Train and convert Merkel's multi-exit CNN on scikit-learn's digits (cached "
+                                      "after the first run), evaluate it, write the plot and say what adaptive exits save.")
+    demo.add_argument("--workdir", help="where the bundle, plot and sample images go (default: ~/.cache/edge-adaptive/demo)")
+    demo.add_argument("--retrain", action="store_true", help="train and convert again even if a bundle is cached")
+    demo.add_argument("--threads", type=_positive_int, default=1, help="interpreter threads (default 1)")
+    demo.add_argument("--json", action="store_true", help="print the eval report as JSON")
+    demo.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def _open(args: argparse.Namespace):
+    from .multi_exit import open_runtime
+
+    return open_runtime(args.bundle, args.backend, args.threads, args.delegate, beta1=args.beta1, beta2=args.beta2)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .preprocess import Preprocessor
+
+    runtime = _open(args)
+    bundle = runtime.bundle
+    if args.accuracy is not None:
+        alpha, desired = None, args.accuracy
+    else:
+        alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
+        desired = runtime.desired_accuracy(alpha)
+    plan = runtime.plan(desired)
+    pre = Preprocessor(bundle.input, runtime.input_quantization)
+    failures = 0
+    if not args.json:
+        alpha_text = "given Ã" if alpha is None else f"α = {alpha:g}"
+        print(f"# {alpha_text} → desired accuracy {desired:.4f}; exits {len(bundle.exits)}", file=sys.stderr)
+    for path in args.images:
+        try:
+            image = pre.load(path)
+        except InputError as exc:
+            failures += 1
+            print(f"Error: {exc}", file=sys.stderr)
+            continue
+        start = time.perf_counter_ns()
+        decision = runtime.classify(image, plan)
+        latency_us = (time.perf_counter_ns() - start) / 1000.0
+        record = {
+            "image": path, "label": bundle.labels[decision.label], "class_index": decision.label,
+            "confidence": round(decision.confidence, 6), "exit": decision.exit_index,
+            "exit_name": bundle.exits[decision.exit_index].name, "macs": decision.macs,
+            "latency_us": round(latency_us, 2), "alpha": alpha, "desired_accuracy": round(desired, 6),
+        }
+        if args.json:
+            print(json.dumps(record), flush=True)
+        else:
+            print(f"{path}\t{record['label']}\tconfidence {decision.confidence:.3f}\texit {decision.exit_index} "
+                  f"of {len(bundle.exits) - 1}\t{decision.macs:,d} MACs\t{latency_us:.1f} µs", flush=True)
+    return 1 if failures else 0
+
+
+def _load_test_split(spec: str, runtime, limit: int | None):
+    from .datasets import load_dataset
+    from .preprocess import Preprocessor
+
+    dataset = load_dataset(spec)
+    bundle = runtime.bundle
+    shape = (bundle.input.height, bundle.input.width, bundle.input.channels)
+    if dataset.image_shape != shape:
+        raise InputError(spec, f"images are {dataset.image_shape}, the bundle takes {shape}")
+    if len(dataset.labels) != len(bundle.labels):
+        raise InputError(spec, f"has {len(dataset.labels)} classes, the bundle has {len(bundle.labels)}")
+    pre = Preprocessor(bundle.input, runtime.input_quantization)
+    pixels, labels = dataset.x_test, dataset.y_test
+    if limit:
+        pixels, labels = pixels[:limit], labels[:limit]
+    return [pre.from_pixels(p) for p in pixels], labels
+
+
+def cmd_eval(args: argparse.Namespace, report_sink: Callable[[dict[str, Any]], None] | None = None) -> int:
+    from .evaluate import evaluate, sweep_alphas
+
+    runtime = _open(args)
+    images, labels = _load_test_split(args.dataset, runtime, args.limit)
+    print(f"evaluating {len(labels)} test images at {args.points} operating points ({args.threads} thread(s))",
+          file=sys.stderr)
+    report = evaluate(runtime, images, labels, sweep_alphas(runtime, args.points),
+                      progress=lambda m: print(m, file=sys.stderr))
+    report["dataset"] = args.dataset
+    if args.plot:
+        from .plots import plot_multi_exit
+
+        plot_multi_exit(report, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if report_sink:
+        report_sink(report)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The eval report as a table for people."""
+    mono = report["monolithic"]
+    lines = [f"{'alpha':>6} {'Ã':>7} {'accuracy':>9} {'MACs':>11} {'MAC save':>9} {'µs':>8} {'time save':>10}  exits"]
+    for r in report["rows"]:
+        alpha = "-" if r["alpha"] is None else f"{r['alpha']:.2f}"
+        lines.append(f"{alpha:>6} {r['desired_accuracy']:7.4f} {r['accuracy']:9.4f} {r['mean_macs']:11,.0f} "
+                     f"{r['mac_saving']:8.1%} {r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%}  {r['exit_histogram']}")
+    lines.append("")
+    for f in report["fixed_depth"]:
+        lines.append(f"fixed depth {f['exit']:>8}: accuracy {f['accuracy']:.4f}  {f['macs']:>11,d} MACs  {f['latency_us']:8.1f} µs")
+    lines.append(f"monolithic int8     : accuracy {mono['accuracy']:.4f}  {mono['macs']:>11,d} MACs  {mono['latency_us']:8.1f} µs")
+    full = report["full_model"]
+    lines.append(f"chain to last exit  : accuracy {full['accuracy']:.4f}  {full['macs']:>11,d} MACs  {full['latency_us']:8.1f} µs "
+                 f"({full['latency_us'] / mono['latency_us']:.3f}× monolithic)")
+    oracle = report["oracle"]
+    lines.append(f"oracle              : accuracy {oracle['accuracy']:.4f}  {oracle['mean_macs']:>11,.0f} MACs "
+                 f"({oracle['mac_saving']:.1%} saved)")
+    best = report["at_monolithic_accuracy"]
+    if best:
+        lines.append(f"at the monolithic accuracy (−{best['tolerance'] * 100:.1f} points): α = {best['alpha']}, accuracy "
+                     f"{best['accuracy']:.4f}, {best['mac_saving']:.1%} fewer MACs, {best['latency_saving']:.1%} less time")
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .bundle import load_bundle
+
+    bundle = load_bundle(args.bundle)
+    if args.json:
+        print(json.dumps(bundle.manifest))
+        return 0
+    spec = bundle.input
+    producer = bundle.manifest.get("producer", {})
+    print(f"bundle      {bundle.path}")
+    print(f"family      {bundle.family}   (made by {producer.get('tool', '?')} {producer.get('version', '')}, "
+          f"model {producer.get('model', '?')})")
+    print(f"input       {spec.width}×{spec.height} {spec.color_mode}, real = pixel × {spec.pixel_scale:.6g} + "
+          f"{spec.pixel_offset:g}, resize {spec.resize}")
+    print(f"labels      {', '.join(bundle.labels[:12])}{' …' if len(bundle.labels) > 12 else ''}")
+    fit = bundle.energy_fit
+    print(f"calibration β1 = {bundle.beta1}, β2 = {bundle.beta2}, "
+          + (f"C_D = {fit.a:.4g}·e^({fit.b:.4g}·A)" if fit else "no energy–accuracy fit"))
+    print(f"monolithic  {bundle.monolithic.macs:,d} MACs, held-out accuracy "
+          f"{bundle.calibration.get('monolithic_accuracy', float('nan')):.4f}")
+    print(f"{'exit':>8} {'MACs':>12} {'int8 acc':>9} {'float acc':>10}")
+    for ex in bundle.exits:
+        print(f"{ex.name:>8} {ex.macs:>12,d} {ex.accuracy:9.4f} {ex.float_accuracy:10.4f}")
+    for name, info in bundle.manifest["files"].items():
+        print(f"file        {name}  {info['bytes']:,d} bytes  sha256 {info['sha256'][:16]}…")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "beta1", None) is not None and not args.beta1 > 0:
+        parser.error(f"--beta1 must be positive, got {args.beta1}")
+    if getattr(args, "beta2", None) is not None and not args.beta2 > 0:
+        parser.error(f"--beta2 must be positive, got {args.beta2}")
+    handlers = {"run": cmd_run, "eval": cmd_eval, "info": cmd_info}
+    try:
+        if args.command == "demo":
+            from .demo import cmd_demo
+
+            return cmd_demo(args)
+        return handlers[args.command](args)
+    except (EdgeRuntimeError, ValueRangeError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Aborted!", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (for example `| head`); nothing more to say
+        return 0
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only with --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
