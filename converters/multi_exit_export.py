@@ -20,6 +20,7 @@ from edge_runtime.datasets import Dataset
 from edge_runtime.exit_rule import DEFAULT_BETA1, DEFAULT_BETA2, fit_energy_accuracy
 from edge_runtime.multi_exit import MultiExitRuntime
 from edge_runtime.preprocess import Preprocessor
+from edge_runtime.quant import Quantization
 
 from .bundle_writer import file_entry, manifest_path, write_json
 from .macs import Cost, model_cost
@@ -38,43 +39,56 @@ def _with_confidence(probs) -> dict[str, Any]:
     return {"probs": probs, "confidence": tf.reduce_max(probs, axis=-1, keepdims=True)}
 
 
-def _segment_plan(model: MultiExitModel, float_inputs: list[np.ndarray]) -> tuple[list[SignatureSpec], list[dict], dict[str, Cost]]:
-    """Signature specs, manifest exit skeletons and per-segment costs.
+def _segment_plan(model: MultiExitModel, float_inputs: list[np.ndarray]
+                  ) -> tuple[list[SignatureSpec], list[dict], list[dict], dict[str, Cost]]:
+    """Signature specs, manifest exits and stages, and per-segment costs.
 
+    Exit e ≥ 1 follows block e (the last "block" is ``final``). For every pair i ≤ j the stage
+    ``stage_i_j`` runs blocks i … j and exit j's head, reading T_{i-1} (the image when i = 1);
     ``float_inputs[i]`` holds the calibration inputs of block i+1 (image first, then T_1 …).
     """
     specs: list[SignatureSpec] = []
     exits: list[dict] = []
+    stages: list[dict] = []
     costs: dict[str, Cost] = {}
-    image_shape = model.image_shape
+    offset = 0
     if model.input_head is not None:
         head = model.input_head
         specs.append(SignatureSpec("exit_0", lambda x, h=head: _with_confidence(h(x, training=False)),
-                                   image_shape, float_inputs[0]))
+                                   model.image_shape, float_inputs[0]))
         costs["exit_0"] = model_cost(head)
-        exits.append({"name": "exit_0", "stage": "exit_0", "block": None, "source": "image"})
-    n_blocks = len(model.blocks)
-    for i, (block, head) in enumerate(zip(model.blocks, model.heads), start=1):
-        shape = tuple(block.input.shape[1:])
+        exits.append({"name": "exit_0", "has_block": False})
+        stages.append({"segment": "exit_0", "source": None, "target": 0})
+        offset = 1
+    pieces = list(model.blocks) + [model.final]
+    piece_costs = [model_cost(p) for p in pieces]
+    head_costs = [model_cost(h) for h in model.heads]
+    n = len(pieces)
+    for j in range(1, n + 1):
+        exits.append({"name": f"exit_{j}", "has_block": True})
+        for i in range(1, j + 1):
+            key = f"stage_{i}_{j}"
+            chain = pieces[i - 1:j]
+            if j < n:
+                head = model.heads[j - 1]
 
-        def stage(x, b=block, h=head):
-            features = b(x, training=False)
-            return {"features": features, **_with_confidence(h(features, training=False))}
-
-        specs.append(SignatureSpec(f"stage_{i}", stage, shape, float_inputs[i - 1]))
-        specs.append(SignatureSpec(f"block_{i}", lambda x, b=block: {"features": b(x, training=False)}, shape,
-                                   float_inputs[i - 1]))
-        costs[f"block_{i}"] = model_cost(block)
-        costs[f"stage_{i}"] = costs[f"block_{i}"] + model_cost(head)
-        exits.append({"name": f"exit_{i}", "stage": f"stage_{i}", "block": f"block_{i}",
-                      "source": "image" if i == 1 else "previous"})
-    last = n_blocks + 1
-    specs.append(SignatureSpec(f"stage_{last}", lambda x, f=model.final: _with_confidence(f(x, training=False)),
-                               tuple(model.final.input.shape[1:]), float_inputs[n_blocks]))
-    costs[f"stage_{last}"] = model_cost(model.final)
-    exits.append({"name": f"exit_{last}", "stage": f"stage_{last}", "block": None,
-                  "source": "image" if last == 1 else "previous"})
-    return specs, exits, costs
+                def stage(x, chain=chain, head=head):
+                    for piece in chain:
+                        x = piece(x, training=False)
+                    return {"features": x, **_with_confidence(head(x, training=False))}
+            else:
+                def stage(x, chain=chain):
+                    for piece in chain:
+                        x = piece(x, training=False)
+                    return _with_confidence(x)
+            specs.append(SignatureSpec(key, stage, tuple(pieces[i - 1].input.shape[1:]), float_inputs[i - 1]))
+            cost = piece_costs[i - 1]
+            for c in piece_costs[i:j]:
+                cost = cost + c
+            costs[key] = cost + head_costs[j - 1] if j < n else cost
+            # exit_j (after block j) has exit index j - 1 + offset.
+            stages.append({"segment": key, "source": None if i == 1 else i - 2 + offset, "target": j - 1 + offset})
+    return specs, exits, stages, costs
 
 
 def _float_block_inputs(model: MultiExitModel, x: np.ndarray) -> list[np.ndarray]:
@@ -82,10 +96,6 @@ def _float_block_inputs(model: MultiExitModel, x: np.ndarray) -> list[np.ndarray
     for block in model.blocks:
         inputs.append(np.asarray(block.predict(inputs[-1], verbose=0, batch_size=256)))
     return inputs
-
-
-def _tensor_entries(io: dict[str, list[dict]], kind: str) -> list[dict]:
-    return io[kind]
 
 
 def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, progress: Progress,
@@ -98,7 +108,7 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
     _, _, x_held, y_held = dataset.held_out_split()
     calibration_pixels = x_held[:MAX_CALIBRATION_SAMPLES]
     float_inputs = _float_block_inputs(model, dataset.to_float(calibration_pixels))
-    specs, exits, costs = _segment_plan(model, float_inputs)
+    specs, exits, stages, costs = _segment_plan(model, float_inputs)
     variables = list(model.training_model.weights)
 
     progress.say(f"converting {len(specs)} segments to int8 ({len(calibration_pixels)} calibration samples)")
@@ -122,12 +132,10 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
             "outputs": io[spec.key]["outputs"],
             "macs": cost.macs, "params": cost.params, "bytes_moved": cost.bytes_moved,
         }
-    # Fixed-depth MACs of each exit: every block before it, then its stage.
-    running = 0
-    for ex in exits:
-        ex["macs"] = running + segments[ex["stage"]]["macs"]
-        if ex["block"]:
-            running += segments[ex["block"]]["macs"]
+    # Fixed-depth MACs of each exit: the stage from the image to it.
+    for stage in stages:
+        if stage["source"] is None:
+            exits[stage["target"]]["macs"] = segments[stage["segment"]]["macs"]
     height, width, channels = dataset.image_shape
     manifest: dict[str, Any] = {
         "format": FORMAT,
@@ -141,6 +149,7 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
         "files": {name: file_entry(os.path.join(folder, name)) for name in (SEGMENTS_FILE, MONOLITHIC_FILE)},
         "segments": segments,
         "monolithic": {"segment": "monolithic"},
+        "stages": stages,
         "exits": [dict(ex, accuracy=0.0, float_accuracy=0.0,
                        confidence_curve={"thresholds": [], "accuracy": [], "coverage": []}) for ex in exits],
         "calibration": {"beta1": DEFAULT_BETA1, "beta2": DEFAULT_BETA2, "energy_fit": None},
@@ -148,7 +157,7 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
     write_json(manifest_path(folder), manifest)
 
     progress.say(f"measuring every int8 exit on {len(y_held)} held-out samples")
-    manifest["calibration"] = _calibrate(folder, manifest, exits, x_held, y_held, float_accuracies, dataset.name,
+    manifest["calibration"] = _calibrate(folder, manifest, x_held, y_held, float_accuracies, dataset.name,
                                          len(calibration_pixels))
     for entry, stats in zip(manifest["exits"], manifest["calibration"].pop("_exit_stats")):
         entry.update(stats)
@@ -157,8 +166,9 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
     return manifest
 
 
-def _calibrate(folder: str, manifest: dict[str, Any], exits: list[dict], x_held: np.ndarray, y_held: np.ndarray,
+def _calibrate(folder: str, manifest: dict[str, Any], x_held: np.ndarray, y_held: np.ndarray,
                float_accuracies: list[float], dataset_name: str, n_calibration: int) -> dict[str, Any]:
+    exits = manifest["exits"]
     runtime = MultiExitRuntime(load_bundle(folder))
     pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
     labels = np.zeros((len(y_held), len(exits)), dtype=np.int64)
@@ -171,7 +181,7 @@ def _calibrate(folder: str, manifest: dict[str, Any], exits: list[dict], x_held:
     correct = labels == y_held[:, None]
     stats = []
     for l in range(len(exits)):
-        curve = {"thresholds": [], "accuracy": [], "coverage": []}
+        curve: dict[str, list[float]] = {"thresholds": [], "accuracy": [], "coverage": []}
         for t in CURVE_THRESHOLDS:
             mask = confidences[:, l] >= t
             if mask.any():
@@ -182,21 +192,6 @@ def _calibrate(folder: str, manifest: dict[str, Any], exits: list[dict], x_held:
                       "float_accuracy": round(float(float_accuracies[l]), 6), "confidence_curve": curve})
     full = manifest["segments"]["monolithic"]["macs"]
     fit = fit_energy_accuracy([s["accuracy"] for s in stats], [ex["macs"] / full for ex in exits])
-    joints = []
-    segments = manifest["segments"]
-    feeder = None
-    for ex in exits:
-        if ex["source"] == "previous" and feeder is not None:
-            out_q = next(t for t in segments[feeder]["outputs"] if t["name"] == "features")
-            in_q = next(t for t in segments[ex["stage"]]["inputs"] if t["name"] == "x")
-            from edge_runtime.quant import Quantization
-            same = Quantization(out_q["scale"], out_q["zero_point"]).matches(Quantization(in_q["scale"], in_q["zero_point"]))
-            joints.append({"from": feeder, "to": ex["stage"],
-                           "output": {"scale": out_q["scale"], "zero_point": out_q["zero_point"]},
-                           "input": {"scale": in_q["scale"], "zero_point": in_q["zero_point"]},
-                           "requantize": not same})
-        if any(t["name"] == "features" for t in segments[ex["stage"]]["outputs"]):
-            feeder = ex["stage"]
     return {
         "dataset": dataset_name,
         "held_out_samples": int(len(y_held)),
@@ -205,6 +200,24 @@ def _calibrate(folder: str, manifest: dict[str, Any], exits: list[dict], x_held:
         "beta2": DEFAULT_BETA2,
         "energy_fit": {"a": fit.a, "b": fit.b} if fit else None,
         "monolithic_accuracy": round(mono_correct / len(y_held), 6),
-        "joints": joints,
+        "joints": _joints(manifest),
         "_exit_stats": stats,
     }
+
+
+def _joints(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every joint between a stage's features and the stages that read them, with both quantizations."""
+    segments = manifest["segments"]
+    joints = []
+    for stage in manifest["stages"]:
+        if stage["source"] is None:
+            continue
+        for producer in (st["segment"] for st in manifest["stages"] if st["target"] == stage["source"]):
+            out_t = next(t for t in segments[producer]["outputs"] if t["name"] == "features")
+            in_t = next(t for t in segments[stage["segment"]]["inputs"] if t["name"] == "x")
+            same = Quantization(out_t["scale"], out_t["zero_point"]).matches(Quantization(in_t["scale"], in_t["zero_point"]))
+            joints.append({"from": producer, "to": stage["segment"],
+                           "output": {"scale": out_t["scale"], "zero_point": out_t["zero_point"]},
+                           "input": {"scale": in_t["scale"], "zero_point": in_t["zero_point"]},
+                           "requantize": not same})
+    return joints

@@ -7,11 +7,14 @@ segments' shapes chain from the input through every exit. Problems raise
 
 Manifest conventions (format version 1): every segment has one int8 input named ``x``;
 outputs are named ``features`` (what the next segment takes), ``probs`` (an exit's
-softmax) and ``confidence`` (its top probability, computed in the graph).
+softmax) and ``confidence`` (its top probability, computed in the graph). ``stages`` lists
+a segment for every (source exit, target exit) pair, so that a run merges the blocks of
+exits that cannot fire into one invocation.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -74,22 +77,29 @@ class ExitSpec:
     """One exit of a multi-exit network.
 
     Attributes:
-        stage: segment that runs the block before this exit and the exit head.
-        block: the same block without the head (used when the exit cannot fire), or None.
-        source: ``image`` when the stage reads the input image, ``previous`` when it reads
-            the features of the exit before it.
+        has_block: True when a backbone block precedes this exit's head (its output is the
+            features later stages read); False for an exit on the input image itself.
         macs: cumulative MACs of a fixed-depth network ending at this exit.
         accuracy: held-out accuracy of the int8 exit, A_l of eq. 10.
     """
 
     name: str
-    stage: str
-    block: str | None
-    source: str
+    has_block: bool
     macs: int
     accuracy: float
     float_accuracy: float
     curve: ConfidenceCurve
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A segment that reads the features after exit ``source`` (None: the image), runs every
+    block up to exit ``target`` and that exit's head. Stages exist for every pair, so a run
+    needs one invocation per exit that can fire."""
+
+    segment: str
+    source: int | None
+    target: int
 
 
 @dataclass(frozen=True)
@@ -115,12 +125,17 @@ class Bundle:
     input: InputSpec
     segments: dict[str, Segment]
     exits: tuple[ExitSpec, ...]
+    stages: dict[tuple[int | None, int], Stage]
     monolithic: Segment
     energy_fit: EnergyFit | None
     beta1: float
     beta2: float
     calibration: dict[str, Any]
     manifest: dict[str, Any]
+
+    @functools.cached_property
+    def stages_by_segment(self) -> dict[str, Stage]:
+        return {stage.segment: stage for stage in self.stages.values()}
 
     def file_path(self, name: str) -> str:
         return os.path.join(self.path, name)
@@ -249,43 +264,44 @@ def _curve(r: _Reader, raw: Any, field: str) -> ConfidenceCurve:
 
 
 def _check_chain(r: _Reader, spec: InputSpec, segments: dict[str, Segment], exits: list[ExitSpec],
-                 monolithic: Segment, n_labels: int) -> None:
+                 stages: dict[tuple[int | None, int], Stage], monolithic: Segment, n_labels: int) -> None:
     image_shape = (1, spec.height, spec.width, spec.channels)
-    previous_features: TensorSpec | None = None
-    previous_name = "input"
-    for index, ex in enumerate(exits):
-        field = f"exits[{index}]"
-        for role in ("stage", "block"):
-            seg_name = getattr(ex, role)
-            if seg_name is None:
-                continue
-            if seg_name not in segments:
-                raise r.fail(f"{field}.{role}", f"segment {seg_name!r} is not in segments")
-            seg = segments[seg_name]
-            if "x" not in seg.inputs:
-                raise r.fail(f"segments.{seg_name}.inputs", "expected one input named 'x'")
-            want = image_shape if ex.source == "image" else (previous_features.shape if previous_features else None)
-            if want is None:
-                raise r.fail(f"{field}.source", f"'previous' but {previous_name} produces no features")
-            got = seg.inputs["x"].shape
-            if got != want:
-                raise r.fail(f"segments.{seg_name}.inputs[0].shape",
-                             f"{list(got)} does not chain: {previous_name if ex.source == 'previous' else 'the image'} gives {list(want)}")
-        stage = segments[ex.stage]
+    block_exits = [i for i, ex in enumerate(exits) if ex.has_block]
+    if not block_exits or block_exits[-1] != len(exits) - 1:
+        raise r.fail("exits", "the last exit must follow a block of the network")
+    features: dict[int, tuple[int, ...]] = {}
+    needed = [(None, i) for i, ex in enumerate(exits) if not ex.has_block]
+    for position, target in enumerate(block_exits):
+        needed += [(source, target) for source in [None] + block_exits[:position]]
+    for source, target in needed:
+        key = f"stage {source if source is not None else 'image'}→{target}"
+        if (source, target) not in stages:
+            raise r.fail("stages", f"missing the {key} (from {'the image' if source is None else exits[source].name} "
+                          f"to {exits[target].name})")
+        stage = stages[(source, target)]
+        if stage.segment not in segments:
+            raise r.fail("stages", f"{key}: segment {stage.segment!r} is not in segments")
+        seg = segments[stage.segment]
+        if "x" not in seg.inputs:
+            raise r.fail(f"segments.{seg.name}.inputs", "expected one input named 'x'")
+        want = image_shape if source is None else features[source]
+        if seg.inputs["x"].shape != want:
+            origin = "the image" if source is None else f"{exits[source].name}'s features"
+            raise r.fail(f"segments.{seg.name}.inputs[0].shape",
+                         f"{list(seg.inputs['x'].shape)} does not chain: {origin} are {list(want)}")
         for name in ("probs", "confidence"):
-            if name not in stage.outputs:
-                raise r.fail(f"segments.{ex.stage}.outputs", f"an exit stage needs an output named {name!r}")
-        if stage.outputs["probs"].shape[-1] != n_labels:
-            raise r.fail(f"segments.{ex.stage}.outputs", f"probs has {stage.outputs['probs'].shape[-1]} classes, labels has {n_labels}")
-        features = stage.outputs.get("features")
-        if ex.block is not None:
-            block_features = segments[ex.block].outputs.get("features")
-            if block_features is None or features is None or block_features.shape != features.shape:
-                raise r.fail(f"segments.{ex.block}.outputs", f"must give the same features as {ex.stage}")
-        if features is not None:
-            previous_features, previous_name = features, ex.stage
-        if index == len(exits) - 1 and ex.block is not None:
-            raise r.fail(f"{field}.block", "the last exit always answers; it has no head-less block")
+            if name not in seg.outputs:
+                raise r.fail(f"segments.{seg.name}.outputs", f"a stage needs an output named {name!r}")
+        if seg.outputs["probs"].shape[-1] != n_labels:
+            raise r.fail(f"segments.{seg.name}.outputs",
+                         f"probs has {seg.outputs['probs'].shape[-1]} classes, labels has {n_labels}")
+        if target != block_exits[-1] and exits[target].has_block:
+            if "features" not in seg.outputs:
+                raise r.fail(f"segments.{seg.name}.outputs", "a stage before the last exit needs an output 'features'")
+            shape = seg.outputs["features"].shape
+            if features.setdefault(target, shape) != shape:
+                raise r.fail(f"segments.{seg.name}.outputs", f"features {list(shape)} differ from other stages "
+                             f"ending at {exits[target].name} ({list(features[target])})")
     if "x" not in monolithic.inputs or monolithic.inputs["x"].shape != image_shape:
         raise r.fail("monolithic", f"its input must be the image, shape {list(image_shape)}")
     if "probs" not in monolithic.outputs or monolithic.outputs["probs"].shape[-1] != n_labels:
@@ -338,17 +354,12 @@ def load_bundle(folder: str, verify_hashes: bool = True) -> Bundle:
     exits = []
     for i, raw in enumerate(r.get(manifest, "exits", list, "")):
         field = f"exits[{i}]"
-        source = r.get(raw, "source", str, field)
-        if source not in ("image", "previous"):
-            raise r.fail(f"{field}.source", f"expected 'image' or 'previous', found {source!r}")
         accuracy = float(r.get(raw, "accuracy", (int, float), field))
         if not 0 <= accuracy <= 1:
             raise r.fail(f"{field}.accuracy", f"expected a number in [0, 1], found {accuracy}")
         exits.append(ExitSpec(
             name=r.get(raw, "name", str, field),
-            stage=r.get(raw, "stage", str, field),
-            block=r.get(raw, "block", str, field, optional=True),
-            source=source,
+            has_block=r.get(raw, "has_block", bool, field),
             macs=r.get(raw, "macs", int, field),
             accuracy=accuracy,
             float_accuracy=float(r.get(raw, "float_accuracy", (int, float), field)),
@@ -356,10 +367,21 @@ def load_bundle(folder: str, verify_hashes: bool = True) -> Bundle:
         ))
     if not exits:
         raise r.fail("exits", "expected at least one exit")
+    stages: dict[tuple[int | None, int], Stage] = {}
+    for i, raw in enumerate(r.get(manifest, "stages", list, "")):
+        field = f"stages[{i}]"
+        source = r.get(raw, "source", int, field, optional=True)
+        target = r.get(raw, "target", int, field)
+        for name, value in (("source", source), ("target", target)):
+            if value is not None and not 0 <= value < len(exits):
+                raise r.fail(f"{field}.{name}", f"expected an exit index in [0, {len(exits) - 1}], found {value}")
+        if source is not None and source >= target:
+            raise r.fail(field, f"source {source} must come before target {target}")
+        stages[(source, target)] = Stage(r.get(raw, "segment", str, field), source, target)
     mono_name = r.get(r.get(manifest, "monolithic", dict, ""), "segment", str, "monolithic")
     if mono_name not in segments:
         raise r.fail("monolithic.segment", f"segment {mono_name!r} is not in segments")
-    _check_chain(r, spec, segments, exits, segments[mono_name], len(labels))
+    _check_chain(r, spec, segments, exits, stages, segments[mono_name], len(labels))
     calibration = r.get(manifest, "calibration", dict, "")
     fit_raw = r.get(calibration, "energy_fit", dict, "calibration", optional=True)
     fit = None
@@ -370,6 +392,6 @@ def load_bundle(folder: str, verify_hashes: bool = True) -> Bundle:
     beta2 = float(calibration.get("beta2", DEFAULT_BETA2))
     return Bundle(
         path=folder, family=family, labels=tuple(labels), input=spec, segments=segments, exits=tuple(exits),
-        monolithic=segments[mono_name], energy_fit=fit, beta1=beta1, beta2=beta2, calibration=calibration,
+        stages=stages, monolithic=segments[mono_name], energy_fit=fit, beta1=beta1, beta2=beta2, calibration=calibration,
         manifest=manifest,
     )

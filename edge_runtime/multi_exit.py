@@ -37,14 +37,24 @@ class Decision(NamedTuple):
 
 @dataclass(frozen=True)
 class _Step:
+    """One invocation of a plan. The views and callables are unpacked here so the hot loop
+    does no dict look-ups."""
+
     exit_index: int
+    segment: Segment
     handle: SignatureHandle
     from_image: bool
     joint: Joint | None
     always: bool
     threshold: int | None  # int8 confidence code at or above which the input leaves here
     macs: int  # cumulative MACs of the steps up to and including this one
-    confidence_quant: Quantization | None
+    confidence_quant: Quantization
+    x: np.ndarray
+    run: Any
+    confidence: np.ndarray
+    probs: np.ndarray
+    features: np.ndarray | None
+    confidence_values: tuple[float, ...]  # dequantized confidence, indexed by code + 128
 
 
 @dataclass(frozen=True)
@@ -88,10 +98,8 @@ class MultiExitRuntime:
         self._probe: ExitPlan | None = None
         self._mono = self._handle(bundle.monolithic)
         # Open every signature now so that a broken file fails at load, not mid-run.
-        for ex in bundle.exits:
-            self._handle(bundle.segments[ex.stage])
-            if ex.block:
-                self._handle(bundle.segments[ex.block])
+        for stage in bundle.stages.values():
+            self._handle(bundle.segments[stage.segment])
 
     # ------------------------------------------------------------------ loading
     def _model(self, file: str) -> SignatureModel:
@@ -147,92 +155,90 @@ class MultiExitRuntime:
 
     def _build_plan(self, desired: float) -> ExitPlan:
         steps: list[_Step] = []
-        segments = self.bundle.segments
+        source: int | None = None
         last = len(self.bundle.exits) - 1
         for index, ex in enumerate(self.bundle.exits):
-            stage = segments[ex.stage]
-            conf_quant = stage.outputs["confidence"].quantization
+            segment = self._stage_segment(source if ex.has_block else None, index)
+            conf_quant = segment.outputs["confidence"].quantization
             always = index == last or self.beta1 * ex.accuracy >= desired
             threshold = None if always else conf_quant.smallest_code_at_least(self.beta2 * desired)
-            if always or threshold is not None:
-                steps.append(self._step(index, stage, ex.source, steps, always, threshold, conf_quant))
-                if always:
-                    break
-            elif ex.block is not None:
-                steps.append(self._step(index, segments[ex.block], ex.source, steps, False, None, None))
-            elif "features" in stage.outputs:
-                steps.append(self._step(index, stage, ex.source, steps, False, None, None))
-            # else: an exit that cannot fire and feeds nothing is skipped entirely.
+            if not always and threshold is None:
+                continue  # this exit cannot fire: its block runs inside the next stage
+            steps.append(self._step(index, segment, steps, always, threshold))
+            if always:
+                break
+            if ex.has_block:
+                source = index
         return ExitPlan(desired, tuple(steps))
 
     def fixed_plan(self, exit_index: int) -> ExitPlan:
-        """Run to exit ``exit_index`` and answer there, whatever the confidences (fixed depth)."""
-        segments = self.bundle.segments
+        """Run the network truncated at exit ``exit_index`` and answer there (fixed depth): one invocation."""
+        return ExitPlan(float("nan"), (self._step(exit_index, self._stage_segment(None, exit_index), [], True, None),))
+
+    def _probe_plan(self) -> ExitPlan:
+        """Every exit's head in turn (consecutive stages), answering only at the last."""
         steps: list[_Step] = []
-        for index, ex in enumerate(self.bundle.exits[: exit_index + 1]):
-            stage = segments[ex.stage]
-            if index == exit_index:
-                steps.append(self._step(index, stage, ex.source, steps, True, None, stage.outputs["confidence"].quantization))
-            elif ex.block is not None:
-                steps.append(self._step(index, segments[ex.block], ex.source, steps, False, None, None))
-            elif "features" in stage.outputs:
-                steps.append(self._step(index, stage, ex.source, steps, False, None, None))
+        source: int | None = None
+        last = len(self.bundle.exits) - 1
+        for index, ex in enumerate(self.bundle.exits):
+            segment = self._stage_segment(source if ex.has_block else None, index)
+            steps.append(self._step(index, segment, steps, index == last, None))
+            if ex.has_block:
+                source = index
         return ExitPlan(float("nan"), tuple(steps))
 
-    def _step(self, index: int, segment: Segment, source: str, previous: list[_Step], always: bool,
-              threshold: int | None, conf_quant: Quantization | None) -> _Step:
-        handle = self._handle(segment)
-        joint = None
-        if source == "previous":
-            feeder = next(s for s in reversed(previous) if "features" in s.handle.outputs)
-            feeder_segment = self._segment_of(feeder.handle)
-            joint = Joint(feeder_segment.outputs["features"].quantization, segment.inputs["x"].quantization)
-        macs = (previous[-1].macs if previous else 0) + segment.macs
-        return _Step(index, handle, source == "image", joint, always, threshold, macs, conf_quant)
+    def _stage_segment(self, source: int | None, target: int) -> Segment:
+        return self.bundle.segments[self.bundle.stages[(source, target)].segment]
 
-    def _segment_of(self, handle: SignatureHandle) -> Segment:
-        return next(s for s in self.bundle.segments.values() if s.signature == handle.key and self._handle(s) is handle)
+    def _step(self, index: int, segment: Segment, previous: list[_Step], always: bool,
+              threshold: int | None) -> _Step:
+        handle = self._handle(segment)
+        from_image = self.bundle.stages_by_segment[segment.name].source is None
+        joint = None
+        if not from_image:
+            feeder = next(s for s in reversed(previous) if "features" in s.segment.outputs)
+            joint = Joint(feeder.segment.outputs["features"].quantization, segment.inputs["x"].quantization)
+        macs = (previous[-1].macs if previous else 0) + segment.macs
+        conf_quant = segment.outputs["confidence"].quantization
+        values = tuple(float(v) for v in conf_quant.dequantize(np.arange(-128, 128)))
+        return _Step(index, segment, handle, from_image, joint, always, threshold, macs, conf_quant,
+                     handle.inputs["x"], handle.run, handle.outputs["confidence"].reshape(-1),
+                     handle.outputs["probs"], handle.outputs.get("features"), values)
 
     # ------------------------------------------------------------------ running
     def classify(self, image: np.ndarray, plan: ExitPlan) -> Decision:
         """Classify one quantized image (int8, shape ``(1, H, W, C)``) under ``plan``."""
         features = None
+        copy = np.copyto
         for step in plan.steps:
-            handle = step.handle
             if step.from_image:
-                np.copyto(handle.inputs["x"], image)
+                copy(step.x, image)
             else:
-                step.joint(features, handle.inputs["x"])
-            handle.run()
-            if step.always or (step.threshold is not None and handle.outputs["confidence"].item() >= step.threshold):
-                probs = handle.outputs["probs"]
-                code = handle.outputs["confidence"].item()
-                return Decision(int(probs.argmax()), float(step.confidence_quant.dequantize(code)), step.exit_index, step.macs)
-            features = handle.outputs.get("features", features)
+                step.joint(features, step.x)
+            step.run()
+            code = step.confidence.item()
+            if step.always or (step.threshold is not None and code >= step.threshold):
+                return Decision(int(step.probs.argmax()), step.confidence_values[code + 128], step.exit_index, step.macs)
+            if step.features is not None:
+                features = step.features
         raise AssertionError("a plan always ends with an exit that answers")
 
     def exit_scores(self, image: np.ndarray) -> tuple[list[int], list[float]]:
         """Run every exit's head for one image: each exit's label and dequantized confidence."""
         if self._probe is None:
-            steps: list[_Step] = []
-            last = len(self.bundle.exits) - 1
-            for index, ex in enumerate(self.bundle.exits):
-                stage = self.bundle.segments[ex.stage]
-                steps.append(self._step(index, stage, ex.source, steps, index == last, None,
-                                        stage.outputs["confidence"].quantization))
-            self._probe = ExitPlan(float("nan"), tuple(steps))
+            self._probe = self._probe_plan()
         labels, confidences = [], []
         features = None
         for step in self._probe.steps:
-            handle = step.handle
             if step.from_image:
-                np.copyto(handle.inputs["x"], image)
+                np.copyto(step.x, image)
             else:
-                step.joint(features, handle.inputs["x"])
-            handle.run()
-            labels.append(int(handle.outputs["probs"].argmax()))
-            confidences.append(float(step.confidence_quant.dequantize(handle.outputs["confidence"].item())))
-            features = handle.outputs.get("features", features)
+                step.joint(features, step.x)
+            step.run()
+            labels.append(int(step.probs.argmax()))
+            confidences.append(step.confidence_values[int(step.confidence[0]) + 128])
+            if step.features is not None:
+                features = step.features
         return labels, confidences
 
     def classify_monolithic(self, image: np.ndarray) -> int:
