@@ -51,10 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_multi_exit(args: argparse.Namespace) -> dict:
-    from edge_runtime.datasets import load_dataset
-
-    from .bundle_writer import check_output_folder, staging_folder
-    from .progress import Progress, import_tensorflow, tf_output_to
+    from .bundle_writer import check_output_folder
+    from .progress import Progress
 
     if (args.model is None) != (args.exits is None):
         raise ConvertError("--model and --exits go together: --model M.keras --exits LAYER,LAYER,…")
@@ -65,7 +63,16 @@ def run_multi_exit(args: argparse.Namespace) -> dict:
     check_output_folder(args.out, args.force)
     if args.model and not os.path.isfile(args.model):
         raise ConvertError(f"--model {args.model}: no such file")
-    progress = Progress(quiet=args.quiet)
+    with Progress(quiet=args.quiet) as progress:
+        return _convert(args, progress)
+
+
+def _convert(args: argparse.Namespace, progress) -> dict:
+    from edge_runtime.datasets import load_dataset
+
+    from .bundle_writer import staging_folder
+    from .progress import import_tensorflow, tf_output_to
+
     log_path = None if args.verbose else os.path.abspath(args.out.rstrip("/\\") + ".convert.log")
     if log_path:
         progress.say(f"TensorFlow's output goes to {log_path}")

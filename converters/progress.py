@@ -19,14 +19,27 @@ class Progress:
     """Progress lines on the terminal's stderr, with elapsed seconds. Not thread-safe."""
 
     def __init__(self, stream: IO[str] | None = None, quiet: bool = False) -> None:
-        self._stream = stream or os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+        self._owned = stream is None and not quiet
+        self._stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1) if self._owned else stream
         self._start = time.monotonic()
         self.quiet = quiet
 
     def say(self, message: str) -> None:
-        if not self.quiet:
+        if not self.quiet and self._stream is not None:
             self._stream.write(f"[{time.monotonic() - self._start:6.1f}s] {message}\n")
             self._stream.flush()
+
+    def close(self) -> None:
+        """Close the duplicated stderr this object opened (if any)."""
+        if self._owned and self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextlib.contextmanager

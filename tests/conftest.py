@@ -1,0 +1,52 @@
+"""Shared fixtures: one tiny multi-exit bundle trained on digits, built once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def digits_bundle(tmp_path_factory) -> str:
+    """A real 4-exit bundle (3 blocks of 8 filters + input exit), trained for 6 epochs. Read-only: copy to modify."""
+    from converters.cli import main
+
+    out = str(tmp_path_factory.mktemp("bundles") / "digits")
+    code = main(["multi-exit", "--dataset", "digits", "--out", out, "--epochs", "6", "--filters", "8",
+                 "--blocks", "3", "--quiet"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture
+def bundle_copy(digits_bundle, tmp_path) -> str:
+    """A private copy of the session bundle that a test may damage."""
+    target = str(tmp_path / "bundle")
+    shutil.copytree(digits_bundle, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from edge_runtime.datasets import load_digits_dataset
+
+    return load_digits_dataset()
+
+
+@pytest.fixture(scope="session")
+def runtime(digits_bundle):
+    from edge_runtime.multi_exit import open_runtime
+
+    return open_runtime(digits_bundle)
+
+
+@pytest.fixture(scope="session")
+def test_images(runtime, digits):
+    from edge_runtime.preprocess import Preprocessor
+
+    pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+    return [pre.from_pixels(p) for p in digits.x_test], digits.y_test

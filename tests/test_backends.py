@@ -1,0 +1,73 @@
+import subprocess
+import sys
+
+import pytest
+
+from edge_runtime.backends import Backend, load_backend
+from edge_runtime.delegates import edgetpu_library, load_delegates
+from edge_runtime.errors import BackendError
+
+
+def test_prefers_litert():
+    assert load_backend().name == "ai_edge_litert"
+
+
+def test_unknown_backend():
+    with pytest.raises(BackendError, match="unknown backend 'tpu'"):
+        load_backend("tpu")
+
+
+def test_missing_forced_backend():
+    try:
+        import tflite_runtime  # noqa: F401
+        pytest.skip("tflite_runtime is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(BackendError, match="backend tflite_runtime is not installed"):
+        load_backend("tflite_runtime")
+
+
+def test_old_tflite_runtime_under_numpy2_is_named():
+    import numpy as np
+
+    if int(np.__version__.split(".")[0]) < 2:
+        pytest.skip("needs numpy 2")
+
+    class Interpreter:
+        def __init__(self, **kwargs):
+            raise AttributeError("_ARRAY_API not found")
+
+    backend = Backend("tflite_runtime", "2.14.0", Interpreter, lambda *a: None)
+    with pytest.raises(BackendError, match=r"tflite-runtime 2.14.0 needs numpy<2"):
+        backend.make_interpreter("model.tflite", 1)
+
+
+# LiteRT's Delegate.__del__ raises on a delegate whose library never loaded; that is its noise, not ours.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_missing_edgetpu_library_is_named():
+    with pytest.raises(BackendError, match="libedgetpu.so.1"):
+        load_delegates(load_backend(), ["edgetpu"])
+
+
+def test_edgetpu_library_names():
+    assert edgetpu_library("Linux") == "libedgetpu.so.1"
+    assert edgetpu_library("Darwin") == "libedgetpu.1.dylib"
+    assert edgetpu_library("Windows") == "edgetpu.dll"
+
+
+@pytest.mark.slow
+def test_device_process_never_imports_tensorflow(digits_bundle):
+    code = f"""
+import sys
+from edge_runtime.multi_exit import open_runtime
+from edge_runtime.preprocess import Preprocessor
+import numpy as np
+runtime = open_runtime({digits_bundle!r})
+image = np.zeros((1, 8, 8, 1), np.int8)
+runtime.classify(image, runtime.plan(runtime.desired_accuracy(0.5)))
+assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'
+print('ok')
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -1,0 +1,117 @@
+"""edge-runtime's commands, called in-process as a user would call them."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_runtime.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pngs(tmp_path_factory, digits):
+    folder = tmp_path_factory.mktemp("pngs")
+    paths = []
+    for i in range(4):
+        path = str(folder / f"digit{i}_{digits.y_test[i]}.png")
+        Image.fromarray(digits.x_test[i][..., 0], mode="L").save(path)
+        paths.append(path)
+    big = str(folder / "big_rgb.png")
+    Image.fromarray(np.repeat(np.kron(digits.x_test[0][..., 0], np.ones((4, 4), np.uint8))[..., None], 3, axis=2)).save(big)
+    not_image = str(folder / "notes.png")
+    with open(not_image, "w") as f:
+        f.write("this is text")
+    return paths, big, not_image
+
+
+def test_run_json_lines(digits_bundle, pngs, capsys):
+    paths, _, _ = pngs
+    assert main(["run", digits_bundle, *paths, "--alpha", "0.9", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 4
+    for record in records:
+        assert {"image", "label", "confidence", "exit", "macs", "latency_us", "alpha", "desired_accuracy"} <= set(record)
+        assert 0 <= record["exit"] < 4 and record["macs"] > 0
+
+
+def test_run_text_and_accuracy_option(digits_bundle, pngs, capsys):
+    paths, _, _ = pngs
+    assert main(["run", digits_bundle, paths[0], "--accuracy", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert paths[0] in out and "MACs" in out
+
+
+def test_run_resizes_and_converts_other_images(digits_bundle, pngs, capsys):
+    _, big, _ = pngs
+    assert main(["run", digits_bundle, big, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] in [str(i) for i in range(10)]
+
+
+def test_run_not_an_image(digits_bundle, pngs, capsys):
+    paths, _, not_image = pngs
+    assert main(["run", digits_bundle, not_image, paths[0], "--json"]) == 1
+    captured = capsys.readouterr()
+    assert f"Error: {not_image}: is not an image Pillow can read" in captured.err
+    assert "Traceback" not in captured.err
+    assert len(captured.out.strip().splitlines()) == 1  # the good image is still classified
+
+
+def test_alpha_out_of_range_is_a_usage_error(digits_bundle, pngs, capsys):
+    paths, _, _ = pngs
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", digits_bundle, paths[0], "--alpha", "1.5"])
+    assert exit_info.value.code == 2
+    assert "--alpha must be in [0, 1], got 1.5" in capsys.readouterr().err
+
+
+def test_bad_bundle_is_one_line(tmp_path, pngs, capsys):
+    paths, _, _ = pngs
+    assert main(["run", str(tmp_path), paths[0]]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and "manifest.json" in err and "Traceback" not in err
+
+
+def test_info(digits_bundle, capsys):
+    assert main(["info", digits_bundle]) == 0
+    assert "exit_3" in capsys.readouterr().out
+    assert main(["info", digits_bundle, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["family"] == "multi_exit"
+
+
+def test_eval_json_and_plot(digits_bundle, tmp_path, capsys):
+    plot = str(tmp_path / "fig.png")
+    assert main(["eval", digits_bundle, "--dataset", "digits", "--json", "--plot", plot, "--points", "5",
+                 "--limit", "120"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    row_keys = {"alpha", "desired_accuracy", "accuracy", "mean_macs", "mac_saving", "mean_latency_us",
+                "latency_saving", "exit_histogram"}
+    assert report["rows"] and all(row_keys <= set(r) for r in report["rows"])
+    assert {"accuracy", "macs", "latency_us"} <= set(report["full_model"])
+    assert {"accuracy", "latency_us"} <= set(report["monolithic"])
+    assert {"accuracy", "mean_macs"} <= set(report["oracle"])
+    assert all(sum(r["exit_histogram"]) == 120 for r in report["rows"])
+    assert report["oracle"]["accuracy"] >= report["full_model"]["accuracy"]
+    with Image.open(plot) as image:
+        assert image.format == "PNG" and image.size[0] > 500
+    assert not [f for f in os.listdir(tmp_path) if "partial" in f]
+
+
+def test_eval_dataset_in_no_known_layout(digits_bundle, tmp_path, capsys):
+    bogus = tmp_path / "data.csv"
+    bogus.write_text("1,2,3")
+    assert main(["eval", digits_bundle, "--dataset", str(bogus)]) == 1
+    assert "is a file but not a .npz" in capsys.readouterr().err
+
+
+def test_eval_dataset_of_another_shape(digits_bundle, tmp_path, capsys):
+    path = str(tmp_path / "other.npz")
+    rng = np.random.default_rng(0)
+    np.savez(path, x_train=rng.integers(0, 255, (20, 28, 28), dtype=np.uint8), y_train=np.arange(20) % 10,
+             x_test=rng.integers(0, 255, (10, 28, 28), dtype=np.uint8), y_test=np.arange(10))
+    assert main(["eval", digits_bundle, "--dataset", path]) == 1
+    assert "images are (28, 28, 1), the bundle takes (8, 8, 1)" in capsys.readouterr().err

@@ -1,0 +1,87 @@
+"""edge-convert on user models and datasets; every bad input is a clear error."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from converters.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def residual_model(tmp_path_factory):
+    import keras
+
+    x = keras.Input((8, 8, 1), name="image")
+    stem = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(x)
+    inner = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="res_conv")(stem)
+    added = keras.layers.Add(name="res_add")([stem, inner])
+    top = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="top")(added)
+    flat = keras.layers.Flatten(name="flat")(top)
+    logits = keras.layers.Dense(10, name="logits")(flat)
+    model = keras.Model(x, logits)
+    path = str(tmp_path_factory.mktemp("models") / "residual.keras")
+    model.save(path)
+    return path
+
+
+def test_user_model_with_exits(residual_model, tmp_path, capsys):
+    out = str(tmp_path / "bundle")
+    assert main(["multi-exit", "--model", residual_model, "--exits", "stem,res_add", "--dataset", "digits",
+                 "--out", out, "--epochs", "2", "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [e["name"] for e in summary["exits"]] == ["exit_1", "exit_2", "exit_3"]
+    with open(os.path.join(out, "manifest.json")) as f:
+        manifest = json.load(f)
+    assert manifest["producer"]["exits_after"] == ["stem", "res_add"]
+    from edge_runtime.multi_exit import open_runtime
+
+    runtime = open_runtime(out)
+    assert runtime.plan(1.0).invocations == 1
+
+
+def test_cut_inside_a_residual_block(residual_model, tmp_path, capsys):
+    out = str(tmp_path / "bundle")
+    assert main(["multi-exit", "--model", residual_model, "--exits", "res_conv", "--dataset", "digits",
+                 "--out", out, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "Error: --exits: the cut after layer 'res_conv' does not separate the graph" in err
+    assert not os.path.exists(out)
+
+
+def test_unknown_exit_layer(residual_model, tmp_path, capsys):
+    assert main(["multi-exit", "--model", residual_model, "--exits", "stm", "--dataset", "digits",
+                 "--out", str(tmp_path / "b"), "--quiet"]) == 1
+    assert "the model has no layer named 'stm'" in capsys.readouterr().err
+
+
+def test_existing_output_is_refused(tmp_path, capsys):
+    out = tmp_path / "exists"
+    out.mkdir()
+    assert main(["multi-exit", "--out", str(out), "--quiet"]) == 1
+    assert "already exists" in capsys.readouterr().err and "--force" in capsys.readouterr().err + "--force"
+
+
+def test_dataset_in_no_known_layout(tmp_path, capsys):
+    assert main(["multi-exit", "--dataset", str(tmp_path / "missing"), "--out", str(tmp_path / "b"), "--quiet"]) == 1
+    assert "no such file or folder; expected 'digits', a .npz" in capsys.readouterr().err
+
+
+def test_npz_dataset_and_interrupted_run_leaves_nothing(tmp_path, digits, monkeypatch, capsys):
+    path = str(tmp_path / "digits.npz")
+    np.savez(path, x_train=digits.x_train[..., 0], y_train=digits.y_train, x_test=digits.x_test[..., 0],
+             y_test=digits.y_test)
+    import converters.multi_exit_export as export
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "convert_int8", crash)
+    out = str(tmp_path / "bundle")
+    assert main(["multi-exit", "--dataset", path, "--out", out, "--epochs", "1", "--filters", "4", "--blocks", "1",
+                 "--quiet"]) == 130
+    assert "Aborted!" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["bundle.convert.log", "digits.npz"]

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_runtime.datasets import load_dataset
+from edge_runtime.errors import InputError
+
+
+def test_digits_split_is_deterministic():
+    a, b = load_dataset("digits"), load_dataset("digits")
+    assert np.array_equal(a.y_test, b.y_test) and a.x_test.shape == (359, 8, 8, 1) and a.x_test.dtype == np.uint8
+    fit1, held1 = a.held_out_split()[1], a.held_out_split()[3]
+    assert len(fit1) + len(held1) == len(a.y_train)
+
+
+def test_npz_float_pixels(tmp_path):
+    path = str(tmp_path / "d.npz")
+    np.savez(path, x_train=np.full((4, 5, 5), 0.5), y_train=[0, 1, 0, 1], x_test=np.zeros((2, 5, 5)), y_test=[1, 0])
+    data = load_dataset(path)
+    assert data.x_train.dtype == np.uint8 and data.x_train[0, 0, 0, 0] == 128 and data.labels == ("0", "1")
+
+
+def test_npz_missing_arrays(tmp_path):
+    path = str(tmp_path / "d.npz")
+    np.savez(path, x=np.zeros((2, 2)))
+    with pytest.raises(InputError, match="missing arrays x_train, y_train, x_test, y_test"):
+        load_dataset(path)
+
+
+def test_npz_mismatched_lengths(tmp_path):
+    path = str(tmp_path / "d.npz")
+    np.savez(path, x_train=np.zeros((4, 5, 5), np.uint8), y_train=[0, 1], x_test=np.zeros((2, 5, 5), np.uint8), y_test=[1, 0])
+    with pytest.raises(InputError, match="x_train has 4 images but y_train has 2 labels"):
+        load_dataset(path)
+
+
+def test_image_folder(tmp_path):
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for i in range(5):
+            Image.new("RGB", (6, 6) if i else (9, 9), (i * 40, 10, 10)).save(tmp_path / label / f"{i}.png")
+    data = load_dataset(str(tmp_path))
+    assert data.labels == ("cat", "dog") and data.image_shape == (6, 6, 3) and data.color_mode == "RGB"
+    assert len(data.y_train) + len(data.y_test) == 10
+
+
+def test_folder_without_classes(tmp_path):
+    (tmp_path / "only").mkdir()
+    with pytest.raises(InputError, match="one sub-folder of images per class"):
+        load_dataset(str(tmp_path))

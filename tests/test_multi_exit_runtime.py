@@ -1,0 +1,95 @@
+"""The runtime on a real converted bundle through the real LiteRT interpreter."""
+
+import numpy as np
+import pytest
+
+from edge_runtime.errors import ValueRangeError
+from edge_runtime.exit_rule import choose_exit
+from edge_runtime.multi_exit import MultiExitRuntime
+
+pytestmark = pytest.mark.slow
+
+
+def test_full_span_equals_the_consecutive_chain(runtime, test_images):
+    """One invocation of stage image→last and the chain through every joint give identical int8 answers."""
+    images, _ = test_images
+    last = len(runtime.bundle.exits) - 1
+    full = runtime.fixed_plan(last)
+    for image in images[:120]:
+        labels, confidences = runtime.exit_scores(image)
+        decision = runtime.classify(image, full)
+        assert decision.label == labels[-1]
+        assert decision.confidence == pytest.approx(confidences[-1])
+
+
+def test_chain_agrees_with_the_monolithic_model(runtime, test_images):
+    images, labels = test_images
+    last = runtime.fixed_plan(len(runtime.bundle.exits) - 1)
+    chained = np.array([runtime.classify(im, last).label for im in images])
+    mono = np.array([runtime.classify_monolithic(im) for im in images])
+    # Separately calibrated files: quantization may differ by an ulp, so allow a rare flip.
+    assert np.mean(chained == mono) >= 0.98
+    assert abs(np.mean(chained == labels) - np.mean(mono == labels)) <= 0.01
+
+
+def test_plans_take_the_exit_eq10_takes(runtime, test_images):
+    """The compiled plan and the reference rule on dequantized confidences agree input by input."""
+    images, _ = test_images
+    accuracies = runtime.accuracies
+    targets = sorted({0.0, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, *accuracies})
+    scores = [runtime.exit_scores(im) for im in images[:150]]
+    for target in targets:
+        plan = runtime.plan(target)
+        for image, (labels, confidences) in zip(images[:150], scores):
+            expected = choose_exit(confidences, accuracies, target, runtime.beta1, runtime.beta2)
+            decision = runtime.classify(image, plan)
+            assert decision.exit_index == expected, target
+            assert decision.label == labels[expected]
+
+
+def test_exits_that_cannot_fire_are_merged(runtime):
+    plan = runtime.plan(1.0)  # β2·Ã = 1.1 > any confidence; β1·A < 1 for every exit
+    assert plan.invocations == 1
+    assert plan.steps[0].macs == runtime.bundle.full_macs
+
+
+def test_alpha_one_saves_macs(runtime, test_images):
+    images, labels = test_images
+    plan = runtime.plan(runtime.desired_accuracy(1.0))
+    decisions = [runtime.classify(im, plan) for im in images]
+    assert np.mean([d.macs for d in decisions]) < runtime.bundle.full_macs
+    assert np.mean([d.label for d in decisions] == labels) > 0.5
+
+
+def test_public_api_fallback_gives_the_same_decisions(runtime, test_images):
+    images, _ = test_images
+    slow = MultiExitRuntime(runtime.bundle, runtime.backend, fast=False)
+    assert not slow.uses_fast_path and runtime.uses_fast_path
+    for target in (0.5, 0.9, 1.0):
+        fast_plan, slow_plan = runtime.plan(target), slow.plan(target)
+        for image in images[:60]:
+            assert runtime.classify(image, fast_plan) == slow.classify(image, slow_plan)
+
+
+def test_int8_exits_stay_close_to_float(runtime):
+    for ex in runtime.bundle.exits:
+        assert abs(ex.accuracy - ex.float_accuracy) <= 0.03, ex.name
+
+
+def test_desired_accuracy_is_clamped_to_the_exits(runtime):
+    low, high = min(runtime.accuracies), max(runtime.accuracies)
+    assert runtime.desired_accuracy(0.0) == high
+    assert runtime.desired_accuracy(1.0) == low
+    with pytest.raises(ValueRangeError):
+        runtime.desired_accuracy(1.5)
+    with pytest.raises(ValueRangeError):
+        runtime.plan(-0.1)
+
+
+def test_joints_are_recorded_and_equal(runtime):
+    joints = runtime.bundle.calibration["joints"]
+    assert joints, "a multi-exit bundle has joints"
+    assert not any(j["requantize"] for j in joints)
+    for j in joints:
+        assert j["output"]["zero_point"] == j["input"]["zero_point"]
+        assert j["output"]["scale"] == pytest.approx(j["input"]["scale"], rel=1e-5)
