@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Benchmark of the multi-exit runtime: the figures issue #2 asks for, measured side by side.
+
+    python tools/bench_multi_exit.py [BUNDLE] [--rounds 7] [--json]
+
+Without BUNDLE it uses (and if needed builds) the demo bundle of ``edge-runtime demo``.
+Prints, for 1 and 2 interpreter threads:
+* full-depth latency of the runtime's plan at α = 0, of a chain through every segment
+  (every joint, every head), and of the monolithic int8 model, interleaved in rounds in
+  one process; ratios are to the monolithic model of the same round set;
+* the α sweep's savings at the monolithic accuracy minus 0.5 points (MACs and time);
+* int8 vs float accuracy of every exit (held-out data, from the manifest);
+* ``import edge_runtime`` + loading the bundle, in a fresh process (median of 5), and
+  whether TensorFlow got imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from edge_runtime.datasets import load_digits_dataset  # noqa: E402
+from edge_runtime.evaluate import evaluate, sweep_alphas  # noqa: E402
+from edge_runtime.multi_exit import ExitPlan, MultiExitRuntime, open_runtime  # noqa: E402
+from edge_runtime.preprocess import Preprocessor  # noqa: E402
+
+
+def _mean_us(run, images) -> float:
+    clock = time.perf_counter_ns
+    start = clock()
+    for image in images:
+        run(image)
+    return (clock() - start) / len(images) / 1000.0
+
+
+def chain_latencies(runtime: MultiExitRuntime, images, rounds: int) -> dict[str, float]:
+    """Median over rounds of the mean µs per image of each variant, variants interleaved per round."""
+    full_plan = runtime.plan(runtime.desired_accuracy(0.0))
+    every_joint = runtime._probe_plan()  # consecutive stages: every joint and every head runs
+    variants = {
+        "monolithic": runtime.classify_monolithic,
+        "plan_alpha0": lambda im: runtime.classify(im, full_plan),
+        "every_joint": lambda im: runtime.classify(im, every_joint),
+    }
+    assert isinstance(every_joint, ExitPlan)
+    for run in variants.values():
+        _mean_us(run, images[:64])
+    samples: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for name, run in variants.items():
+            samples[name].append(_mean_us(run, images))
+    result = {name: statistics.median(v) for name, v in samples.items()}
+    result["plan_invocations_alpha0"] = full_plan.invocations
+    result["every_joint_invocations"] = every_joint.invocations
+    return result
+
+
+def load_time(bundle: str, repeats: int = 5) -> dict[str, float | bool]:
+    code = (
+        "import time, sys; t0 = time.perf_counter()\n"
+        "from edge_runtime.multi_exit import open_runtime\n"
+        f"r = open_runtime({bundle!r})\n"
+        "print(round((time.perf_counter() - t0) * 1000, 1), 'tensorflow' in sys.modules)"
+    )
+    times, tf_imported = [], False
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        times.append(float(out[0]))
+        tf_imported |= out[1] == "True"
+    return {"import_and_load_ms": statistics.median(times), "tensorflow_imported": tf_imported}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("bundle", nargs="?", help="bundle folder (default: the demo bundle, built if missing)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (default 7)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    bundle = args.bundle
+    if bundle is None:
+        from edge_runtime.demo import _ensure_bundle, default_workdir
+
+        bundle = os.path.join(default_workdir(), "digits-multi-exit")
+        _ensure_bundle(bundle, retrain=False)
+    data = load_digits_dataset()
+    report: dict = {"bundle": bundle, "threads": {}}
+    for threads in (1, 2):
+        runtime = open_runtime(bundle, num_threads=threads)
+        pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+        images = [pre.from_pixels(p) for p in data.x_test]
+        lat = chain_latencies(runtime, images, args.rounds)
+        ev = evaluate(runtime, images, data.y_test, sweep_alphas(runtime))
+        report["threads"][threads] = {
+            "latency_us": {k: round(v, 2) for k, v in lat.items() if not k.endswith("invocations")},
+            "invocations": {"plan_alpha0": lat["plan_invocations_alpha0"], "every_joint": lat["every_joint_invocations"]},
+            "ratio_plan_alpha0": round(lat["plan_alpha0"] / lat["monolithic"], 3),
+            "ratio_every_joint": round(lat["every_joint"] / lat["monolithic"], 3),
+            "monolithic_accuracy": ev["monolithic"]["accuracy"],
+            "at_monolithic_accuracy": ev["at_monolithic_accuracy"],
+            "oracle_mac_saving": ev["oracle"]["mac_saving"],
+        }
+    exits = open_runtime(bundle).bundle.exits
+    report["int8_vs_float"] = [{"exit": e.name, "int8": e.accuracy, "float": e.float_accuracy,
+                                "difference_points": round(100 * (e.accuracy - e.float_accuracy), 2)} for e in exits]
+    report["load"] = load_time(bundle)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"bundle {bundle}")
+    for threads, r in report["threads"].items():
+        lat = r["latency_us"]
+        best = r["at_monolithic_accuracy"] or {}
+        print(f"\n{threads} thread(s): monolithic {lat['monolithic']:.1f} µs | plan at α=0 {lat['plan_alpha0']:.1f} µs "
+              f"({r['ratio_plan_alpha0']:.3f}×, {r['invocations']['plan_alpha0']} invocation) | every joint "
+              f"{lat['every_joint']:.1f} µs ({r['ratio_every_joint']:.3f}×, {r['invocations']['every_joint']} invocations)")
+        if best:
+            print(f"  at monolithic accuracy {r['monolithic_accuracy']:.4f} − 0.5 points: accuracy {best['accuracy']:.4f}, "
+                  f"mac_saving {best['mac_saving']:.1%}, latency_saving {best['latency_saving']:.1%} (α = {best['alpha']})")
+        print(f"  oracle mac_saving {r['oracle_mac_saving']:.1%}")
+    worst = max(abs(e["difference_points"]) for e in report["int8_vs_float"])
+    print("\nint8 − float accuracy per exit (points, held-out): "
+          + " ".join(f"{e['exit']} {e['difference_points']:+.2f}" for e in report["int8_vs_float"])
+          + f"  (worst {worst:.2f})")
+    print(f"import edge_runtime + load bundle: {report['load']['import_and_load_ms']:.0f} ms (median of 5 fresh "
+          f"processes); TensorFlow imported: {report['load']['tensorflow_imported']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
