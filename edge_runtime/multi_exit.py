@@ -44,7 +44,7 @@ class _Step:
     segment: Segment
     handle: SignatureHandle
     from_image: bool
-    joint: Joint | None
+    joint: Joint  # from the image (quantized as the monolithic input) or the feeding stage's features
     always: bool
     threshold: int | None  # int8 confidence code at or above which the input leaves here
     macs: int  # cumulative MACs of the steps up to and including this one
@@ -96,6 +96,7 @@ class MultiExitRuntime:
         self.accuracies = tuple(ex.accuracy for ex in bundle.exits)
         self._plans: dict[float, ExitPlan] = {}
         self._probe: ExitPlan | None = None
+        self._checked: set[str] = set()
         self._mono = self._handle(bundle.monolithic)
         # Open every signature now so that a broken file fails at load, not mid-run.
         for stage in bundle.stages.values():
@@ -117,15 +118,24 @@ class MultiExitRuntime:
         if segment.signature not in model.signature_keys:
             raise BundleError(path, f"has no signature {segment.signature!r} (it has {', '.join(model.signature_keys)})",
                               f"segments.{segment.name}.signature")
+        if segment.signature in self._checked:
+            return model.handle(segment.signature)
         handle = model.handle(segment.signature)
+        details = dict(zip(("inputs", "outputs"), model.signature_io(segment.signature)))
         for kind, declared, actual in (("inputs", segment.inputs, handle.inputs), ("outputs", segment.outputs, handle.outputs)):
+            field = f"segments.{segment.name}.{kind}"
             for name, spec in declared.items():
                 if name not in actual:
-                    raise BundleError(path, f"signature {segment.signature!r} has no {kind[:-1]} {name!r}",
-                                      f"segments.{segment.name}.{kind}")
+                    raise BundleError(path, f"signature {segment.signature!r} has no {kind[:-1]} {name!r}", field)
                 if tuple(actual[name].shape) != spec.shape or actual[name].dtype != np.int8:
                     raise BundleError(path, f"{kind[:-1]} {name!r} is {actual[name].dtype}{list(actual[name].shape)} "
-                                      f"in the model, the manifest says int8{list(spec.shape)}", f"segments.{segment.name}.{kind}")
+                                      f"in the model, the manifest says int8{list(spec.shape)}", field)
+                scale, zero_point = details[kind][name]["quantization"]
+                if not spec.quantization.matches(Quantization(float(scale), int(zero_point))):
+                    raise BundleError(path, f"{kind[:-1]} {name!r} is quantized (scale {scale}, zero point {zero_point}) "
+                                      f"in the model, the manifest says (scale {spec.quantization.scale}, zero point "
+                                      f"{spec.quantization.zero_point})", field)
+        self._checked.add(segment.signature)
         return handle
 
     @property
@@ -194,8 +204,9 @@ class MultiExitRuntime:
               threshold: int | None) -> _Step:
         handle = self._handle(segment)
         from_image = self.bundle.stages_by_segment[segment.name].source is None
-        joint = None
-        if not from_image:
+        if from_image:
+            joint = Joint(self.input_quantization, segment.inputs["x"].quantization)
+        else:
             feeder = next(s for s in reversed(previous) if "features" in s.segment.outputs)
             joint = Joint(feeder.segment.outputs["features"].quantization, segment.inputs["x"].quantization)
         macs = (previous[-1].macs if previous else 0) + segment.macs
@@ -209,12 +220,8 @@ class MultiExitRuntime:
     def classify(self, image: np.ndarray, plan: ExitPlan) -> Decision:
         """Classify one quantized image (int8, shape ``(1, H, W, C)``) under ``plan``."""
         features = None
-        copy = np.copyto
         for step in plan.steps:
-            if step.from_image:
-                copy(step.x, image)
-            else:
-                step.joint(features, step.x)
+            step.joint(image if step.from_image else features, step.x)
             step.run()
             code = step.confidence.item()
             if step.always or (step.threshold is not None and code >= step.threshold):
@@ -230,10 +237,7 @@ class MultiExitRuntime:
         labels, confidences = [], []
         features = None
         for step in self._probe.steps:
-            if step.from_image:
-                np.copyto(step.x, image)
-            else:
-                step.joint(features, step.x)
+            step.joint(image if step.from_image else features, step.x)
             step.run()
             labels.append(int(step.probs.argmax()))
             confidences.append(step.confidence_values[int(step.confidence[0]) + 128])

@@ -111,3 +111,13 @@ def test_manifest_shape_disagreeing_with_the_model(bundle_copy):
 def test_not_a_folder(tmp_path):
     with pytest.raises(BundleError, match="is not a bundle folder"):
         load_bundle(str(tmp_path / "nothing"))
+
+
+def test_manifest_quantization_disagreeing_with_the_model(bundle_copy):
+    def change(m):
+        for t in m["segments"]["stage_1_1"]["outputs"]:
+            if t["name"] == "features":
+                t["scale"] *= 2
+    _edit(bundle_copy, change)
+    with pytest.raises(BundleError, match=r"segments\.stage_1_1\.outputs: output 'features' is quantized"):
+        MultiExitRuntime(load_bundle(bundle_copy))
