@@ -11,9 +11,8 @@ import json
 import logging
 import os
 import sys
-import traceback
 
-from edge_runtime.errors import EdgeRuntimeError
+from edge_runtime.cli_errors import run_guarded
 
 from .errors import ConvertError
 
@@ -127,22 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        summary = run_multi_exit(args)
-    except (EdgeRuntimeError, OSError) as exc:
-        if args.debug:
-            traceback.print_exc()
-        message = str(exc) if isinstance(exc, EdgeRuntimeError) else f"{getattr(exc, 'filename', '') or ''} {exc.strerror or exc}".strip()
-        print(f"Error: {message}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("Aborted!", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only with --debug
-        if args.debug:
-            traceback.print_exc()
-        print(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
-        return 1
+    summaries: list[dict] = []
+    code = run_guarded(lambda: summaries.append(run_multi_exit(args)) or 0, args.debug)
+    if code:
+        return code
+    summary = summaries[0]
     if args.json:
         print(json.dumps(summary))
     else:

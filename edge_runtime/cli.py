@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
-import traceback
 from typing import Any, Callable
 
-from .errors import EdgeRuntimeError, InputError, ValueRangeError
+from .cli_errors import run_guarded
+from .errors import InputError
 
 log = logging.getLogger("edge_runtime")
 DEFAULT_ALPHA = 0.5
@@ -74,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     choice.add_argument("--alpha", type=_unit_float("--alpha"), help=f"trade-off α in [0, 1]: 0 = most accurate, "
                         f"1 = least energy (default {DEFAULT_ALPHA})")
     choice.add_argument("--accuracy", type=_unit_float("--accuracy"), help="desired accuracy Ã in [0, 1] instead of α")
-    run.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     ev = sub.add_parser("eval", help="sweep α over a test split and compare with the monolithic model",
                         description="Run the test split at α from 0 to 1, each fixed-depth exit, the oracle and the "
@@ -84,12 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--plot", metavar="FILE.png", help="draw Merkel's Fig. 9 and Fig. 10 to this PNG")
     ev.add_argument("--points", type=_positive_int, default=21, help="evenly spaced α values in the sweep, plus half as many placed by eq. 7 (default 21)")
     ev.add_argument("--limit", type=_positive_int, help="use only the first N test images")
-    ev.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    ev.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     info = sub.add_parser("info", help="summarise a bundle")
     info.add_argument("bundle", help="bundle folder")
     info.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    info.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    info.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     demo = sub.add_parser("demo", help="train, convert and evaluate the reference model on digits",
                           description="Train and convert Merkel's multi-exit CNN on scikit-learn's digits (cached "
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--retrain", action="store_true", help="train and convert again even if a bundle is cached")
     demo.add_argument("--threads", type=_positive_int, default=1, help="interpreter threads (default 1)")
     demo.add_argument("--json", action="store_true", help="print the eval report as JSON")
-    demo.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -169,6 +170,10 @@ def _load_test_split(spec: str, runtime, limit: int | None):
 def cmd_eval(args: argparse.Namespace, report_sink: Callable[[dict[str, Any]], None] | None = None) -> int:
     from .evaluate import evaluate, sweep_alphas
 
+    if args.plot:
+        folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(folder):
+            raise InputError(args.plot, f"cannot write the plot: the folder {folder} does not exist")
     runtime = _open(args)
     images, labels = _load_test_split(args.dataset, runtime, args.limit)
     print(f"evaluating {len(labels)} test images at {args.points} operating points ({args.threads} thread(s))",
@@ -253,29 +258,15 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "beta2", None) is not None and not args.beta2 > 0:
         parser.error(f"--beta2 must be positive, got {args.beta2}")
     handlers = {"run": cmd_run, "eval": cmd_eval, "info": cmd_info}
-    try:
+
+    def handle() -> int:
         if args.command == "demo":
             from .demo import cmd_demo
 
             return cmd_demo(args)
         return handlers[args.command](args)
-    except (EdgeRuntimeError, ValueRangeError) as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("Aborted!", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (for example `| head`); nothing more to say
-        return 0
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only with --debug
-        if args.debug:
-            traceback.print_exc()
-        print(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
-        return 1
 
+    return run_guarded(handle, args.debug)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -115,3 +115,19 @@ def test_eval_dataset_of_another_shape(digits_bundle, tmp_path, capsys):
              x_test=rng.integers(0, 255, (10, 28, 28), dtype=np.uint8), y_test=np.arange(10))
     assert main(["eval", digits_bundle, "--dataset", path]) == 1
     assert "images are (28, 28, 1), the bundle takes (8, 8, 1)" in capsys.readouterr().err
+
+
+def test_plot_into_a_missing_folder_is_one_line(digits_bundle, tmp_path, capsys):
+    plot = str(tmp_path / "no" / "such" / "fig.png")
+    assert main(["eval", digits_bundle, "--dataset", "digits", "--plot", plot, "--points", "2", "--limit", "10"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"Error: {plot}: cannot write the plot: the folder {tmp_path / 'no' / 'such'} does not exist\n"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_flag_on_either_side_shows_the_traceback(tmp_path, pngs, capsys, where):
+    paths, _, _ = pngs
+    argv = ["run", str(tmp_path), paths[0]]
+    argv = ["--debug", *argv] if where == "before" else [*argv, "--debug"]
+    assert main(argv) == 1
+    assert "Traceback" in capsys.readouterr().err
