@@ -12,7 +12,7 @@ training model, so the converter can export them as separate signatures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 
@@ -32,7 +32,6 @@ class MultiExitModel:
         heads: H_1 … H_n, each T_i → probs.
         input_head: H_0 on the image, or None.
         exit_names: one name per exit, in order.
-        trainable_backbone: False when only the heads are trained.
     """
 
     training_model: keras.Model
@@ -41,8 +40,6 @@ class MultiExitModel:
     heads: list[keras.Model]
     input_head: keras.Model | None
     exit_names: list[str]
-    trainable_backbone: bool = True
-    backbone_layers: list[keras.layers.Layer] = field(default_factory=list)
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -137,8 +134,7 @@ def attach_exits(backbone: keras.Model, cut_names: list[str], num_classes: int, 
     final_probs = final(tensors[-1]) if final is not final_body else backbone.output
     training = keras.Model(image, outputs + [final_probs], name="multi_exit")
     exit_names = (["exit_0"] if input_head else []) + [f"exit_{i}" for i in range(1, len(tensors))] + [f"exit_{len(tensors)}"]
-    return MultiExitModel(training, blocks, final, heads, input_head, exit_names, train_backbone,
-                          list(backbone.layers))
+    return MultiExitModel(training, blocks, final, heads, input_head, exit_names)
 
 
 def _sub_model(start, end, end_name: str | None, start_name: str | None, name: str) -> keras.Model:

@@ -1,9 +1,9 @@
 """Export a trained :class:`~converters.models.MultiExitModel` as a multi-exit bundle.
 
 Files: ``segments.tflite`` (one signature per segment: ``exit_0`` = the input exit's head,
-``stage_i`` = block i fused with its exit head, ``block_i`` = block i alone for when its
-exit cannot fire) and ``monolithic.tflite`` (the whole network to its last exit, the
-reference every saving is measured against). Exit statistics in the manifest are measured
+``stage_i_j`` = blocks i … j fused with exit j's head, for every i ≤ j, so that exits that
+cannot fire cost no invocation) and ``monolithic.tflite`` (the whole network to its last
+exit, the reference every saving is measured against). Exit statistics in the manifest are measured
 with the device runtime itself on held-out data, int8 as the device will run it.
 """
 
