@@ -126,14 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    summaries: list[dict] = []
-    code = run_guarded(lambda: summaries.append(run_multi_exit(args)) or 0, args.debug)
-    if code:
-        return code
-    summary = summaries[0]
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for e in summary["exits"]:
-            print(f"{e['name']:>8}  {e['macs']:>10,d} MACs  int8 {e['accuracy']:.3f}  float {e['float_accuracy']:.3f}")
-    return 0
+
+    def handle() -> int:
+        summary = run_multi_exit(args)
+        if args.json:
+            print(json.dumps(summary))
+        else:
+            for e in summary["exits"]:
+                print(f"{e['name']:>8}  {e['macs']:>10,d} MACs  int8 {e['accuracy']:.3f}  float {e['float_accuracy']:.3f}")
+        return 0
+
+    return run_guarded(handle, args.debug)

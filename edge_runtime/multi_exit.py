@@ -42,13 +42,11 @@ class _Step:
 
     exit_index: int
     segment: Segment
-    handle: SignatureHandle
     from_image: bool
     joint: Joint  # from the image (quantized as the monolithic input) or the feeding stage's features
     always: bool
     threshold: int | None  # int8 confidence code at or above which the input leaves here
     macs: int  # cumulative MACs of the steps up to and including this one
-    confidence_quant: Quantization
     x: np.ndarray
     run: Any
     confidence: np.ndarray
@@ -185,7 +183,7 @@ class MultiExitRuntime:
         """Run the network truncated at exit ``exit_index`` and answer there (fixed depth): one invocation."""
         return ExitPlan(float("nan"), (self._step(exit_index, self._stage_segment(None, exit_index), [], True, None),))
 
-    def _probe_plan(self) -> ExitPlan:
+    def every_exit_plan(self) -> ExitPlan:
         """Every exit's head in turn (consecutive stages), answering only at the last."""
         steps: list[_Step] = []
         source: int | None = None
@@ -212,8 +210,7 @@ class MultiExitRuntime:
         macs = (previous[-1].macs if previous else 0) + segment.macs
         conf_quant = segment.outputs["confidence"].quantization
         values = tuple(float(v) for v in conf_quant.dequantize(np.arange(-128, 128)))
-        return _Step(index, segment, handle, from_image, joint, always, threshold, macs, conf_quant,
-                     handle.inputs["x"], handle.run, handle.outputs["confidence"].reshape(-1),
+        return _Step(index, segment, from_image, joint, always, threshold, macs, handle.inputs["x"], handle.run, handle.outputs["confidence"].reshape(-1),
                      handle.outputs["probs"], handle.outputs.get("features"), values)
 
     # ------------------------------------------------------------------ running
@@ -233,7 +230,7 @@ class MultiExitRuntime:
     def exit_scores(self, image: np.ndarray) -> tuple[list[int], list[float]]:
         """Run every exit's head for one image: each exit's label and dequantized confidence."""
         if self._probe is None:
-            self._probe = self._probe_plan()
+            self._probe = self.every_exit_plan()
         labels, confidences = [], []
         features = None
         for step in self._probe.steps:

@@ -62,7 +62,8 @@ def test_existing_output_is_refused(tmp_path, capsys):
     out = tmp_path / "exists"
     out.mkdir()
     assert main(["multi-exit", "--out", str(out), "--quiet"]) == 1
-    assert "already exists" in capsys.readouterr().err and "--force" in capsys.readouterr().err + "--force"
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--force" in err
 
 
 def test_dataset_in_no_known_layout(tmp_path, capsys):

@@ -43,7 +43,7 @@ def _mean_us(run, images) -> float:
 def chain_latencies(runtime: MultiExitRuntime, images, rounds: int) -> dict[str, float]:
     """Median over rounds of the mean µs per image of each variant, variants interleaved per round."""
     full_plan = runtime.plan(runtime.desired_accuracy(0.0))
-    every_joint = runtime._probe_plan()  # consecutive stages: every joint and every head runs
+    every_joint = runtime.every_exit_plan()  # consecutive stages: every joint and every head runs
     variants = {
         "monolithic": runtime.classify_monolithic,
         "plan_alpha0": lambda im: runtime.classify(im, full_plan),
