@@ -55,7 +55,17 @@ def plot_multi_exit(report: dict[str, Any], path: str) -> None:
     ax10.set_title("Fig. 10: energy (MACs) vs accuracy")
     axt.set_title(f"measured latency vs accuracy ({report['threads']} thread{'s' if report['threads'] > 1 else ''})")
     fig.tight_layout()
-    partial = path + ".partial.png"
-    fig.savefig(partial, dpi=110)
+    save_atomic(fig, path)
     plt.close(fig)
+
+
+def save_atomic(fig: Any, path: str) -> None:
+    """Save a figure as PNG through a temporary file and a rename: ``path`` is never half-written."""
+    partial = path + ".partial.png"
+    try:
+        fig.savefig(partial, dpi=110)
+    except BaseException:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
     os.replace(partial, path)

@@ -1,0 +1,357 @@
+"""Transports: the port (or sysfs folder) and its reader thread, one object each.
+
+Ports are opened only through ``serial.serial_for_url``, so ``/dev/ttyUSB0``, ``loop://``,
+``socket://``, ``rfc2217://``, ``hwgrep://`` and this package's ``unix://`` and ``replay://``
+all work. Each chunk is stamped with ``time.monotonic()`` and ``time.time()`` the moment it
+is read, so records carry receive times, not write times.
+
+Threads: ``start()`` spawns one daemon reader thread; every callback (``on_chunk``,
+``on_event``, ``on_end``) runs on it and must not block for long. ``stop()`` may be called
+from any thread and returns once the thread has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Callable
+
+import serial
+
+from ..errors import EdgeRuntimeError
+from .parsers import decode_sysfs, make_parser
+from .profiles import MonitorProfile
+from .samples import Event, Gap
+
+if "edge_runtime.power.urlhandler" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("edge_runtime.power.urlhandler")
+
+log = logging.getLogger(__name__)
+
+ChunkCallback = Callable[[bytes, float, float], None]
+EventCallback = Callable[[list[Event]], None]
+Clock = Callable[[], float]
+
+
+class PortError(EdgeRuntimeError):
+    """A port that cannot be opened: missing, held by another process, a malformed URL.
+
+    Attributes:
+        url: the port's URL; reason: pyserial's or the OS's explanation.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{url}: {reason}")
+
+
+def split_baud(url: str) -> tuple[str, int | None]:
+    """Take our ``baud=N`` option out of a URL's query (pyserial's handlers refuse unknown ones)."""
+    if "?" not in url:
+        return url, None
+    base, query = url.split("?", 1)
+    kept, baud = [], None
+    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        if key == "baud":
+            try:
+                baud = int(value)
+            except ValueError:
+                raise PortError(url, f'expected "baud=" followed by a rate like 9600, got {value!r}') from None
+            if baud <= 0:
+                raise PortError(url, f"expected a positive baud rate, got {baud}")
+        else:
+            kept.append((key, value))
+    return (base + "?" + urllib.parse.urlencode(kept) if kept else base), baud
+
+
+def open_port(url: str, baud: int, timeout: float, keep_input: bool = False) -> serial.SerialBase:
+    """Open ``url`` with pyserial, locking it exclusively where the OS can (posix ports).
+
+    pyserial discards the OS's input buffer on open. ``keep_input`` keeps it: after a replug,
+    what the device sent before we reopened is data, not stale noise.
+    """
+    try:
+        port = serial.serial_for_url(url, baudrate=baud, timeout=timeout, exclusive=True, do_not_open=True)
+        if keep_input:
+            port.reset_input_buffer = lambda: None  # type: ignore[method-assign]
+        port.open()
+        if keep_input:
+            del port.reset_input_buffer
+        return port
+    except serial.SerialException as exc:
+        reason = str(exc)
+        if "exclusively lock" in reason:
+            reason = "held by another process (close the other program, or use a different port)"
+        raise PortError(url, reason) from None
+    except ValueError as exc:  # an unknown URL scheme, a bad option
+        raise PortError(url, str(exc)) from None
+    except OSError as exc:
+        raise PortError(url, exc.strerror or str(exc)) from None
+
+
+class PortReader:
+    """A pyserial port read in bulk on a background thread, reconnecting after an unplug.
+
+    Args:
+        url: a pyserial URL (``?baud=`` stripped by the caller).
+        baud: the baud rate.
+        on_chunk: gets (bytes, t_monotonic, t_wall) for every read.
+        on_event: gets transport events: ``disconnected`` and ``reconnected`` gaps.
+        on_end: called once when a finite source (``replay://``) is exhausted.
+        requests: bytes written every ``poll_s`` (request/response devices).
+        backoff: first and longest wait between reconnection attempts, s.
+    """
+
+    def __init__(self, url: str, baud: int, on_chunk: ChunkCallback, on_event: EventCallback, *,
+                 on_end: Callable[[], None] | None = None, requests: tuple[bytes, ...] = (),
+                 poll_s: float = 0.0, backoff: tuple[float, float] = (0.1, 5.0),
+                 monotonic: Clock = time.monotonic, wall: Clock = time.time) -> None:
+        self.url = url
+        self.baud = baud
+        self.on_chunk = on_chunk
+        self.on_event = on_event
+        self.on_end = on_end
+        self.requests = requests
+        self.poll_s = poll_s
+        self.backoff = backoff
+        self.monotonic = monotonic
+        self.wall = wall
+        self.bytes_read = 0
+        self.reconnects = 0
+        self._port: serial.SerialBase | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        """Open the port now, in the caller's thread, so a bad URL fails before anything starts."""
+        self._port = open_port(self.url, self.baud, timeout=0.05)
+
+    def start(self) -> None:
+        if self._port is None:
+            self.open()
+        self._thread = threading.Thread(target=self._run, name=f"reader {self.url}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        next_poll = 0.0
+        try:
+            while not self._stop.is_set():
+                port = self._port
+                if port is None:
+                    port = self._reconnect()
+                    if port is None:
+                        return
+                try:
+                    if self.requests and self.monotonic() >= next_poll:
+                        for request in self.requests:
+                            port.write(request)
+                        next_poll = self.monotonic() + self.poll_s
+                    data = port.read(port.in_waiting or 1)
+                except (serial.SerialException, OSError) as exc:
+                    self._lost(port, str(exc))
+                    continue
+                if data:
+                    self.bytes_read += len(data)
+                    self.on_chunk(data, self.monotonic(), self.wall())
+                elif getattr(port, "finished", False):
+                    if self.on_end is not None:
+                        self.on_end()
+                    return
+        finally:
+            if self._port is not None:
+                self._close(self._port)
+
+    def _lost(self, port: serial.SerialBase, reason: str) -> None:
+        log.warning("%s: lost the port (%s); reconnecting", self.url, reason)
+        self._close(port)
+        self._port = None
+        self.on_event([Gap(self.monotonic(), self.wall(), "disconnected", f"{self.url}: {reason}")])
+
+    def _reconnect(self) -> serial.SerialBase | None:
+        lost_at = self.monotonic()
+        wait = self.backoff[0]
+        while not self._stop.wait(wait):
+            try:
+                self._port = open_port(self.url, self.baud, timeout=0.05, keep_input=True)
+            except PortError as exc:
+                log.debug("%s: still away (%s)", self.url, exc.reason)
+                wait = min(wait * 2, self.backoff[1])
+                continue
+            self.reconnects += 1
+            away = self.monotonic() - lost_at
+            log.warning("%s: reconnected after %.1f s", self.url, away)
+            self.on_event([Gap(self.monotonic(), self.wall(), "reconnected", f"{self.url} back after {away:.1f} s")])
+            return self._port
+        return None
+
+    @staticmethod
+    def _close(port: serial.SerialBase) -> None:
+        try:
+            port.close()
+        except (serial.SerialException, OSError):
+            pass
+
+
+class SysfsReader:
+    """Polls a ``/sys/class/power_supply/<name>`` folder every ``period_s`` on a thread.
+
+    A file that vanishes (the gauge's driver unloaded) gives one ``disconnected`` gap and the
+    reader keeps polling until it is back.
+    """
+
+    def __init__(self, folder: str, profile: MonitorProfile, on_event: EventCallback, *, period_s: float = 1.0,
+                 monotonic: Clock = time.monotonic, wall: Clock = time.time) -> None:
+        self.folder = Path(folder)
+        self.profile = profile
+        self.on_event = on_event
+        self.period_s = period_s
+        self.monotonic = monotonic
+        self.wall = wall
+        self.bytes_read = 0
+        self.reconnects = 0
+        self._files = sorted({spec.file for spec in profile.fields if spec.file})
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._away = False
+
+    def open(self) -> None:
+        if not self.folder.is_dir():
+            raise PortError(str(self.folder), "no such power_supply folder (see ls /sys/class/power_supply)")
+
+    def start(self) -> None:
+        self.open()
+        self._thread = threading.Thread(target=self._run, name=f"sysfs {self.folder}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def read_once(self) -> Event | None:
+        files: dict[str, str] = {}
+        for name in self._files:
+            try:
+                text = (self.folder / name).read_text()
+            except FileNotFoundError:
+                continue  # not every driver has every file (power_now is rare)
+            except OSError as exc:  # ENODEV while the gauge resets
+                return Gap(self.monotonic(), self.wall(), "garbled", f"{self.folder / name}: {exc.strerror}")
+            self.bytes_read += len(text)
+            files[name] = text
+        if not files:
+            if not self._away:
+                self._away = True
+                return Gap(self.monotonic(), self.wall(), "disconnected", f"{self.folder}: no readable files")
+            return None
+        if self._away:
+            self._away = False
+            self.reconnects += 1
+            self.on_event([Gap(self.monotonic(), self.wall(), "reconnected", f"{self.folder} is back")])
+        return decode_sysfs(self.profile, files, self.monotonic(), self.wall())
+
+    def _run(self) -> None:
+        while True:
+            event = self.read_once()
+            if event is not None:
+                self.on_event([event])
+            if self._stop.wait(self.period_s):
+                return
+
+
+class Monitor:
+    """A profile's parser wired to its transport: raw bytes → parser → ``on_events``.
+
+    ``on_raw`` (optional) sees every chunk before parsing, for ``--raw`` captures. Parser and
+    callbacks run on the transport's thread.
+    """
+
+    def __init__(self, profile: MonitorProfile, url: str, on_events: EventCallback, *,
+                 on_raw: ChunkCallback | None = None, on_end: Callable[[], None] | None = None,
+                 baud: int | None = None, backoff: tuple[float, float] = (0.1, 5.0)) -> None:
+        self.profile = profile
+        url = url or profile.transport.default_url
+        if not url:
+            raise PortError(profile.name, "no URL given and the profile names no default: expected PROFILE@URL")
+        self.on_events = on_events
+        self.on_raw = on_raw
+        if profile.transport.type == "sysfs":
+            self.url = url
+            self.parser = None
+            self.transport: PortReader | SysfsReader = SysfsReader(url, profile, on_events,
+                                                                   period_s=profile.transport.period_s)
+            self._on_end = on_end
+            return
+        url, url_baud = split_baud(url)
+        self.url = url
+        self.parser = make_parser(profile)
+        self._on_end = on_end
+        self.transport = PortReader(url, baud or url_baud or profile.transport.baud, self._chunk, on_events,
+                                    on_end=self._end, requests=profile.transport.requests,
+                                    poll_s=profile.transport.poll_s, backoff=backoff)
+
+    def _chunk(self, data: bytes, t_mono: float, t_wall: float) -> None:
+        if self.on_raw is not None:
+            self.on_raw(data, t_mono, t_wall)
+        assert self.parser is not None
+        events = self.parser.feed(data, t_mono, t_wall)
+        if events:
+            self.on_events(events)
+
+    def _end(self) -> None:
+        if self.parser is not None:
+            events = self.parser.finish(time.monotonic(), time.time())
+            if events:
+                self.on_events(events)
+        if self._on_end is not None:
+            self._on_end()
+
+    def open(self) -> None:
+        self.transport.open()
+
+    def start(self) -> None:
+        self.transport.start()
+
+    def stop(self) -> None:
+        self.transport.stop()
+
+    @property
+    def running(self) -> bool:
+        return self.transport.running
+
+
+def parse_monitor_spec(spec: str) -> tuple[str, str]:
+    """``PROFILE@URL`` → (profile, url); the URL may be empty for profiles with a default."""
+    profile, _, url = spec.partition("@")
+    if not profile:
+        raise PortError(spec, 'expected PROFILE@URL, like "adafruit-ina219-sketch@/dev/ttyACM0"')
+    return profile, url
+
+
+def default_port_hint() -> str:
+    """A hint at which serial ports exist, for error messages."""
+    try:
+        from serial.tools import list_ports
+
+        ports = [p.device for p in list_ports.comports()]
+    except Exception:  # noqa: BLE001 - only a hint
+        ports = []
+    return ", ".join(ports) if ports else "none found" + ("" if os.name != "posix" else " under /dev")
