@@ -77,11 +77,12 @@ def open_port(url: str, baud: int, timeout: float, keep_input: bool = False) -> 
     """
     try:
         port = serial.serial_for_url(url, baudrate=baud, timeout=timeout, exclusive=True, do_not_open=True)
-        if keep_input:
-            port.reset_input_buffer = lambda: None  # type: ignore[method-assign]
+        flushes = [name for name in ("_reset_input_buffer", "reset_input_buffer") if keep_input and hasattr(port, name)]
+        for name in flushes:
+            setattr(port, name, lambda: None)
         port.open()
-        if keep_input:
-            del port.reset_input_buffer
+        for name in flushes:
+            delattr(port, name)
         return port
     except serial.SerialException as exc:
         reason = str(exc)
