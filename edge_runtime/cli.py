@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from .cli_errors import run_guarded
 from .errors import InputError
+from .power.options import add_monitor_options, start_live_alpha
 
 log = logging.getLogger("edge_runtime")
 DEFAULT_ALPHA = 0.5
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     choice.add_argument("--alpha", type=_unit_float("--alpha"), help=f"trade-off α in [0, 1]: 0 = most accurate, "
                         f"1 = least energy (default {DEFAULT_ALPHA})")
     choice.add_argument("--accuracy", type=_unit_float("--accuracy"), help="desired accuracy Ã in [0, 1] instead of α")
+    add_monitor_options(run)
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     ev = sub.add_parser("eval", help="sweep α over a test split and compare with the monolithic model",
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--plot", metavar="FILE.png", help="draw Merkel's Fig. 9 and Fig. 10 to this PNG")
     ev.add_argument("--points", type=_positive_int, default=21, help="evenly spaced α values in the sweep, plus half as many placed by eq. 7 (default 21)")
     ev.add_argument("--limit", type=_positive_int, help="use only the first N test images")
+    add_monitor_options(ev)
     ev.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     info = sub.add_parser("info", help="summarise a bundle")
@@ -114,6 +117,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     runtime = _open(args)
     bundle = runtime.bundle
+    live = start_live_alpha(args, runtime.plan_for_alpha)
+    try:
+        return _run_images(args, runtime, live)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _run_images(args: argparse.Namespace, runtime, live) -> int:
+    from .preprocess import Preprocessor
+
+    bundle = runtime.bundle
     if args.accuracy is not None:
         alpha, desired = None, args.accuracy
     else:
@@ -123,8 +138,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     pre = Preprocessor(bundle.input, runtime.input_quantization)
     failures = 0
     if not args.json:
-        alpha_text = "given Ã" if alpha is None else f"α = {alpha:g}"
-        print(f"# {alpha_text} → desired accuracy {desired:.4f}; exits {len(bundle.exits)}", file=sys.stderr)
+        alpha_text = f"α from {args.monitor} ({args.policy})" if live else (
+            "given Ã" if alpha is None else f"α = {alpha:g} → desired accuracy {desired:.4f}")
+        print(f"# {alpha_text}; exits {len(bundle.exits)}", file=sys.stderr)
     for path in args.images:
         try:
             image = pre.load(path)
@@ -132,20 +148,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             failures += 1
             print(f"Error: {exc}", file=sys.stderr)
             continue
+        extra: dict[str, Any] = {}
         start = time.perf_counter_ns()
-        decision = runtime.classify(image, plan)
+        if live is not None:
+            point = live.current
+            decision = runtime.classify(image, point.plan)
+        else:
+            decision = runtime.classify(image, plan)
         latency_us = (time.perf_counter_ns() - start) / 1000.0
+        if live is not None:
+            alpha, desired = round(point.alpha, 6), runtime.desired_accuracy(point.alpha)
+            extra = {"soc": None if point.soc != point.soc else round(point.soc, 4), "alpha_source": point.source}
         record = {
             "image": path, "label": bundle.labels[decision.label], "class_index": decision.label,
             "confidence": round(decision.confidence, 6), "exit": decision.exit_index,
             "exit_name": bundle.exits[decision.exit_index].name, "macs": decision.macs,
-            "latency_us": round(latency_us, 2), "alpha": alpha, "desired_accuracy": round(desired, 6),
+            "latency_us": round(latency_us, 2), "alpha": alpha, "desired_accuracy": round(desired, 6), **extra,
         }
         if args.json:
             print(json.dumps(record), flush=True)
         else:
+            battery = f"\tα {alpha:.3f} (SoC {extra['soc']}, {extra['alpha_source']})" if live else ""
             print(f"{path}\t{record['label']}\tconfidence {decision.confidence:.3f}\texit {decision.exit_index} "
-                  f"of {len(bundle.exits) - 1}\t{decision.macs:,d} MACs\t{latency_us:.1f} µs", flush=True)
+                  f"of {len(bundle.exits) - 1}\t{decision.macs:,d} MACs\t{latency_us:.1f} µs{battery}", flush=True)
     return 1 if failures else 0
 
 
@@ -168,7 +193,7 @@ def _load_test_split(spec: str, runtime, limit: int | None):
 
 
 def cmd_eval(args: argparse.Namespace, report_sink: Callable[[dict[str, Any]], None] | None = None) -> int:
-    from .evaluate import evaluate, sweep_alphas
+    from .evaluate import evaluate, evaluate_live, sweep_alphas
 
     if args.plot:
         folder = os.path.dirname(os.path.abspath(args.plot))
@@ -181,6 +206,12 @@ def cmd_eval(args: argparse.Namespace, report_sink: Callable[[dict[str, Any]], N
     report = evaluate(runtime, images, labels, sweep_alphas(runtime, args.points),
                       progress=lambda m: print(m, file=sys.stderr))
     report["dataset"] = args.dataset
+    live = start_live_alpha(args, runtime.plan_for_alpha)
+    if live is not None:
+        try:
+            report["live"] = evaluate_live(runtime, images, labels, live)
+        finally:
+            live.stop()
     if args.plot:
         from .plots import plot_multi_exit
 
@@ -193,6 +224,16 @@ def cmd_eval(args: argparse.Namespace, report_sink: Callable[[dict[str, Any]], N
     else:
         print(format_report(report))
     return 0
+
+
+def format_live(live: dict[str, Any]) -> str:
+    def soc(value: float | None) -> str:
+        return "?" if value is None else f"{value:.1%}"
+
+    return (f"live α from the monitor: mean α {live['mean_alpha']:.3f}, SoC {soc(live['soc_first'])} → "
+            f"{soc(live['soc_last'])}, "
+            f"accuracy {live['accuracy']:.4f}, {live['mac_saving']:.1%} fewer MACs, exits {live['exit_histogram']}, "
+            f"α sources {live['alpha_sources']}")
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -213,6 +254,8 @@ def format_report(report: dict[str, Any]) -> str:
     oracle = report["oracle"]
     lines.append(f"oracle              : accuracy {oracle['accuracy']:.4f}  {oracle['mean_macs']:>11,.0f} MACs "
                  f"({oracle['mac_saving']:.1%} saved)")
+    if report.get("live"):
+        lines.append(format_live(report["live"]))
     best = report["at_monolithic_accuracy"]
     if best:
         lines.append(f"at the monolithic accuracy (−{best['tolerance'] * 100:.1f} points): α = {best['alpha']}, accuracy "
@@ -253,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "run" and args.monitor and (args.alpha is not None or args.accuracy is not None):
+        parser.error("--monitor sets α from the battery: drop --alpha/--accuracy")
+    if getattr(args, "baud", None) is not None and args.baud <= 0:
+        parser.error(f"--baud must be a positive rate, got {args.baud}")
     if getattr(args, "beta1", None) is not None and not args.beta1 > 0:
         parser.error(f"--beta1 must be positive, got {args.beta1}")
     if getattr(args, "beta2", None) is not None and not args.beta2 > 0:

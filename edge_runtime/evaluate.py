@@ -140,3 +140,28 @@ def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.nda
             "tolerance": EQUAL_ACCURACY_TOLERANCE, "alpha": best["alpha"], "desired_accuracy": best["desired_accuracy"],
             "accuracy": best["accuracy"], "mac_saving": best["mac_saving"], "latency_saving": best["latency_saving"]},
     }
+
+
+def evaluate_live(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.ndarray, live: Any) -> dict[str, Any]:
+    """One pass over the test split with α read from a live monitor for each input."""
+    decisions, alphas, socs, sources = [], [], [], []
+    for image in images:
+        point = live.current
+        decisions.append(runtime.classify(image, point.plan))
+        alphas.append(point.alpha)
+        socs.append(point.soc)
+        sources.append(point.source)
+    predicted = np.array([d.label for d in decisions])
+    mono_macs = runtime.bundle.monolithic.macs
+    mean_macs = float(np.mean([d.macs for d in decisions]))
+    return {
+        "accuracy": float(np.mean(predicted == labels)),
+        "mean_macs": mean_macs,
+        "mac_saving": 1.0 - mean_macs / mono_macs,
+        "mean_alpha": float(np.mean(alphas)),
+        "soc_first": None if socs[0] != socs[0] else socs[0],
+        "soc_last": None if socs[-1] != socs[-1] else socs[-1],
+        "alpha_sources": {s: sources.count(s) for s in sorted(set(sources))},
+        "exit_histogram": np.bincount([d.exit_index for d in decisions], minlength=len(runtime.bundle.exits)).tolist(),
+        "monitor_samples": live.samples,
+    }

@@ -150,6 +150,10 @@ class MultiExitRuntime:
         """Eq. 7 for this bundle: α ∈ [0, 1] → Ã, clamped to the exits' accuracy range."""
         return desired_accuracy(alpha, self.bundle.energy_fit, min(self.accuracies), max(self.accuracies))
 
+    def plan_for_alpha(self, alpha: float) -> ExitPlan:
+        """The plan for trade-off factor α (eq. 7, then eq. 10)."""
+        return self.plan(self.desired_accuracy(alpha))
+
     def plan(self, desired: float) -> ExitPlan:
         """Compile eq. 10 for desired accuracy Ã ∈ [0, 1] (cached per Ã)."""
         desired = check_unit_interval("desired accuracy", desired)

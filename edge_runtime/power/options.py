@@ -1,0 +1,71 @@
+"""The ``--monitor``/``--battery``/``--policy`` options shared by ``edge-runtime run`` and ``eval``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds ≥ 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds ≥ 0, got {text}")
+    return value
+
+
+def _unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
+    return value
+
+
+def add_monitor_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("battery-driven α (instead of --alpha)")
+    group.add_argument("--monitor", metavar="PROFILE@URL",
+                       help="read a power monitor in the background, e.g. adafruit-ina219-sketch@/dev/ttyACM0, "
+                            "pisugar@unix:///tmp/pisugar-server.sock, linux-power-supply@/sys/class/power_supply/BAT0")
+    group.add_argument("--battery", metavar="PROFILE", help="the battery behind the monitor (e.g. liion-1s-pisugar); "
+                       "needed when the monitor reports no percentage")
+    group.add_argument("--policy", default="linear", metavar="SPEC",
+                       help="how α follows the battery: linear (α = 1 − SoC), table, table:80%%=0,50%%=0.9,0%%=1, "
+                            "lifetime:8h, lifetime:until=18:00 (default linear)")
+    group.add_argument("--grace", type=_seconds, default=30.0, metavar="S",
+                       help="keep the last α this long when the monitor falls silent (default 30)")
+    group.add_argument("--safe-alpha", type=_unit, default=0.5, metavar="A",
+                       help="α after the grace period, and before the first reading (default 0.5)")
+    group.add_argument("--baud", type=int, help="override the monitor profile's baud rate")
+
+
+def start_live_alpha(args: argparse.Namespace, plan_for: Any) -> Any:
+    """Start the live α for ``args.monitor`` (or return None); waits briefly for a first reading."""
+    if not getattr(args, "monitor", None):
+        return None
+    from .live import LiveAlpha
+    from .policies import parse_policy
+    from .profiles import load_profile
+    from .transports import parse_monitor_spec
+
+    name, url = parse_monitor_spec(args.monitor)
+    profile = load_profile(name, "monitor")
+    battery = load_profile(args.battery, "battery") if args.battery else None
+    policy = parse_policy(args.policy, time.time())
+    live = LiveAlpha(profile, url, battery, policy, plan_for, baud=args.baud, grace_s=args.grace,
+                     safe_alpha=args.safe_alpha)
+    live.start()
+    wait = min(max(args.grace, 0.5), 3 * profile.transport.period_s + 1.0)
+    if not live.wait_first(wait):
+        print(f"warning: no reading from {args.monitor} after {wait:.1f} s; using α = {args.safe_alpha:g} until one "
+              f"comes", file=sys.stderr)
+    return live
