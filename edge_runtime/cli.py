@@ -101,7 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", help="where the bundle, plot and sample images go (default: ~/.cache/edge-adaptive/demo)")
     demo.add_argument("--retrain", action="store_true", help="train and convert again even if a bundle is cached")
     demo.add_argument("--threads", type=_positive_int, default=1, help="interpreter threads (default 1)")
-    demo.add_argument("--json", action="store_true", help="print the eval report as JSON")
+    demo.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo.add_argument("--battery", action="store_true", help="drain a simulated battery through an emulated power "
+                      "monitor: adaptive vs the fixed full model, images per charge and accuracy")
+    demo.add_argument("--policy", default="table", metavar="SPEC", help="with --battery: the α policy (default table)")
+    demo.add_argument("--monitor-profile", default="adafruit-ina219-sketch", metavar="NAME",
+                      help="with --battery: the firmware the emulator speaks (default adafruit-ina219-sketch)")
+    demo.add_argument("--battery-profile", default="liion-1s-pisugar", metavar="NAME",
+                      help="with --battery: the cell (default liion-1s-pisugar, scaled down)")
+    demo.add_argument("--board", default="raspberry-pi-4", metavar="NAME", help="with --battery: the board's power "
+                      "profile (default raspberry-pi-4)")
+    demo.add_argument("--charge-seconds", type=float, default=4.0, metavar="S", help="with --battery: one charge lasts "
+                      "S seconds of the fixed model's compute (default 4)")
     demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 

@@ -63,6 +63,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.makedirs(workdir, exist_ok=True)
     bundle = os.path.join(workdir, "digits-multi-exit")
     _ensure_bundle(bundle, args.retrain)
+    if args.battery:
+        return _battery_demo(args, bundle, workdir)
     plot = os.path.join(workdir, "digits-multi-exit.png")
     reports: list[dict] = []
     eval_args = argparse.Namespace(bundle=bundle, backend=None, threads=args.threads, delegate=[], beta1=None,
@@ -85,4 +87,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     lines.append(f"  plot: {plot}")
     lines.append(f"  try:  edge-runtime run {bundle} {' '.join(samples[:3])} --alpha 0.8")
     print("\n".join(lines), file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _battery_demo(args: argparse.Namespace, bundle: str, workdir: str) -> int:
+    from .battery_demo import format_battery_report, plot_battery, run_battery_demo
+    from .cli import _load_test_split
+    from .multi_exit import open_runtime
+
+    runtime = open_runtime(bundle, num_threads=args.threads)
+    images, labels = _load_test_split("digits", runtime, None)
+    report = run_battery_demo(runtime, images, labels, policy_spec=args.policy, monitor_name=args.monitor_profile,
+                              battery_name=args.battery_profile, board_name=args.board, charge_s=args.charge_seconds)
+    plot = os.path.join(workdir, "battery.png")
+    plot_battery(report, plot)
+    report["plot"] = plot
+    if args.json:
+        for result in (report["adaptive"], report["fixed"]):
+            result.pop("trace", None)
+        print(json.dumps(report))
+    else:
+        print(format_battery_report(report))
+        print(f"  plot: {plot}")
     return 0
