@@ -57,6 +57,7 @@ class Summary:
     bytes: int = 0
     reconnects: int = 0
     files: list[str] = field(default_factory=list)
+    interrupted: bool = False
 
     @property
     def duration_s(self) -> float:
@@ -71,7 +72,8 @@ class Summary:
                 "duration_s": round(self.duration_s, 3), "covered_s": round(self.covered_s, 3),
                 "mean_power_w": None if math.isnan(self.mean_power_w) else round(self.mean_power_w, 6),
                 "energy_j": round(self.energy_j, 6), "energy_mwh": round(self.energy_j / 3.6, 6),
-                "bytes": self.bytes, "reconnects": self.reconnects, "files": self.files}
+                "bytes": self.bytes, "reconnects": self.reconnects, "files": self.files,
+                "interrupted": self.interrupted}
 
     def text(self) -> str:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.gaps.items())) or "none"
@@ -106,6 +108,7 @@ class CaptureLog:
         self._prev: Sample | None = None
         self._gap_since_prev = False
         self._fd = self._open(path, append, force)
+        self._size = os.fstat(self._fd).st_size
         self._raw_fd = self._idx_fd = -1
         if raw:
             self._raw_fd = self._open(path + ".raw", append, force, header=None)
@@ -188,22 +191,35 @@ class CaptureLog:
         self._raw_offset += len(data)
 
     def flush(self) -> None:
-        """Write everything gathered so far (one write per file), then rotate if due."""
+        """Write everything gathered so far: one write per file, rotating where the size limit falls."""
         if self._raw_chunks:
             self._write(self._raw_fd, b"".join(self._raw_chunks), self.path + ".raw")
             self._write(self._idx_fd, "".join(self._index_rows).encode(), self.path + ".raw.idx")
             self._raw_chunks, self._index_rows = [], []
-        if self._rows:
-            data = "".join(self._rows).encode()
-            self._rows = []
-            self._write(self._fd, data, self.summary.files[-1])
-            self._size += len(data)
-        if self.rotate_bytes and self._size >= self.rotate_bytes:
-            os.close(self._fd)
-            self._part += 1
-            stem, ext = os.path.splitext(self.path)
-            self._fd = self._open(f"{stem}.{self._part}{ext or '.csv'}", False, True)
-            self._size = 0
+        rows, self._rows = self._rows, []
+        batch: list[str] = []
+        batch_bytes = 0
+        for row in rows:
+            batch.append(row)
+            batch_bytes += len(row)
+            if self.rotate_bytes and self._size + batch_bytes >= self.rotate_bytes:
+                self._write_rows(batch)
+                self._rotate()
+                batch, batch_bytes = [], 0
+        if batch:
+            self._write_rows(batch)
+
+    def _write_rows(self, rows: list[str]) -> None:
+        data = "".join(rows).encode()
+        self._write(self._fd, data, self.summary.files[-1])
+        self._size += len(data)
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        self._part += 1
+        stem, ext = os.path.splitext(self.path)
+        self._fd = self._open(f"{stem}.{self._part}{ext or '.csv'}", False, True)
+        self._size = len(HEADER)
 
     def sync(self) -> None:
         for fd in (self._fd, self._raw_fd, self._idx_fd):
@@ -226,19 +242,31 @@ class CaptureLog:
 _END = object()
 
 
-def run_capture(profile: MonitorProfile, url: str, capture: CaptureLog, *, duration_s: float | None = None,
-                baud: int | None = None, progress: Callable[[str], None] | None = None,
-                flush_s: float = 0.5, sync_s: float = 5.0, backoff: tuple[float, float] = (0.1, 5.0)) -> Summary:
+def run_capture(profile: MonitorProfile, url: str, make_capture: Callable[[], CaptureLog], *,
+                duration_s: float | None = None, baud: int | None = None,
+                progress: Callable[[str], None] | None = None, flush_s: float = 0.5, sync_s: float = 5.0,
+                backoff: tuple[float, float] = (0.1, 5.0)) -> Summary:
     """Capture until ``duration_s`` passes, the source ends (replays) or Ctrl-C; always close cleanly.
 
-    The monitor's reader thread only queues; every file write happens here, on the caller's
-    thread. A ``silent`` gap row marks a monitor that stops sending for 5 expected periods.
+    The port is opened before ``make_capture`` creates any file, so a bad port leaves nothing
+    behind. The monitor's reader thread only queues; every file write happens here, on the
+    caller's thread. A ``silent`` gap row marks a monitor that stops sending for 5 expected
+    periods. Ctrl-C (KeyboardInterrupt) ends the capture like the end of its duration, with
+    ``summary.interrupted`` set.
     """
     events: queue.SimpleQueue = queue.SimpleQueue()
     monitor = Monitor(profile, url, lambda ev: events.put(("ev", ev)),
                       on_raw=lambda d, tm, tw: events.put(("raw", d, tm, tw)),
                       on_end=lambda: events.put((_END,)), baud=baud, backoff=backoff)
     monitor.open()
+    try:
+        capture = make_capture()
+    except BaseException:
+        monitor.stop()
+        raise
+    if progress:
+        progress(f"capturing {profile.name} from {monitor.url} to {capture.path}"
+                 + (f" for {duration_s:g} s" if duration_s else " until Ctrl-C"))
     silent_after = max(5 * profile.transport.period_s, 2.0)
     start = time.monotonic()
     next_flush = start + flush_s
@@ -287,6 +315,8 @@ def run_capture(profile: MonitorProfile, url: str, capture: CaptureLog, *, durat
                 next_progress = now + 2.0
             if finished or (duration_s and now - start >= duration_s):
                 break
+    except KeyboardInterrupt:
+        capture.summary.interrupted = True
     finally:
         monitor.stop()
         while True:
@@ -345,13 +375,13 @@ def plot_capture(paths: list[str], png: str) -> None:
     plt.close(fig)
 
 
-def install_sigterm() -> None:
-    """Make SIGTERM end a capture like Ctrl-C: cleanly, with the summary."""
+def install_sigterm() -> Any:
+    """Make SIGTERM end a capture like Ctrl-C: cleanly, with the summary. Returns the old handler."""
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    return signal.signal(signal.SIGTERM, handler)
 
 
-def print_summary(summary: Summary, as_json: bool, out: TextIO = sys.stdout) -> None:
-    print(json.dumps(summary.as_dict()) if as_json else summary.text(), file=out, flush=True)
+def print_summary(summary: Summary, as_json: bool, out: TextIO | None = None) -> None:
+    print(json.dumps(summary.as_dict()) if as_json else summary.text(), file=out or sys.stdout, flush=True)

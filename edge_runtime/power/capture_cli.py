@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 
 from ..cli_errors import run_guarded
@@ -91,26 +92,24 @@ def _capture(args: argparse.Namespace, profile) -> int:
                 from .capture import CaptureError
 
                 raise CaptureError(f"{path}: cannot write {what}: the folder {folder} does not exist")
-    capture = CaptureLog(args.out, max_dt_s=3 * profile.transport.period_s + 0.5,
-                         rotate_bytes=int(args.rotate_mb * 1e6) if args.rotate_mb else 0, raw=args.raw,
-                         append=args.append, force=args.force)
-    install_sigterm()
-    interrupted = False
+    def make_capture() -> CaptureLog:
+        return CaptureLog(args.out, max_dt_s=3 * profile.transport.period_s + 0.5,
+                          rotate_bytes=int(args.rotate_mb * 1e6) if args.rotate_mb else 0, raw=args.raw,
+                          append=args.append, force=args.force)
+
+    previous_sigterm = install_sigterm()
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    if progress:
-        progress(f"capturing {profile.name} from {args.port or profile.transport.default_url} to {args.out}"
-                 + (f" for {args.duration:g} s" if args.duration else " until Ctrl-C"))
     try:
-        summary = run_capture(profile, args.port, capture, duration_s=args.duration, baud=args.baud, progress=progress)
-    except KeyboardInterrupt:
-        interrupted = True
-        summary = capture.summary
+        summary = run_capture(profile, args.port, make_capture, duration_s=args.duration, baud=args.baud,
+                              progress=progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
     if args.plot:
         plot_capture(summary.files, args.plot)
         if progress:
             progress(f"wrote {args.plot}")
     print_summary(summary, args.json)
-    if interrupted and progress:
+    if summary.interrupted and progress:
         progress("stopped by the user")
     return 0
 

@@ -139,8 +139,13 @@ class PortReader:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """End the thread and close the port (also when the thread never started)."""
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if self._thread is None:
+            if self._port is not None:
+                self._close(self._port)
+                self._port = None
+        elif self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     @property

@@ -1,0 +1,106 @@
+"""State of charge and α policies, with numbers worked by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from edge_runtime.power.battery import BatteryState, SocEstimator
+from edge_runtime.power.policies import Lifetime, Linear, PolicyError, Table, parse_policy
+from edge_runtime.power.profiles import load_profile
+from edge_runtime.power.samples import NAN, Sample
+
+
+@pytest.fixture
+def cell():
+    # 1000 mAh = 3600 C; 0.1 Ω
+    return dataclasses.replace(load_profile("liion-1s-pisugar", "battery"), capacity_mah=1000.0,
+                               internal_resistance_ohm=0.1)
+
+
+def sample(t, volts=NAN, amps=NAN, percent=NAN):
+    return Sample(t, 1e9 + t, volts, amps, NAN if math.isnan(volts) or math.isnan(amps) else volts * amps, percent)
+
+
+def state(soc, drain=0.0, t=0.0):
+    return BatteryState(t, 1e9 + t, soc, 3.8, 0.5, 1.9, drain, "coulomb")
+
+
+def test_device_percentage_is_used_and_smoothed():
+    est = SocEstimator(None, smoothing_s=10.0)
+    assert est.update(sample(0.0, percent=80.0)).soc == pytest.approx(0.80)
+    # a jump to 60 % is followed at dt/(τ+dt) = 10/20 per step, not at once
+    assert est.update(sample(10.0, percent=60.0)).soc == pytest.approx(0.70)
+    assert est.update(sample(10.0, volts=3.8)).source == "device"  # no percentage, no battery: keep the state
+
+
+def test_start_from_the_ocv_with_the_ir_drop_added_back(cell):
+    est = SocEstimator(cell)
+    # 3.92 V is 65 % at rest; under 1 A through 0.1 Ω the terminals read 3.82 V
+    assert est.update(sample(0.0, 3.82, 1.0)).soc == pytest.approx(0.65)
+
+
+def test_coulomb_counting(cell):
+    est = SocEstimator(cell, ocv_under_load_s=1e12)
+    est.update(sample(0.0, 3.82, 1.0))  # 65 %
+    for t in (12.0, 24.0, 36.0):
+        s = est.update(sample(t, 3.82, 1.0))  # 1 A · 36 s = 36 C = 1 % of 3600 C
+    assert s.soc == pytest.approx(0.64, abs=1e-6) and s.source == "coulomb"
+    assert s.drain_per_s > 0 and s.time_to_empty_s < math.inf
+
+
+def test_rest_pulls_the_estimate_to_the_ocv(cell):
+    est = SocEstimator(cell, rest_s=30.0, smoothing_s=10.0, ocv_under_load_s=1e12)
+    est.update(sample(0.0, 3.82, 1.0))  # 65 %
+    v_40 = 3.86  # 40 % on the curve: the cell really is emptier than counted
+    for t in range(1, 200):
+        s = est.update(sample(float(t), v_40, 0.0))
+    assert s.soc == pytest.approx(0.40, abs=0.01)
+    under_load = SocEstimator(cell, rest_s=30.0, ocv_under_load_s=1e12)
+    under_load.update(sample(0.0, 3.82, 1.0))
+    for t in range(1, 20):  # 19 s at rest: not yet trusted
+        s = under_load.update(sample(float(t), v_40, 0.0))
+    assert s.soc == pytest.approx(0.65, abs=0.001)
+
+
+def test_a_long_silence_restarts_from_the_ocv(cell):
+    est = SocEstimator(cell, max_step_s=30.0)
+    est.update(sample(0.0, 3.82, 1.0))
+    assert est.update(sample(100.0, 3.86 - 0.1, 1.0)).soc == pytest.approx(0.40)
+
+
+def test_linear():
+    assert Linear()(state(0.3), 0, 0, 1) == pytest.approx(0.7)
+    assert Linear(0.9, 1.0)(state(0.5), 0, 0, 1) == pytest.approx(0.95)
+
+
+def test_table_with_hysteresis():
+    table = Table(((0.5, 0.0), (0.2, 0.8), (0.0, 1.0)), hysteresis=0.05)
+    assert table(state(0.6), 0, 0.0, 1) == 0.0
+    assert table(state(0.49), 0, 0.0, 1) == 0.8      # falling: switches at the threshold
+    assert table(state(0.52), 0, 0.8, 1) == 0.8      # rising: not until 0.55
+    assert table(state(0.56), 0, 0.8, 1) == 0.0
+    assert table(state(0.1), 0, 0.8, 1) == 1.0
+
+
+def test_lifetime_raises_alpha_when_life_falls_short():
+    policy = Lifetime(deadline=1000.0 + 3600.0, response_s=60.0)
+    short = state(0.5, drain=0.5 / 1800)  # 30 min left, 60 needed: error 0.5
+    assert policy(short, 1000.0, 0.2, 6.0) == pytest.approx(0.2 + 0.5 * 6 / 60)
+    long = state(0.5, drain=0.5 / 7200)  # 2 h left: error −1
+    assert policy(long, 1000.0, 0.2, 6.0) == pytest.approx(0.2 - 6 / 60)
+    assert policy(state(0.5), 1000.0, 0.0, 6.0) == 0.0  # not discharging: nothing to save
+    assert policy(short, 9999.0, 0.3, 6.0) == 0.3  # past the deadline: hold
+
+
+def test_policy_specs():
+    assert parse_policy("linear:lo=0.9,hi=1", 0) == Linear(0.9, 1.0)
+    table = parse_policy("table:80%=0,50%=0.9,0%=1,hysteresis=0.01", 0)
+    assert table.steps == ((0.8, 0.0), (0.5, 0.9), (0.0, 1.0)) and table.hysteresis == 0.01
+    assert parse_policy("lifetime:2h30m", 100.0).deadline == 100.0 + 9000.0
+    assert parse_policy("lifetime:until=18:00", 0.0).deadline > 0
+    for bad in ("fast", "linear:lo=2", "table:50%=0.5", "lifetime:soon", "lifetime:until=25:00", "table:x=1,0=1"):
+        with pytest.raises(PolicyError, match="expected"):
+            parse_policy(bad, 0.0)
