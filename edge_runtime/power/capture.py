@@ -46,7 +46,11 @@ def _num(value: float) -> str:
 
 @dataclass
 class Summary:
-    """What a capture recorded; energies integrate only between samples no gap separates."""
+    """What a capture recorded; energies integrate only between samples no gap separates.
+
+    ``gaps`` counts gap rows per reason; each row's ``count`` column says how many lines,
+    frames or bytes it covers.
+    """
 
     records: int = 0
     gaps: Counter = field(default_factory=Counter)
@@ -170,7 +174,7 @@ class CaptureLog:
     def _gap(self, g: Gap) -> None:
         if g.reason not in ("reconnected",):
             self._gap_since_prev = g.reason in ("disconnected", "silent", "nan", "clock_jump") or self._gap_since_prev
-        self.summary.gaps[g.reason] += g.count
+        self.summary.gaps[g.reason] += 1
         if g.reason == "reconnected":
             self.summary.reconnects += 1
         if math.isnan(self.summary.first_t):

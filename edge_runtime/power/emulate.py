@@ -12,9 +12,12 @@ drained from any thread.
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import socket
+import struct
+import termios
 import threading
 import time
 import tty
@@ -208,13 +211,24 @@ class PtyEmulator:
         with self._lock:
             self._open_pty()
 
-    def stop(self) -> None:
+    def stop(self, drain_s: float = 2.0) -> None:
+        """Stop writing, let the reader take what is still queued (up to ``drain_s``), then close."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+        deadline = time.monotonic() + drain_s
+        while self._slave >= 0 and time.monotonic() < deadline and self._queued() > 0:
+            time.sleep(0.01)
         self.unplug()
         if os.path.lexists(self.link):
             os.unlink(self.link)
+
+    def _queued(self) -> int:
+        """Bytes written but not yet read by the other side."""
+        try:
+            return struct.unpack("i", fcntl.ioctl(self._slave, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return 0
 
     def _write(self, data: bytes) -> bool:
         view = memoryview(data)
