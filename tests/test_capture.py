@@ -225,3 +225,28 @@ def test_sysfs_gauge_and_pisugar_server(tmp_path, capsys):
         server.stop()
     rows = samples_of(str(tmp_path / "p.csv"))
     assert len(rows) >= 1 and 3.0 <= float(rows[0]["voltage_v"]) < 4.1 and rows[0]["percent"] == "50.0"
+
+
+def test_a_line_cut_by_an_unplug_is_not_completed_by_bytes_after_it(emulator):
+    from edge_runtime.power.transports import Monitor
+
+    em = emulator()
+    got = []
+    monitor = Monitor(CSV, em.link, got.extend, backoff=(0.05, 0.2))
+    monitor.start()
+    try:
+        em._write(b"voltage_v,current_a,power_w\n4.0,0.2,0.8\n5.0,0.")
+        time.sleep(0.3)
+        em.unplug()
+        time.sleep(0.3)
+        em.replug()
+        em._write(b"1,0.5\n6.0,0.2,1.2\n")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len([e for e in got if isinstance(e, Sample)]) < 2:
+            time.sleep(0.05)
+    finally:
+        monitor.stop()
+    values = [(e.voltage_v, e.current_a, e.power_w) for e in got if isinstance(e, Sample)]
+    assert values == [(4.0, 0.2, 0.8), (6.0, 0.2, 1.2)]  # never (5.0, 0.1, 0.5)
+    reasons = [e.reason for e in got if isinstance(e, Gap)]
+    assert reasons[:3] == ["truncated", "disconnected", "reconnected"] and "garbled" in reasons

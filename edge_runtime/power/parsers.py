@@ -33,25 +33,29 @@ class RecordBuilder:
         self.sign = profile.current_sign
 
     def build(self, values: Mapping[str, float], status: str, t_mono: float, t_wall: float) -> Event:
+        # the per-record hot path of every parser: NaN tests are written as x != x
         for name, value in values.items():
-            if math.isnan(value):
+            if value != value:
                 return Gap(t_mono, t_wall, "nan", f"{name} is NaN (the monitor dropped a sample)")
-        volts = values.get("voltage_v", NAN)
-        amps = values.get("current_a", NAN)
-        watts = values.get("power_w", NAN)
-        percent = values.get("percent", NAN)
+        get = values.get
+        volts = get("voltage_v", NAN)
+        amps = get("current_a", NAN)
+        watts = get("power_w", NAN)
+        percent = get("percent", NAN)
         if volts < 0:
             return Gap(t_mono, t_wall, "out_of_range", f"voltage_v = {volts} is negative")
-        if not math.isnan(percent) and not -0.5 <= percent <= 100.5:
-            return Gap(t_mono, t_wall, "out_of_range", f"percent = {percent} is outside 0–100")
-        if self.sign == "negative_is_discharge":
+        if percent == percent:
+            if not -0.5 <= percent <= 100.5:
+                return Gap(t_mono, t_wall, "out_of_range", f"percent = {percent} is outside 0–100")
+            percent = min(max(percent, 0.0), 100.0)
+        sign = self.sign
+        if sign == "negative_is_discharge":
             amps, watts = -amps, -watts
-        elif self.sign == "from_status":
+        elif sign == "from_status":
             direction = -1.0 if status.strip().lower() == "charging" else 1.0
             amps, watts = direction * abs(amps), direction * abs(watts)
-        volts, amps, watts = complete(volts, amps, watts)
-        if not math.isnan(percent):
-            percent = min(max(percent, 0.0), 100.0)
+        if watts != watts or amps != amps:
+            volts, amps, watts = complete(volts, amps, watts)
         return Sample(t_mono, t_wall, volts, amps, watts, percent, tuple(values.items()), status)
 
 
@@ -88,9 +92,12 @@ class _LineParser:
             events.append(Gap(t_mono, t_wall, "garbled", f"{len(self._buffer)} bytes without a line end",
                               len(self._buffer)))
             self._buffer = b""
+        self.lines(lines, t_mono, t_wall, events)
+        return self.stats.count(events)
+
+    def lines(self, lines: list[bytes], t_mono: float, t_wall: float, events: list[Event]) -> None:
         for raw in lines:
             self.line(raw, t_mono, t_wall, events)
-        return self.stats.count(events)
 
     def finish(self, t_mono: float, t_wall: float) -> list[Event]:
         """End of stream: a partial last line is reported, not silently dropped."""
@@ -301,21 +308,31 @@ class CsvParser(_LineParser):
         self._width = max(i for _, i, _ in columns) + 1
         return True
 
+    def lines(self, lines: list[bytes], t_mono: float, t_wall: float, events: list[Event]) -> None:
+        """The fast path: data rows inline; headers, comments and bad rows go to :meth:`line`."""
+        build = self.builder.build
+        delimiter = self._delimiter
+        append = events.append
+        for raw in lines:
+            columns = self._columns
+            if columns is not None:
+                cells = raw.split(delimiter)
+                if len(cells) >= self._width:
+                    try:
+                        values = {name: float(cells[i]) * scale for name, i, scale in columns}
+                    except ValueError:
+                        pass
+                    else:
+                        append(build(values, "", t_mono, t_wall))
+                        continue
+            self.line(raw, t_mono, t_wall, events)
+
     def line(self, raw: bytes, t_mono: float, t_wall: float, events: list[Event]) -> None:
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         if not raw or (self._comment and raw.startswith(self._comment)):
             return
-        cells = raw.split(self._delimiter)
         columns = self._columns
-        if columns is not None and len(cells) >= self._width:
-            try:
-                values = {name: float(cells[i]) * scale for name, i, scale in columns}
-            except ValueError:
-                pass
-            else:
-                events.append(self.builder.build(values, "", t_mono, t_wall))
-                return
         text = self.decode(raw)
         names = [c.strip() for c in text.split(self._delimiter.decode())]
         if self.profile.framing.header and set(names) & self._names and self._set_columns(names):

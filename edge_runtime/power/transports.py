@@ -310,7 +310,7 @@ class Monitor:
         self.url = url
         self.parser = make_parser(profile)
         self._on_end = on_end
-        self.transport = PortReader(url, baud or url_baud or profile.transport.baud, self._chunk, on_events,
+        self.transport = PortReader(url, baud or url_baud or profile.transport.baud, self._chunk, self._port_events,
                                     on_end=self._end, requests=profile.transport.requests,
                                     poll_s=profile.transport.poll_s, backoff=backoff)
 
@@ -321,6 +321,14 @@ class Monitor:
         events = self.parser.feed(data, t_mono, t_wall)
         if events:
             self.on_events(events)
+
+    def _port_events(self, events: list[Event]) -> None:
+        """A disconnect ends the stream: a partial line or frame from before it must never be
+        completed by bytes from after it, so the parser is flushed (and reports it) first."""
+        assert self.parser is not None
+        if any(isinstance(e, Gap) and e.reason == "disconnected" for e in events):
+            events = self.parser.finish(events[0].t_monotonic, events[0].t_wall) + events
+        self.on_events(events)
 
     def _end(self) -> None:
         if self.parser is not None:

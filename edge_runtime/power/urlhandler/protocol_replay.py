@@ -16,6 +16,9 @@ import urllib.parse
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 
+MAX_CHUNK = 65536
+
+
 class Serial(SerialBase):
     """A read-only port over a file. Not thread-safe: one reader thread."""
 
@@ -87,9 +90,10 @@ class Serial(SerialBase):
 
     @property
     def in_waiting(self) -> int:
+        """Bytes ready now, at most 64 KiB (a kernel tty buffer holds 4 KiB: reads stay chunk-sized)."""
         if not self.is_open:
             raise PortNotOpenError()
-        return max(0, self._available_end() - self._pos)
+        return min(MAX_CHUNK, max(0, self._available_end() - self._pos))
 
     def read(self, size: int = 1) -> bytes:
         if not self.is_open:
