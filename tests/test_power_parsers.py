@@ -159,3 +159,20 @@ def test_sysfs_sign_comes_from_status():
     charging = decode_sysfs(profile, {**files, "current_now": "132000", "status": "Charging"}, 1.0, 2.0)
     assert charging.current_a == -0.132
     assert decode_sysfs(profile, {"voltage_now": "junk"}, 0, 0).reason == "garbled"
+
+
+@settings(max_examples=40, deadline=None)
+@given(replies=st.lists(st.tuples(st.floats(3.0, 4.3), st.floats(0.0, 2.0), st.floats(0.0, 100.0),
+                                  st.booleans()), min_size=1, max_size=8),
+       cuts=st.lists(st.integers(0, 2000), max_size=12))
+def test_pisugar_replies_any_chunking(replies, cuts):
+    profile = load_profile("pisugar", "monitor")
+    data = b"".join((f"battery_v: {v:.5f}\n" + ("double\n" if button else "") + f"battery_i: {i:.5f}\n"
+                     f"battery_power_plugged: false\nbattery: {p:.5f}\n").encode() for v, i, p, button in replies)
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    parser = make_parser(profile)
+    events = feed_all(parser, [data[a:b] for a, b in zip([0] + points, points + [len(data)])])
+    samples = [e for e in events if isinstance(e, Sample)]
+    assert [(round(s.voltage_v, 5), round(s.current_a, 5), round(s.percent, 5)) for s in samples] == \
+        [(round(v, 5), round(i, 5), round(p, 5)) for v, i, p, _ in replies]
+    assert not [e for e in events if isinstance(e, Gap)]
