@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Any, Callable
 
+from .arg_types import positive_float, positive_int, unit_interval
 from .cli_errors import run_guarded
 from .errors import InputError
 from .power.options import add_monitor_options, start_live_alpha
@@ -27,33 +28,11 @@ log = logging.getLogger("edge_runtime")
 DEFAULT_ALPHA = 0.5
 
 
-def _unit_float(name: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number in [0, 1], got {text!r}") from None
-        if not 0.0 <= value <= 1.0:
-            raise argparse.ArgumentTypeError(f"{name} must be in [0, 1], got {text}")
-        return value
-    return parse
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
 def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", help="bundle folder (made by edge-convert)")
     parser.add_argument("--backend", choices=("ai_edge_litert", "tflite_runtime", "tensorflow"),
                         help="interpreter package (default: the first installed, in this order)")
-    parser.add_argument("--threads", type=_positive_int, default=1,
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="interpreter threads (default 1: fastest for small models)")
     parser.add_argument("--delegate", action="append", choices=("edgetpu",), default=[],
                         help="load a hardware delegate (Coral Edge TPU: libedgetpu.so.1)")
@@ -73,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime_options(run)
     run.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files")
     choice = run.add_mutually_exclusive_group()
-    choice.add_argument("--alpha", type=_unit_float("--alpha"), help=f"trade-off α in [0, 1]: 0 = most accurate, "
+    choice.add_argument("--alpha", type=unit_interval, help=f"trade-off α in [0, 1]: 0 = most accurate, "
                         f"1 = least energy (default {DEFAULT_ALPHA})")
-    choice.add_argument("--accuracy", type=_unit_float("--accuracy"), help="desired accuracy Ã in [0, 1] instead of α")
+    choice.add_argument("--accuracy", type=unit_interval, help="desired accuracy Ã in [0, 1] instead of α")
     add_monitor_options(run)
     run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
@@ -85,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime_options(ev)
     ev.add_argument("--dataset", required=True, help="'digits', a .npz (x_test, y_test used) or an image folder")
     ev.add_argument("--plot", metavar="FILE.png", help="draw Merkel's Fig. 9 and Fig. 10 to this PNG")
-    ev.add_argument("--points", type=_positive_int, default=21, help="evenly spaced α values in the sweep, plus half as many placed by eq. 7 (default 21)")
-    ev.add_argument("--limit", type=_positive_int, help="use only the first N test images")
+    ev.add_argument("--points", type=positive_int, default=21, help="evenly spaced α values in the sweep, plus half as many placed by eq. 7 (default 21)")
+    ev.add_argument("--limit", type=positive_int, help="use only the first N test images")
     add_monitor_options(ev)
     ev.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
@@ -100,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "after the first run), evaluate it, write the plot and say what adaptive exits save.")
     demo.add_argument("--workdir", help="where the bundle, plot and sample images go (default: ~/.cache/edge-adaptive/demo)")
     demo.add_argument("--retrain", action="store_true", help="train and convert again even if a bundle is cached")
-    demo.add_argument("--threads", type=_positive_int, default=1, help="interpreter threads (default 1)")
+    demo.add_argument("--threads", type=positive_int, default=1, help="interpreter threads (default 1)")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
     demo.add_argument("--battery", action="store_true", help="drain a simulated battery through an emulated power "
                       "monitor: adaptive vs the fixed full model, images per charge and accuracy")
@@ -111,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --battery: the cell (default liion-1s-pisugar, scaled down)")
     demo.add_argument("--board", default="raspberry-pi-4", metavar="NAME", help="with --battery: the board's power "
                       "profile (default raspberry-pi-4)")
-    demo.add_argument("--charge-seconds", type=float, default=4.0, metavar="S", help="with --battery: one charge lasts "
+    demo.add_argument("--charge-seconds", type=positive_float, default=4.0, metavar="S", help="with --battery: one charge lasts "
                       "S seconds of the fixed model's compute (default 4)")
     demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser

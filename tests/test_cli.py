@@ -66,7 +66,7 @@ def test_alpha_out_of_range_is_a_usage_error(digits_bundle, pngs, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["run", digits_bundle, paths[0], "--alpha", "1.5"])
     assert exit_info.value.code == 2
-    assert "--alpha must be in [0, 1], got 1.5" in capsys.readouterr().err
+    assert "argument --alpha: expected a number in [0, 1], got 1.5" in capsys.readouterr().err
 
 
 def test_bad_bundle_is_one_line(tmp_path, pngs, capsys):

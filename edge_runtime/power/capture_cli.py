@@ -17,17 +17,8 @@ import os
 import signal
 import sys
 
+from ..arg_types import positive_float
 from ..cli_errors import run_guarded
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", default="", metavar="URL", help="the monitor's port (default: the profile's, if any)")
     parser.add_argument("--profile", metavar="NAME", help="the firmware profile (name, or path to a .toml)")
     parser.add_argument("--out", metavar="FILE", help="the CSV to write")
-    parser.add_argument("--duration", type=_positive, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
-    parser.add_argument("--rotate-mb", type=_positive, metavar="N", help="start FILE.1.csv, FILE.2.csv… every N MB")
+    parser.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    parser.add_argument("--rotate-mb", type=positive_float, metavar="N", help="start FILE.1.csv, FILE.2.csv… every N MB")
     parser.add_argument("--raw", action="store_true", help="also keep the raw bytes in FILE.raw (+ FILE.raw.idx timing)")
     parser.add_argument("--plot", metavar="PNG", help="draw power over time to this PNG at the end")
     parser.add_argument("--baud", type=int, help="override the profile's baud rate")

@@ -8,27 +8,9 @@ import sys
 import time
 from typing import Any
 
+from ..arg_types import seconds, unit_interval
+
 log = logging.getLogger(__name__)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected seconds ≥ 0, got {text}")
-    return value
-
-
-def _unit(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
-    return value
 
 
 def add_monitor_options(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +23,9 @@ def add_monitor_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--policy", default="linear", metavar="SPEC",
                        help="how α follows the battery: linear (α = 1 − SoC), table, table:80%%=0,50%%=0.9,0%%=1, "
                             "lifetime:8h, lifetime:until=18:00 (default linear)")
-    group.add_argument("--grace", type=_seconds, default=30.0, metavar="S",
+    group.add_argument("--grace", type=seconds, default=30.0, metavar="S",
                        help="keep the last α this long when the monitor falls silent (default 30)")
-    group.add_argument("--safe-alpha", type=_unit, default=0.5, metavar="A",
+    group.add_argument("--safe-alpha", type=unit_interval, default=0.5, metavar="A",
                        help="α after the grace period, and before the first reading (default 0.5)")
     group.add_argument("--baud", type=int, help="override the monitor profile's baud rate")
 

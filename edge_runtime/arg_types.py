@@ -1,0 +1,35 @@
+"""argparse ``type=`` converters shared by the console scripts; each error says what was expected."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+
+def _number(text: str, expected: str, kind: type = float) -> float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def number_in(low: float | None, high: float | None, expected: str, kind: type = float) -> Callable[[str], float]:
+    """A converter accepting ``low ≤ value ≤ high`` (either bound may be None)."""
+    def parse(text: str) -> float:
+        value = _number(text, expected, kind)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+    return parse
+
+
+unit_interval = number_in(0.0, 1.0, "a number in [0, 1]")
+seconds = number_in(0.0, None, "seconds ≥ 0")
+positive_int = number_in(1, None, "a positive integer", int)
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, "a positive number")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
