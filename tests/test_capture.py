@@ -170,6 +170,11 @@ def test_raw_bytes_replay_to_the_same_records(emulator, tmp_path, capsys):
     replayed = samples_of(again)
     assert [(r["voltage_v"], r["current_a"], r["power_w"]) for r in replayed] == \
         [(r["voltage_v"], r["current_a"], r["power_w"]) for r in first]
+    assert main(["--port", f"replay://{out}.raw?speed=0", "--profile", profile.name, "--out", again, "--quiet",
+                 "--append"]) == 0
+    with open(again) as file:
+        text = file.read()
+    assert text.count("t_monotonic,") == 1 and len(samples_of(again)) == 2 * len(first)
     # the index keeps the timing: at speed 4 a one-second capture replays in about a quarter second
     start = time.monotonic()
     assert main(["--port", f"replay://{out}.raw?speed=4", "--profile", profile.name, "--out", str(tmp_path / "t.csv"),
