@@ -255,3 +255,29 @@ def test_a_line_cut_by_an_unplug_is_not_completed_by_bytes_after_it(emulator):
     assert values == [(4.0, 0.2, 0.8), (6.0, 0.2, 1.2)]  # never (5.0, 0.1, 0.5)
     reasons = [e.reason for e in got if isinstance(e, Gap)]
     assert reasons[:3] == ["truncated", "disconnected", "reconnected"] and "garbled" in reasons
+
+
+def test_a_failing_callback_does_not_end_the_reader(emulator):
+    from edge_runtime.power.transports import PortReader
+
+    em = emulator()
+    chunks, events = [], []
+
+    def on_chunk(data, t_mono, t_wall):
+        chunks.append(data)
+        if len(chunks) == 1:
+            raise ValueError("a parser bug")
+
+    reader = PortReader(em.link, 115200, on_chunk, events.extend)
+    reader.start()
+    try:
+        em._write(b"first")
+        time.sleep(0.3)
+        em._write(b"second")
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and b"second" not in b"".join(chunks):
+            time.sleep(0.02)
+    finally:
+        reader.stop()
+    assert b"second" in b"".join(chunks)
+    assert [e.reason for e in events] == ["internal_error"] and "a parser bug" in events[0].detail

@@ -172,7 +172,13 @@ class PortReader:
                     continue
                 if data:
                     self.bytes_read += len(data)
-                    self.on_chunk(data, self.monotonic(), self.wall())
+                    t_mono, t_wall = self.monotonic(), self.wall()
+                    try:
+                        self.on_chunk(data, t_mono, t_wall)
+                    except Exception as exc:  # noqa: BLE001 - a callback's bug must not end the reader
+                        log.exception("%s: could not handle %d bytes", self.url, len(data))
+                        self.on_event([Gap(t_mono, t_wall, "internal_error",
+                                           f"{type(exc).__name__}: {exc} ({len(data)} bytes not parsed)", len(data))])
                 elif getattr(port, "finished", False):
                     if self.on_end is not None:
                         self.on_end()
