@@ -2,6 +2,7 @@
 
     edge-convert multi-exit --dataset digits --out bundle/
     edge-convert multi-exit --model m.keras --exits conv_2,conv_4 --dataset data.npz --out bundle/
+    edge-convert pruned --dataset digits [--model m.keras] [--min-accuracy 0.97] [--mild 0.3] --out bundle/
 """
 
 from __future__ import annotations
@@ -46,6 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --model: train the backbone too, with the summed loss (default: heads only)")
     me.add_argument("--blocks", type=int, default=5, help="reference model: convolution blocks (default 5: 6 exits)")
     me.add_argument("--filters", type=int, default=64, help="reference model: filters per block (default 64)")
+
+    pr = sub.add_parser("pruned", help="a mild/aggressive pruned pair + input classifier → int8 bundle",
+                        description="Maleki et al.: prune your CNN (or a reference CNN trained first) mildly (MP) and "
+                                    "aggressively (AP, swept over φ_AP), train the input classifier on AP's trunk, keep "
+                                    "the lowest-energy AP meeting --min-accuracy, and export an int8 bundle.")
+    _add_common(pr)
+    pr.add_argument("--model", help="your trained Keras CNN (.keras; Conv2D layers, then Dense layers)")
+    pr.add_argument("--min-accuracy", type=float, metavar="ζ", help="the lowest held-out system accuracy to accept "
+                    "(0–1; default: none, the lowest-energy point)")
+    pr.add_argument("--mild", type=float, metavar="φ", help="φ_MP (default: the largest of 0.6 … 0.1 that loses at "
+                    "most 1 point)")
+    pr.add_argument("--ap-ratios", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", metavar="LIST",
+                    help="the φ_AP to sweep (default 0.1 … 0.9)")
+    pr.add_argument("--retrain-epochs", type=int, default=1, help="epochs of retraining after each pruned layer (default 1)")
+    pr.add_argument("--filters", type=int, default=32, help="reference model: filters of its first convolutions (default 32)")
     return parser
 
 
@@ -122,12 +138,80 @@ def _convert(args: argparse.Namespace, progress) -> dict:
     return summary
 
 
+def run_pruned(args: argparse.Namespace) -> dict:
+    from edge_runtime.datasets import load_dataset
+
+    from .bundle_writer import check_output_folder, staging_folder
+    from .progress import Progress, import_tensorflow, tf_output_to
+
+    try:
+        ratios = tuple(float(r) for r in args.ap_ratios.split(",") if r.strip())
+    except ValueError:
+        raise ConvertError(f"--ap-ratios {args.ap_ratios}: expected numbers in (0, 1) separated by commas") from None
+    for name, value in (("--mild", args.mild), *(("--ap-ratios", r) for r in ratios)):
+        if value is not None and not 0 < value < 1:
+            raise ConvertError(f"{name} {value}: a pruning ratio must be in (0, 1)")
+    if args.min_accuracy is not None and not 0 <= args.min_accuracy <= 1:
+        raise ConvertError(f"--min-accuracy {args.min_accuracy}: expected an accuracy in [0, 1]")
+    if args.epochs is not None and args.epochs < 1:
+        raise ConvertError(f"--epochs {args.epochs}: expected a positive integer")
+    check_output_folder(args.out, args.force)
+    if args.model and not os.path.isfile(args.model):
+        raise ConvertError(f"--model {args.model}: no such file")
+    with Progress(quiet=args.quiet) as progress:
+        log_path = None if args.verbose else os.path.abspath(args.out.rstrip("/\\") + ".convert.log")
+        progress.say(f"loading dataset {args.dataset}")
+        dataset = load_dataset(args.dataset)
+        with tf_output_to(log_path):
+            import_tensorflow()
+            import keras
+
+            from .pruned import build_pruned_system, fit, reference_cnn
+            from .pruned_export import export_pruned
+
+            x_fit, y_fit, x_held, y_held = dataset.held_out_split()
+            x_fit_f, x_held_f = dataset.to_float(x_fit), dataset.to_float(x_held)
+            if args.model:
+                try:
+                    original = keras.saving.load_model(args.model, compile=False)
+                except Exception as exc:  # noqa: BLE001 - Keras raises many types for unreadable files
+                    raise ConvertError(f"--model {args.model}: Keras cannot load it ({type(exc).__name__}: {exc})") from exc
+                if tuple(original.input.shape[1:]) != dataset.image_shape:
+                    raise ConvertError(f"--model {args.model} takes inputs of shape {tuple(original.input.shape[1:])}, "
+                                       f"the dataset's images are {dataset.image_shape}")
+                source = {"model": os.path.basename(args.model)}
+            else:
+                epochs = args.epochs or 15
+                original = reference_cnn(dataset.image_shape, len(dataset.labels), args.filters)
+                progress.say(f"training the reference CNN on {len(y_fit)} images for {epochs} epochs")
+                fit(original, x_fit_f, y_fit, epochs, args.seed)
+                source = {"model": "reference_cnn", "filters": args.filters, "epochs": epochs}
+            system = build_pruned_system(original, x_fit_f, y_fit, x_held_f, y_held, mild=args.mild,
+                                         min_accuracy=args.min_accuracy, ap_ratios=ratios,
+                                         retrain_epochs=args.retrain_epochs, seed=args.seed, say=progress.say)
+            with staging_folder(args.out, args.force) as folder:
+                manifest = export_pruned(system, dataset, folder, progress, source)
+        progress.say(f"wrote {args.out}")
+    figures = {k: v for k, v in manifest["pruned"].items() if k not in ("alpha_table", "sweep", "note")}
+    return {"bundle": os.path.abspath(args.out), **figures, "int8": manifest["calibration"],
+            "sweep": manifest["pruned"]["sweep"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     def handle() -> int:
+        if args.command == "pruned":
+            summary = run_pruned(args)
+            if args.json:
+                print(json.dumps(summary))
+            else:
+                print(f"φ_MP {summary['phi_mp']}  φ_AP {summary['phi_ap']}  int8 held-out: original "
+                      f"{summary['int8']['monolithic_accuracy']:.4f}, system {summary['int8']['acc_system']:.4f}, "
+                      f"{1 - summary['int8']['system_macs'] / summary['int8']['original_macs']:.1%} fewer MACs")
+            return 0
         summary = run_multi_exit(args)
         if args.json:
             print(json.dumps(summary))

@@ -28,7 +28,7 @@ from .quant import Quantization
 FORMAT = "edge-adaptive-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-FAMILIES = ("multi_exit",)
+FAMILIES = ("multi_exit", "pruned")
 COLOR_MODES = {"L": 1, "RGB": 3}
 RESIZE_POLICIES = ("bilinear", "nearest", "refuse")
 
@@ -116,6 +116,31 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
+class AlphaRow:
+    """One calibrated operating point of a pruned bundle: α → the ICNN's HCI threshold (int8 code;
+    128 = never HCI), with the held-out HCI fraction and accuracy it gave."""
+
+    alpha: float
+    threshold_q: int
+    hci_fraction: float
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class PrunedSpec:
+    """The pruned family's graph: which segment is the shared trunk, each head, and MP; plus the
+    α table and the converter's figures (Maleki et al.'s Table 2 and the φ_AP sweep)."""
+
+    trunk: str
+    ap_head: str
+    icnn_head: str
+    mp: str
+    alpha_table: tuple[AlphaRow, ...]
+    figures: dict[str, Any]
+    selector: str | None = None  # trunk + both heads fused, when the bundle has it
+
+
+@dataclass(frozen=True)
 class Bundle:
     """A verified bundle. ``path`` is its folder; everything else comes from the manifest."""
 
@@ -132,6 +157,7 @@ class Bundle:
     beta2: float
     calibration: dict[str, Any]
     manifest: dict[str, Any]
+    pruned: "PrunedSpec | None" = None
 
     @functools.cached_property
     def stages_by_segment(self) -> dict[str, Stage]:
@@ -351,6 +377,15 @@ def load_bundle(folder: str, verify_hashes: bool = True) -> Bundle:
     spec = _input_spec(r, r.get(manifest, "input", dict, ""))
     raw_segments = r.get(manifest, "segments", dict, "")
     segments = {name: _segment(r, name, raw, files) for name, raw in raw_segments.items()}
+    mono_name = r.get(r.get(manifest, "monolithic", dict, ""), "segment", str, "monolithic")
+    if mono_name not in segments:
+        raise r.fail("monolithic.segment", f"segment {mono_name!r} is not in segments")
+    calibration = r.get(manifest, "calibration", dict, "")
+    if family == "pruned":
+        pruned = _pruned_spec(r, r.get(manifest, "pruned", dict, ""), segments, spec, len(labels))
+        return Bundle(path=folder, family=family, labels=tuple(labels), input=spec, segments=segments, exits=(),
+                      stages={}, monolithic=segments[mono_name], energy_fit=None, beta1=DEFAULT_BETA1,
+                      beta2=DEFAULT_BETA2, calibration=calibration, manifest=manifest, pruned=pruned)
     exits = []
     for i, raw in enumerate(r.get(manifest, "exits", list, "")):
         field = f"exits[{i}]"
@@ -378,11 +413,7 @@ def load_bundle(folder: str, verify_hashes: bool = True) -> Bundle:
         if source is not None and source >= target:
             raise r.fail(field, f"source {source} must come before target {target}")
         stages[(source, target)] = Stage(r.get(raw, "segment", str, field), source, target)
-    mono_name = r.get(r.get(manifest, "monolithic", dict, ""), "segment", str, "monolithic")
-    if mono_name not in segments:
-        raise r.fail("monolithic.segment", f"segment {mono_name!r} is not in segments")
     _check_chain(r, spec, segments, exits, stages, segments[mono_name], len(labels))
-    calibration = r.get(manifest, "calibration", dict, "")
     fit_raw = r.get(calibration, "energy_fit", dict, "calibration", optional=True)
     fit = None
     if fit_raw is not None:
@@ -395,3 +426,61 @@ def load_bundle(folder: str, verify_hashes: bool = True) -> Bundle:
         stages=stages, monolithic=segments[mono_name], energy_fit=fit, beta1=beta1, beta2=beta2, calibration=calibration,
         manifest=manifest,
     )
+
+
+def _pruned_spec(r: _Reader, raw: dict[str, Any], segments: dict[str, Segment], spec: InputSpec,
+                 num_labels: int) -> PrunedSpec:
+    """Check the pruned family's graph: image → trunk → (ICNN head, AP head); image → MP."""
+    names = {}
+    for role in ("trunk", "ap_head", "icnn_head", "mp"):
+        name = r.get(raw, role, str, "pruned")
+        if name not in segments:
+            raise r.fail(f"pruned.{role}", f"segment {name!r} is not in segments")
+        names[role] = name
+    image = (1, spec.height, spec.width, spec.channels)
+
+    def tensor(role: str, kind: str, tname: str) -> TensorSpec:
+        seg = segments[names[role]]
+        table = seg.inputs if kind == "inputs" else seg.outputs
+        if tname not in table:
+            raise r.fail(f"segments.{seg.name}.{kind}", f"expected a tensor named {tname!r}")
+        return table[tname]
+
+    for role in ("trunk", "mp"):
+        if tensor(role, "inputs", "x").shape != image:
+            raise r.fail(f"segments.{names[role]}.inputs", f"x must be {list(image)}, the input spec's shape")
+    features = tensor("trunk", "outputs", "features").shape
+    for role in ("ap_head", "icnn_head"):
+        if tensor(role, "inputs", "x").shape != features:
+            raise r.fail(f"segments.{names[role]}.inputs", f"x must be {list(features)}, the trunk's features")
+    for role in ("ap_head", "mp"):
+        if tensor(role, "outputs", "probs").shape != (1, num_labels):
+            raise r.fail(f"segments.{names[role]}.outputs", f"probs must be [1, {num_labels}] (one per label)")
+    if tensor("icnn_head", "outputs", "probs").shape != (1, 2):
+        raise r.fail(f"segments.{names['icnn_head']}.outputs", "probs must be [1, 2] (LCI, HCI)")
+    table = r.get(raw, "alpha_table", dict, "pruned")
+    columns = {key: r.get(table, key, list, "pruned.alpha_table") for key in
+               ("alpha", "threshold_q", "hci_fraction", "accuracy")}
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1 or not columns["alpha"]:
+        raise r.fail("pruned.alpha_table", "expected equally long, non-empty lists alpha, threshold_q, hci_fraction, "
+                     "accuracy")
+    rows = tuple(AlphaRow(float(a), int(q), float(h), float(acc)) for a, q, h, acc in
+                 zip(columns["alpha"], columns["threshold_q"], columns["hci_fraction"], columns["accuracy"]))
+    if any(not 0 <= row.alpha <= 1 for row in rows) or list(row.alpha for row in rows) != sorted(row.alpha for row in rows):
+        raise r.fail("pruned.alpha_table.alpha", "expected ascending values in [0, 1]")
+    if any(not -128 <= row.threshold_q <= 128 for row in rows):
+        raise r.fail("pruned.alpha_table.threshold_q", "expected int8 codes in [-128, 128] (128: never HCI)")
+    selector = r.get(raw, "selector", str, "pruned", optional=True)
+    if selector is not None:
+        if selector not in segments:
+            raise r.fail("pruned.selector", f"segment {selector!r} is not in segments")
+        outputs = segments[selector].outputs
+        if set(outputs) != {"hci", "probs", "confidence"} or outputs["hci"].shape != (1, 2) \
+                or outputs["probs"].shape != (1, num_labels):
+            raise r.fail(f"segments.{selector}.outputs", f"expected hci [1, 2], probs [1, {num_labels}] and confidence")
+        if "x" not in segments[selector].inputs or segments[selector].inputs["x"].shape != image:
+            raise r.fail(f"segments.{selector}.inputs", f"x must be {list(image)}, the input spec's shape")
+    figures = {k: v for k, v in raw.items() if k not in ("trunk", "ap_head", "icnn_head", "mp", "selector",
+                                                          "alpha_table")}
+    return PrunedSpec(names["trunk"], names["ap_head"], names["icnn_head"], names["mp"], rows, figures, selector)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from .arg_types import positive_float, positive_int, unit_interval
 from .cli_errors import run_guarded
-from .errors import InputError
+from .errors import EdgeRuntimeError, InputError
 from .power.options import add_monitor_options, start_live_alpha
 
 log = logging.getLogger("edge_runtime")
@@ -119,18 +119,23 @@ def _run_images(args: argparse.Namespace, runtime, live) -> int:
     from .preprocess import Preprocessor
 
     bundle = runtime.bundle
+    multi_exit = bundle.family == "multi_exit"
+    if args.accuracy is not None and not multi_exit:
+        raise EdgeRuntimeError(f"{bundle.path}: --accuracy applies to multi-exit bundles; a {bundle.family} bundle "
+                               "takes --alpha")
     if args.accuracy is not None:
         alpha, desired = None, args.accuracy
+        plan = runtime.plan(desired)
     else:
         alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
-        desired = runtime.desired_accuracy(alpha)
-    plan = runtime.plan(desired)
+        desired = runtime.desired_accuracy(alpha) if multi_exit else None
+        plan = runtime.plan_for_alpha(alpha)
     pre = Preprocessor(bundle.input, runtime.input_quantization)
     failures = 0
     if not args.json:
         alpha_text = f"α from {args.monitor} ({args.policy})" if live else (
-            "given Ã" if alpha is None else f"α = {alpha:g} → desired accuracy {desired:.4f}")
-        print(f"# {alpha_text}; exits {len(bundle.exits)}", file=sys.stderr)
+            "given Ã" if alpha is None else f"α = {alpha:g}" + (f" → desired accuracy {desired:.4f}" if multi_exit else ""))
+        print(f"# {alpha_text}; routes {', '.join(runtime.route_names)}", file=sys.stderr)
     for path in args.images:
         try:
             image = pre.load(path)
@@ -147,20 +152,22 @@ def _run_images(args: argparse.Namespace, runtime, live) -> int:
             decision = runtime.classify(image, plan)
         latency_us = (time.perf_counter_ns() - start) / 1000.0
         if live is not None:
-            alpha, desired = round(point.alpha, 6), runtime.desired_accuracy(point.alpha)
+            alpha = round(point.alpha, 6)
+            desired = runtime.desired_accuracy(point.alpha) if multi_exit else None
             extra = {"soc": None if point.soc != point.soc else round(point.soc, 4), "alpha_source": point.source}
         record = {
             "image": path, "label": bundle.labels[decision.label], "class_index": decision.label,
             "confidence": round(decision.confidence, 6), "exit": decision.exit_index,
-            "exit_name": bundle.exits[decision.exit_index].name, "macs": decision.macs,
-            "latency_us": round(latency_us, 2), "alpha": alpha, "desired_accuracy": round(desired, 6), **extra,
+            "exit_name": runtime.route_names[decision.exit_index], "macs": decision.macs,
+            "latency_us": round(latency_us, 2), "alpha": alpha,
+            "desired_accuracy": None if desired is None else round(desired, 6), **extra,
         }
         if args.json:
             print(json.dumps(record), flush=True)
         else:
             battery = f"\tα {alpha:.3f} (SoC {extra['soc']}, {extra['alpha_source']})" if live else ""
-            print(f"{path}\t{record['label']}\tconfidence {decision.confidence:.3f}\texit {decision.exit_index} "
-                  f"of {len(bundle.exits) - 1}\t{decision.macs:,d} MACs\t{latency_us:.1f} µs{battery}", flush=True)
+            print(f"{path}\t{record['label']}\tconfidence {decision.confidence:.3f}\t{record['exit_name']}"
+                  f"\t{decision.macs:,d} MACs\t{latency_us:.1f} µs{battery}", flush=True)
     return 1 if failures else 0
 
 
@@ -191,6 +198,8 @@ def cmd_eval(args: argparse.Namespace, report_sink: Callable[[dict[str, Any]], N
             raise InputError(args.plot, f"cannot write the plot: the folder {folder} does not exist")
     runtime = _open(args)
     images, labels = _load_test_split(args.dataset, runtime, args.limit)
+    if runtime.bundle.family == "pruned":
+        return _eval_pruned(args, runtime, images, labels)
     print(f"evaluating {len(labels)} test images at {args.points} operating points ({args.threads} thread(s))",
           file=sys.stderr)
     report = evaluate(runtime, images, labels, sweep_alphas(runtime, args.points),
@@ -213,6 +222,32 @@ def cmd_eval(args: argparse.Namespace, report_sink: Callable[[dict[str, Any]], N
         print(json.dumps(report))
     else:
         print(format_report(report))
+    return 0
+
+
+def _eval_pruned(args: argparse.Namespace, runtime, images, labels) -> int:
+    from .evaluate import evaluate_live
+    from .evaluate_pruned import evaluate_pruned, format_pruned_report, plot_pruned
+
+    print(f"evaluating {len(labels)} test images over the selector's α table ({args.threads} thread(s))",
+          file=sys.stderr)
+    report = evaluate_pruned(runtime, images, labels, progress=lambda m: print(m, file=sys.stderr))
+    report["dataset"] = args.dataset
+    live = start_live_alpha(args, runtime.plan_for_alpha)
+    if live is not None:
+        try:
+            report["live"] = evaluate_live(runtime, images, labels, live)
+        finally:
+            live.stop()
+    if args.plot:
+        plot_pruned(report, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_pruned_report(report))
+        if report.get("live"):
+            print(format_live(report["live"]))
     return 0
 
 

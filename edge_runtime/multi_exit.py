@@ -19,10 +19,9 @@ import numpy as np
 
 from .backends import Backend, load_backend
 from .bundle import Bundle, Segment
-from .errors import BundleError
 from .exit_rule import check_unit_interval, desired_accuracy
-from .quant import Joint, Quantization
-from .signature_model import SignatureHandle, SignatureModel
+from .quant import Joint
+from .runtime_base import BundleRuntime
 
 
 class Decision(NamedTuple):
@@ -67,7 +66,7 @@ class ExitPlan:
         return len(self.steps)
 
 
-class MultiExitRuntime:
+class MultiExitRuntime(BundleRuntime):
     """Runs a multi-exit bundle.
 
     Args:
@@ -83,67 +82,20 @@ class MultiExitRuntime:
     def __init__(self, bundle: Bundle, backend: Backend | None = None, num_threads: int = 1,
                  delegates: list[Any] | None = None, fast: bool = True,
                  beta1: float | None = None, beta2: float | None = None) -> None:
-        self.bundle = bundle
-        self.backend = backend or load_backend()
-        self.num_threads = num_threads
+        super().__init__(bundle, backend, num_threads, delegates, fast)
         self.beta1 = bundle.beta1 if beta1 is None else beta1
         self.beta2 = bundle.beta2 if beta2 is None else beta2
-        self._models: dict[str, SignatureModel] = {}
-        self._delegates = delegates
-        self._fast = fast
         self.accuracies = tuple(ex.accuracy for ex in bundle.exits)
         self._plans: dict[float, ExitPlan] = {}
         self._probe: ExitPlan | None = None
-        self._checked: set[str] = set()
-        self._mono = self._handle(bundle.monolithic)
         # Open every signature now so that a broken file fails at load, not mid-run.
         for stage in bundle.stages.values():
             self._handle(bundle.segments[stage.segment])
 
-    # ------------------------------------------------------------------ loading
-    def _model(self, file: str) -> SignatureModel:
-        if file not in self._models:
-            path = self.bundle.file_path(file)
-            try:
-                self._models[file] = SignatureModel(self.backend, path, self.num_threads, self._delegates, self._fast)
-            except ValueError as exc:
-                raise BundleError(path, f"the interpreter cannot load it: {exc}") from exc
-        return self._models[file]
-
-    def _handle(self, segment: Segment) -> SignatureHandle:
-        model = self._model(segment.file)
-        path = self.bundle.file_path(segment.file)
-        if segment.signature not in model.signature_keys:
-            raise BundleError(path, f"has no signature {segment.signature!r} (it has {', '.join(model.signature_keys)})",
-                              f"segments.{segment.name}.signature")
-        if segment.signature in self._checked:
-            return model.handle(segment.signature)
-        handle = model.handle(segment.signature)
-        details = dict(zip(("inputs", "outputs"), model.signature_io(segment.signature)))
-        for kind, declared, actual in (("inputs", segment.inputs, handle.inputs), ("outputs", segment.outputs, handle.outputs)):
-            field = f"segments.{segment.name}.{kind}"
-            for name, spec in declared.items():
-                if name not in actual:
-                    raise BundleError(path, f"signature {segment.signature!r} has no {kind[:-1]} {name!r}", field)
-                if tuple(actual[name].shape) != spec.shape or actual[name].dtype != np.int8:
-                    raise BundleError(path, f"{kind[:-1]} {name!r} is {actual[name].dtype}{list(actual[name].shape)} "
-                                      f"in the model, the manifest says int8{list(spec.shape)}", field)
-                scale, zero_point = details[kind][name]["quantization"]
-                if not spec.quantization.matches(Quantization(float(scale), int(zero_point))):
-                    raise BundleError(path, f"{kind[:-1]} {name!r} is quantized (scale {scale}, zero point {zero_point}) "
-                                      f"in the model, the manifest says (scale {spec.quantization.scale}, zero point "
-                                      f"{spec.quantization.zero_point})", field)
-        self._checked.add(segment.signature)
-        return handle
-
     @property
-    def input_quantization(self) -> Quantization:
-        """Quantization of the image input (the same for every segment that reads the image)."""
-        return self.bundle.monolithic.inputs["x"].quantization
-
-    @property
-    def uses_fast_path(self) -> bool:
-        return all(model.fast for model in self._models.values())
+    def route_names(self) -> tuple[str, ...]:
+        """What ``Decision.exit_index`` indexes: the exits' names."""
+        return tuple(ex.name for ex in self.bundle.exits)
 
     # ------------------------------------------------------------------ planning
     def desired_accuracy(self, alpha: float) -> float:
@@ -246,20 +198,18 @@ class MultiExitRuntime:
                 features = step.features
         return labels, confidences
 
-    def classify_monolithic(self, image: np.ndarray) -> int:
-        """Class index from the single int8 model of the whole network (the reference)."""
-        np.copyto(self._mono.inputs["x"], image)
-        self._mono.run()
-        return int(self._mono.outputs["probs"].argmax())
-
 
 def open_runtime(bundle_path: str, backend_name: str | None = None, num_threads: int = 1,
-                 delegate_names: list[str] | None = None, **kwargs: Any) -> MultiExitRuntime:
-    """Load and verify a bundle and create its runtime (the usual entry point)."""
+                 delegate_names: list[str] | None = None, **kwargs: Any) -> Any:
+    """Load and verify a bundle and create the runtime of its family (the usual entry point)."""
     from .bundle import load_bundle
     from .delegates import load_delegates
 
     bundle = load_bundle(os.fspath(bundle_path))
     backend = load_backend(backend_name)
     delegates = load_delegates(backend, delegate_names) if delegate_names else None
+    if bundle.family == "pruned":
+        from .pruned import PrunedRuntime
+
+        return PrunedRuntime(bundle, backend, num_threads, delegates, **kwargs)
     return MultiExitRuntime(bundle, backend, num_threads, delegates, **kwargs)
