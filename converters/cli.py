@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", help="your trained Keras CNN (.keras; Conv2D layers, then Dense layers)")
     pr.add_argument("--min-accuracy", type=float, metavar="ζ", help="the lowest held-out system accuracy to accept "
                     "(0–1; default: none, the lowest-energy point)")
+    pr.add_argument("--max-loss", type=float, metavar="L", help="accept at most L accuracy loss vs the original "
+                    "(0–1, e.g. 0.02 for 2 points: the paper's second scenario)")
     pr.add_argument("--mild", type=float, metavar="φ", help="φ_MP (default: the largest of 0.6 … 0.1 that loses at "
                     "most 1 point)")
     pr.add_argument("--ap-ratios", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", metavar="LIST",
@@ -151,8 +153,9 @@ def run_pruned(args: argparse.Namespace) -> dict:
     for name, value in (("--mild", args.mild), *(("--ap-ratios", r) for r in ratios)):
         if value is not None and not 0 < value < 1:
             raise ConvertError(f"{name} {value}: a pruning ratio must be in (0, 1)")
-    if args.min_accuracy is not None and not 0 <= args.min_accuracy <= 1:
-        raise ConvertError(f"--min-accuracy {args.min_accuracy}: expected an accuracy in [0, 1]")
+    for name, value in (("--min-accuracy", args.min_accuracy), ("--max-loss", args.max_loss)):
+        if value is not None and not 0 <= value <= 1:
+            raise ConvertError(f"{name} {value}: expected a fraction in [0, 1] (0.02 = 2 points)")
     if args.epochs is not None and args.epochs < 1:
         raise ConvertError(f"--epochs {args.epochs}: expected a positive integer")
     check_output_folder(args.out, args.force)
@@ -187,7 +190,7 @@ def run_pruned(args: argparse.Namespace) -> dict:
                 fit(original, x_fit_f, y_fit, epochs, args.seed)
                 source = {"model": "reference_cnn", "filters": args.filters, "epochs": epochs}
             system = build_pruned_system(original, x_fit_f, y_fit, x_held_f, y_held, mild=args.mild,
-                                         min_accuracy=args.min_accuracy, ap_ratios=ratios,
+                                         min_accuracy=args.min_accuracy, max_loss=args.max_loss, ap_ratios=ratios,
                                          retrain_epochs=args.retrain_epochs, seed=args.seed, say=progress.say)
             with staging_folder(args.out, args.force) as folder:
                 manifest = export_pruned(system, dataset, folder, progress, source)

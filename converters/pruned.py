@@ -187,10 +187,15 @@ def build_candidate(original: keras.Model, mp_pred: np.ndarray, phi: float, x_fi
 
 def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndarray, x_held: np.ndarray,
                         y_held: np.ndarray, *, mild: float | None, min_accuracy: float | None,
+                        max_loss: float | None = None,
                         ap_ratios: tuple[float, ...] = AP_RATIOS, retrain_epochs: int = 1, finetune_epochs: int = 3,
                         icnn_epochs: int = 15, seed: int = 0,
                         say: Callable[[str], None] = lambda m: None) -> PrunedSystem:
-    """Algorithm 1 on held-out data; see the module docstring."""
+    """Algorithm 1 on held-out data; see the module docstring.
+
+    ``min_accuracy`` is ζ (absolute); ``max_loss`` sets ζ to the original's accuracy minus it
+    (the paper's second scenario, loss_EXP); with neither, the lowest-energy point is kept.
+    """
     for phi in ap_ratios:
         check_ratio(phi)
     original_macs = model_cost(original).macs
@@ -222,6 +227,9 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
         candidates.append(c)
         say(f"AP φ = {phi:.1f}: AP accuracy {c.acc_ap:.4f}, system {c.acc_system:.4f} (eq. 5: {c.acc_eq5:.4f}), "
             f"HCI {c.hci_fraction:.1%}, energy {c.macs / original_macs:.1%} of the original")
+    if max_loss is not None:
+        floor = acc_o - max_loss
+        min_accuracy = floor if min_accuracy is None else max(min_accuracy, floor)
     eligible = [c for c in candidates if min_accuracy is None or c.acc_system >= min_accuracy]
     if not eligible:
         best = max(candidates, key=lambda c: c.acc_system)

@@ -50,3 +50,15 @@ def test_images(runtime, digits):
 
     pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
     return [pre.from_pixels(p) for p in digits.x_test], digits.y_test
+
+
+@pytest.fixture(scope="session")
+def pruned_bundle(tmp_path_factory) -> str:
+    """A real pruned bundle: a small reference CNN, MP at φ 0.3, AP swept over 0.5 and 0.8. Read-only."""
+    from converters.cli import main
+
+    out = str(tmp_path_factory.mktemp("bundles") / "pruned")
+    code = main(["pruned", "--dataset", "digits", "--out", out, "--epochs", "6", "--filters", "8", "--mild", "0.3",
+                 "--ap-ratios", "0.5,0.8", "--quiet"])
+    assert code == 0
+    return out

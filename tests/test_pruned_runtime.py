@@ -1,0 +1,128 @@
+"""The pruned family end to end: a real converted bundle, the device runtime, eval, run, bad bundles."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edge_runtime.bundle import load_bundle
+from edge_runtime.errors import BundleError
+from edge_runtime.multi_exit import open_runtime
+from edge_runtime.preprocess import Preprocessor
+from edge_runtime.pruned import AP, MP, PrunedRuntime
+
+
+@pytest.fixture(scope="module")
+def pruned(pruned_bundle, digits):
+    runtime = open_runtime(pruned_bundle)
+    pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+    return runtime, [pre.from_pixels(p) for p in digits.x_test], digits.y_test
+
+
+def test_the_bundle_says_what_the_device_needs(pruned_bundle):
+    bundle = load_bundle(pruned_bundle)
+    spec = bundle.pruned
+    assert bundle.family == "pruned" and spec.selector == "selector"
+    assert bundle.monolithic.name == "original"
+    figures = spec.figures
+    assert figures["phi_mp"] == 0.3 and figures["phi_ap"] in (0.5, 0.8)
+    assert [row["phi_ap"] for row in figures["sweep"]] == [0.5, 0.8]
+    segments = bundle.segments
+    # AP (trunk + its head) and MP are smaller than the original, and the selector is trunk + both heads
+    assert segments["trunk"].macs + segments["ap_head"].macs < segments["mp"].macs < bundle.monolithic.macs
+    assert segments["selector"].macs == segments["trunk"].macs + segments["icnn_head"].macs + segments["ap_head"].macs
+    alphas = [row.alpha for row in spec.alpha_table]
+    assert alphas[0] == 0.0 and alphas[-1] == 1.0 and len(alphas) == 21
+    fractions = [row.hci_fraction for row in spec.alpha_table]
+    assert fractions[0] == 1.0 and fractions[-1] == 0.0 and fractions == sorted(fractions, reverse=True)
+
+
+def test_selection_goes_to_mp_when_the_selector_says_hci(pruned):
+    runtime, images, labels = pruned
+    everything_mp = runtime.fixed_plan(MP)
+    nothing_mp = runtime.fixed_plan(AP)
+    for image in images[:40]:
+        code, ap_label, mp_label = runtime.scores(image)
+        to_mp = runtime.classify(image, everything_mp)
+        to_ap = runtime.classify(image, nothing_mp)
+        assert (to_mp.exit_index, to_mp.label, to_mp.macs) == (MP, mp_label, runtime.mp_macs)
+        assert (to_ap.exit_index, to_ap.label, to_ap.macs) == (AP, ap_label, runtime.ap_macs)
+        plan = runtime.plan_for_alpha(0.5)
+        assert runtime.classify(image, plan).exit_index == (MP if code >= plan.threshold_q else AP)
+
+
+def test_fused_selector_agrees_with_the_separate_segments(pruned):
+    runtime, images, labels = pruned
+    plan = runtime.plan_for_alpha(1.0)  # everything answered by AP
+    fused = [runtime.classify(image, plan).label for image in images]
+    separate = [runtime.classify_by_segments(image, plan).label for image in images]
+    assert np.mean(np.array(fused) == np.array(separate)) >= 0.97
+
+
+def test_alpha_moves_work_from_mp_to_ap(pruned):
+    runtime, images, labels = pruned
+    mp_share = []
+    for alpha in (0.0, 0.5, 1.0):
+        plan = runtime.plan_for_alpha(alpha)
+        mp_share.append(np.mean([runtime.classify(image, plan).exit_index == MP for image in images]))
+    assert mp_share[0] == 1.0 and mp_share[2] == 0.0 and mp_share[0] >= mp_share[1] >= mp_share[2]
+
+
+def test_eval_json_has_table_2_and_the_sweep(pruned_bundle, tmp_path, capsys):
+    from edge_runtime.cli import main
+
+    png = tmp_path / "fig10.png"
+    assert main(["eval", pruned_bundle, "--dataset", "digits", "--limit", "60", "--json", "--plot", str(png)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("acc_original", "phi_mp", "acc_mp", "phi_ap", "ap_mac_reduction", "acc_ap", "acc_system",
+                "saving_vs_original", "saving_vs_mp"):
+        assert key in report["pruned"]
+    assert len(report["rows"]) == 21 and {"alpha", "accuracy", "mac_saving", "latency_saving"} <= set(report["rows"][0])
+    assert report["monolithic"]["macs"] > report["rows"][-1]["mean_macs"]
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_run_names_the_route(pruned_bundle, tmp_path, digits, capsys):
+    from PIL import Image
+
+    from edge_runtime.cli import main
+
+    path = tmp_path / "digit.png"
+    Image.fromarray(digits.x_test[0][..., 0], mode="L").save(path)
+    assert main(["run", pruned_bundle, str(path), "--alpha", "0", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["exit_name"] == "mp" and record["desired_accuracy"] is None
+    assert main(["run", pruned_bundle, str(path), "--accuracy", "0.9"]) == 1
+    assert "--accuracy applies to multi-exit bundles" in capsys.readouterr().err
+
+
+def test_a_broken_pruned_manifest_is_one_clear_error(pruned_bundle, tmp_path):
+    target = tmp_path / "b"
+    shutil.copytree(pruned_bundle, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["pruned"]["icnn_head"] = "nope"
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="pruned.icnn_head: segment 'nope' is not in segments"):
+        load_bundle(str(target))
+    manifest["pruned"]["icnn_head"] = "ap_head"  # 10 outputs where the selector must give 2
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"probs must be \[1, 2\]"):
+        load_bundle(str(target))
+
+
+def test_converter_rejects_bad_ratios(tmp_path, capsys):
+    from converters.cli import main
+
+    for args in (["--ap-ratios", "0.5,1.2"], ["--mild", "0"], ["--max-loss", "2"]):
+        assert main(["pruned", "--out", str(tmp_path / "x"), *args]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("Error: ") and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_runtime_class(pruned):
+    runtime, _, _ = pruned
+    assert isinstance(runtime, PrunedRuntime) and runtime.route_names == ("ap", "mp")

@@ -1,0 +1,142 @@
+"""Structured ℓ1 filter pruning: the right filters go, shapes stay valid, MACs fall as computed."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+keras = pytest.importorskip("keras")
+
+from converters.errors import ConvertError  # noqa: E402
+from converters.macs import model_cost  # noqa: E402
+from converters.pruned import balanced_weights, eq5_accuracy, selector_labels  # noqa: E402
+from converters.pruning import analyse, channels_to_keep, prune_group, prune_model  # noqa: E402
+
+
+def residual_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((8, 8, 1), name="x")
+    a = keras.layers.Conv2D(8, 3, padding="same", name="c1")(x)
+    b = keras.layers.BatchNormalization(name="bn")(a)
+    b = keras.layers.ReLU(name="r1")(b)
+    c = keras.layers.Conv2D(8, 3, padding="same", name="c2")(b)
+    d = keras.layers.Add(name="add")([b, c])
+    e = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(d)
+    f = keras.layers.Conv2D(6, 3, padding="same", name="c3")(e)
+    g = keras.layers.Flatten(name="fl")(f)
+    h = keras.layers.Dense(12, activation="relu", name="d1")(g)
+    out = keras.layers.Dense(10, activation="softmax", name="out")(h)
+    return keras.Model(x, out)
+
+
+def images(n=5, seed=1):
+    return np.random.default_rng(seed).random((n, 8, 8, 1)).astype("float32")
+
+
+def test_groups_follow_the_residual_add_and_stop_at_the_output():
+    graph = analyse(residual_model())
+    assert [g.producers for g in graph.prunable()] == [["c1", "c2"], ["c3"], ["d1"]]
+    assert graph.group_named("out").fixed == "the model's output"
+    assert graph.repeat["fl"] == 64  # 8×8 positions per channel after Flatten
+
+
+def test_the_smallest_l1_filters_are_removed():
+    model = residual_model()
+    layer = model.get_layer("c3")
+    kernel, bias = layer.get_weights()
+    scale = np.array([5.0, 0.1, 3.0, 0.2, 4.0, 1.0], dtype="float32")
+    layer.set_weights([np.ones_like(kernel) * scale, bias])
+    graph = analyse(model)
+    keep = channels_to_keep(model, graph.group_named("c3"), 0.5)
+    assert keep.tolist() == [0, 2, 4]
+
+
+def test_kept_channels_compute_what_they_computed_before():
+    model = residual_model()
+    graph = analyse(model)
+    group = graph.group_named("c3")
+    keep = np.array([0, 2, 5])
+    pruned = prune_group(model, graph, group, keep)
+    before = keras.Model(model.input, model.get_layer("c3").output).predict(images(), verbose=0)
+    after = keras.Model(pruned.input, pruned.get_layer("c3").output).predict(images(), verbose=0)
+    np.testing.assert_allclose(after, before[..., keep], rtol=1e-5, atol=1e-5)
+
+
+def test_channels_that_contribute_nothing_are_removed_without_changing_the_output():
+    """Zero filters (and a zero BN scale) have the smallest ℓ1 norms; removing them must not change the answer."""
+    model = residual_model()
+    dead = [1, 4, 6]
+    for name in ("c1", "c2"):
+        layer = model.get_layer(name)
+        kernel, bias = layer.get_weights()
+        kernel[..., dead] = 0.0
+        bias[dead] = 0.0
+        layer.set_weights([kernel, bias])
+    bn = model.get_layer("bn")
+    gamma, beta, mean, var = bn.get_weights()
+    gamma[dead] = 0.0
+    beta[dead] = 0.0
+    bn.set_weights([gamma, beta, mean, var])
+    graph = analyse(model)
+    pruned = prune_group(model, graph, graph.group_named("c1"), channels_to_keep(model, graph.group_named("c1"), 3 / 8))
+    assert pruned.get_layer("c1").filters == 5 and pruned.get_layer("c2").filters == 5
+    np.testing.assert_allclose(pruned.predict(images(), verbose=0), model.predict(images(), verbose=0), rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_macs_fall_as_computed():
+    model = residual_model()
+    pruned = prune_model(model, 0.5)
+    # c1 (1→4), c2 (4→4), depthwise on 4, c3 (4→3), d1 (192→6), out (6→10), on 8×8
+    expected = 64 * 9 * 1 * 4 + 64 * 9 * 4 * 4 + 64 * 9 * 4 + 64 * 9 * 4 * 3 + 192 * 6 + 6 * 10
+    assert model_cost(pruned).macs == expected < model_cost(model).macs
+    assert pruned.predict(images(), verbose=0).shape == (5, 10)
+
+
+def test_retraining_is_called_after_each_layer_with_the_last_pruned_producer():
+    calls = []
+    prune_model(residual_model(), 0.5, retrain=lambda m, last: calls.append(last))
+    assert calls == ["c2", "c3", "d1"]
+
+
+def test_bad_requests_are_clear_errors():
+    model = residual_model()
+    for ratio in (0.0, 1.0, -0.1, 1.5):
+        with pytest.raises(ConvertError, match=r"pruning ratio must be in \(0, 1\)"):
+            prune_model(model, ratio)
+    x = keras.Input((4,), name="x")
+    dense_only = keras.Model(x, keras.layers.Dense(3, name="out")(keras.layers.Dense(5, name="h")(x)))
+    with pytest.raises(ConvertError, match="no Conv2D layer"):
+        prune_model(dense_only, 0.5)
+
+
+def test_an_unknown_layer_is_named_or_passed_through():
+    x = keras.Input((8, 8, 1), name="x")
+    a = keras.layers.Conv2D(4, 3, padding="same", name="c1")(x)
+    b = keras.layers.LayerNormalization(name="ln")(a)  # not known to the pruner
+    c = keras.layers.Conv2D(4, 3, padding="same", name="c2")(b)
+    out = keras.layers.Dense(3, name="out")(keras.layers.Flatten(name="fl")(c))
+    model = keras.Model(x, out)
+    graph = analyse(model)
+    assert "'ln' (LayerNormalization)" in graph.group_named("c1").fixed
+    with pytest.raises(ConvertError, match="'ln' \\(LayerNormalization\\) reads them"):
+        prune_group(model, graph, graph.group_named("c1"), np.array([0, 1]))
+    pruned = prune_model(model, 0.5)  # c2 can still be pruned; ln passes through untouched
+    assert pruned.get_layer("c1").filters == 4 and pruned.get_layer("c2").filters == 2
+
+
+def test_selector_labels_follow_maleki_fig_5():
+    ap = np.array([True, False, False, True])
+    mp = np.array([True, True, False, False])
+    assert selector_labels(ap, mp).tolist() == [0, 1, 0, 0]  # both → LCI, only MP → HCI, neither → LCI, only AP → LCI
+    assert balanced_weights(np.array([0, 0, 0, 1])) == {0: pytest.approx(4 / 6), 1: pytest.approx(2.0)}
+
+
+def test_eq5_by_hand():
+    true = np.array([1, 1, 0, 0, 0])
+    decided = np.array([1, 0, 0, 0, 1])
+    # ξ_HH = 1/5, ξ_LL = 2/5, ξ_LH = 1/5
+    assert eq5_accuracy(true, decided, acc_ap=0.9, acc_mp=0.95) == pytest.approx(0.2 * 0.95 + 0.4 * 0.9 + 0.2 * 0.95)
