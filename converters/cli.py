@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "most 1 point)")
     pr.add_argument("--ap-ratios", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", metavar="LIST",
                     help="the φ_AP to sweep (default 0.1 … 0.9)")
-    pr.add_argument("--retrain-epochs", type=int, default=1, help="epochs of retraining after each pruned layer (default 1)")
+    pr.add_argument("--retrain-epochs", type=int, default=2, help="epochs of retraining after each pruned layer (default 2)")
     pr.add_argument("--filters", type=int, default=32, help="reference model: filters of its first convolutions (default 32)")
     return parser
 

@@ -25,6 +25,8 @@ from .pruning import check_ratio, prune_model
 HCI, LCI = 1, 0
 MILD_RATIOS = (0.5, 0.4, 0.3, 0.2, 0.1)
 AP_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+RETRAIN_LR = 1e-3  # after each pruned layer, the layers after it only
+FINETUNE_LR = 5e-4  # the whole pruned network at the end: gentler, or it forgets
 
 
 def reference_cnn(image_shape: tuple[int, ...], num_classes: int, filters: int = 32) -> keras.Model:
@@ -68,7 +70,7 @@ def layer_by_layer(model: keras.Model, ratio: float, x: np.ndarray, y: np.ndarra
         index = [layer.name for layer in pruned.layers].index(last)
         for i, layer in enumerate(pruned.layers):
             layer.trainable = i > index
-        fit(pruned, x, y, retrain_epochs, seed, learning_rate=1e-3)
+        fit(pruned, x, y, retrain_epochs, seed, learning_rate=RETRAIN_LR)
         for layer in pruned.layers:
             layer.trainable = True
 
@@ -167,7 +169,7 @@ def build_candidate(original: keras.Model, mp_pred: np.ndarray, phi: float, x_fi
                     retrain_epochs: int, finetune_epochs: int, icnn_epochs: int, seed: int) -> Candidate:
     ap = layer_by_layer(original, phi, x_fit, y_fit, retrain_epochs, seed)
     if finetune_epochs:
-        fit(ap, x_fit, y_fit, finetune_epochs, seed, learning_rate=1e-3)
+        fit(ap, x_fit, y_fit, finetune_epochs, seed, learning_rate=FINETUNE_LR)
     trunk, ap_head = split_trunk(ap)
     labels = selector_labels(predictions(ap, x_fit) == y_fit, mp_pred == y_fit)
     features_fit = trunk.predict(x_fit, verbose=0, batch_size=256)
@@ -188,7 +190,7 @@ def build_candidate(original: keras.Model, mp_pred: np.ndarray, phi: float, x_fi
 def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndarray, x_held: np.ndarray,
                         y_held: np.ndarray, *, mild: float | None, min_accuracy: float | None,
                         max_loss: float | None = None,
-                        ap_ratios: tuple[float, ...] = AP_RATIOS, retrain_epochs: int = 1, finetune_epochs: int = 3,
+                        ap_ratios: tuple[float, ...] = AP_RATIOS, retrain_epochs: int = 2, finetune_epochs: int = 5,
                         icnn_epochs: int = 15, seed: int = 0,
                         say: Callable[[str], None] = lambda m: None) -> PrunedSystem:
     """Algorithm 1 on held-out data; see the module docstring.
@@ -204,13 +206,13 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
     if mild is not None:
         check_ratio(mild)
         mp = layer_by_layer(original, mild, x_fit, y_fit, retrain_epochs, seed)
-        fit(mp, x_fit, y_fit, finetune_epochs, seed, learning_rate=1e-3)
+        fit(mp, x_fit, y_fit, finetune_epochs, seed, learning_rate=FINETUNE_LR)
         phi_mp, acc_mp = mild, accuracy(mp, x_held, y_held)
     else:
         mp, phi_mp, acc_mp = original, 0.0, acc_o
         for phi in MILD_RATIOS:
             candidate = layer_by_layer(original, phi, x_fit, y_fit, retrain_epochs, seed)
-            fit(candidate, x_fit, y_fit, finetune_epochs, seed, learning_rate=1e-3)
+            fit(candidate, x_fit, y_fit, finetune_epochs, seed, learning_rate=FINETUNE_LR)
             acc = accuracy(candidate, x_held, y_held)
             say(f"mild pruning φ = {phi:.1f}: accuracy {acc:.4f} ({(acc - acc_o) * 100:+.2f} points)")
             if acc >= acc_o - 0.01:

@@ -27,6 +27,11 @@ AP, MP = 0, 1
 NEVER = 128
 
 
+def _code_values(quantization: Any) -> tuple[float, ...]:
+    """Dequantized value of every int8 code, indexed by code + 128 (no numpy call per decision)."""
+    return tuple(float(v) for v in quantization.dequantize(np.arange(-128, 128)))
+
+
 class RoutePlan(NamedTuple):
     """The HCI threshold for one α: an input goes to MP when the ICNN's int8 HCI code ≥ ``threshold_q``."""
 
@@ -63,6 +68,8 @@ class PrunedRuntime(BundleRuntime):
         self.ap_macs = self.trunk_segment.macs + self.icnn_segment.macs + self.ap_segment.macs
         self.mp_macs = self.trunk_segment.macs + self.icnn_segment.macs + self.mp_segment.macs
         self._alphas = [row.alpha for row in spec.alpha_table]
+        self._mp_x, self._mp_run = mp.inputs["x"], mp.run
+        self._mp_values = _code_values(self._mp_q)
         self._selector = None
         if spec.selector is not None:
             self.selector_segment = seg[spec.selector]
@@ -72,6 +79,8 @@ class PrunedRuntime(BundleRuntime):
             self._selector_hci = selector.outputs["hci"].reshape(-1)
             self._selector_probs = selector.outputs["probs"]
             self._selector_q = self.selector_segment.outputs["probs"].quantization
+            self._selector_x, self._selector_run = selector.inputs["x"], selector.run
+            self._selector_values = _code_values(self._selector_q)
             self.ap_macs = self.selector_segment.macs
             self.mp_macs = self.selector_segment.macs + self.mp_segment.macs
 
@@ -92,16 +101,16 @@ class PrunedRuntime(BundleRuntime):
         """Classify one quantized image (int8, shape ``(1, H, W, C)``)."""
         if self._selector is None:
             return self.classify_by_segments(image, plan)
-        self._selector_in(image, self._selector.inputs["x"])
-        self._selector.run()
-        if int(self._selector_hci[1]) >= plan.threshold_q:
-            self._mp_in(image, self._mp.inputs["x"])
-            self._mp.run()
+        self._selector_in(image, self._selector_x)
+        self._selector_run()
+        if self._selector_hci[1] >= plan.threshold_q:
+            self._mp_in(image, self._mp_x)
+            self._mp_run()
             label = int(self._mp_probs.argmax())
-            return Decision(label, float(self._mp_q.dequantize(int(self._mp_probs[0, label]))), MP, self.mp_macs)
-        label = int(self._selector_probs.argmax())
-        return Decision(label, float(self._selector_q.dequantize(int(self._selector_probs[0, label]))), AP,
-                        self.ap_macs)
+            return Decision(label, self._mp_values[int(self._mp_probs[0, label]) + 128], MP, self.mp_macs)
+        probs = self._selector_probs
+        label = int(probs.argmax())
+        return Decision(label, self._selector_values[int(probs[0, label]) + 128], AP, self.ap_macs)
 
     def classify_by_segments(self, image: np.ndarray, plan: RoutePlan) -> Decision:
         """The same decision through the separate trunk, ICNN head and AP head (three invocations;
