@@ -303,6 +303,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"input       {spec.width}×{spec.height} {spec.color_mode}, real = pixel × {spec.pixel_scale:.6g} + "
           f"{spec.pixel_offset:g}, resize {spec.resize}")
     print(f"labels      {', '.join(bundle.labels[:12])}{' …' if len(bundle.labels) > 12 else ''}")
+    if bundle.family == "pruned":
+        _info_pruned(bundle)
+        return 0
     fit = bundle.energy_fit
     print(f"calibration β1 = {bundle.beta1}, β2 = {bundle.beta2}, "
           + (f"C_D = {fit.a:.4g}·e^({fit.b:.4g}·A)" if fit else "no energy–accuracy fit"))
@@ -314,6 +317,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     for name, info in bundle.manifest["files"].items():
         print(f"file        {name}  {info['bytes']:,d} bytes  sha256 {info['sha256'][:16]}…")
     return 0
+
+
+def _info_pruned(bundle) -> None:
+    spec = bundle.pruned
+    f = spec.figures
+    cal = bundle.calibration
+    print(f"original    {bundle.monolithic.macs:,d} MACs, held-out int8 accuracy {cal.get('monolithic_accuracy', float('nan')):.4f}")
+    print(f"pruning     φ_MP {f.get('phi_mp')}, φ_AP {f.get('phi_ap')} (AP has {f.get('ap_mac_reduction', 0):.1%} fewer MACs)")
+    print(f"held-out    AP {cal.get('acc_ap', float('nan')):.4f}, MP {cal.get('acc_mp', float('nan')):.4f}, system "
+          f"{cal.get('acc_system', float('nan')):.4f} at the trained threshold ({cal.get('hci_fraction', 0):.1%} to MP)")
+    for role in ("trunk", "icnn_head", "ap_head", "mp", "selector"):
+        name = getattr(spec, role)
+        if name:
+            print(f"{role:<11} segment {name}: {bundle.segments[name].macs:,d} MACs")
+    for name, info in bundle.manifest["files"].items():
+        print(f"file        {name}  {info['bytes']:,d} bytes  sha256 {info['sha256'][:16]}…")
 
 
 def main(argv: list[str] | None = None) -> int:
