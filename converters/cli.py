@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 
 from edge_runtime.cli_errors import run_guarded
 
@@ -67,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_keras_model(path: str, image_shape: tuple[int, ...]):
+    """A user's ``.keras`` model, checked to take the dataset's images."""
+    import keras
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for unreadable files
+        raise ConvertError(f"--model {path}: Keras cannot load it ({type(exc).__name__}: {exc})") from exc
+    if tuple(model.input.shape[1:]) != image_shape:
+        raise ConvertError(f"--model {path} takes inputs of shape {tuple(model.input.shape[1:])}, "
+                           f"the dataset's images are {image_shape}")
+    return model
+
+
 def run_multi_exit(args: argparse.Namespace) -> dict:
     from .bundle_writer import check_output_folder
     from .progress import Progress
@@ -97,7 +110,6 @@ def _convert(args: argparse.Namespace, progress) -> dict:
     dataset = load_dataset(args.dataset)
     with tf_output_to(log_path):
         import_tensorflow()
-        import keras
 
         from .models import attach_exits, reference_multi_exit
         from .multi_exit_export import export_multi_exit
@@ -105,13 +117,7 @@ def _convert(args: argparse.Namespace, progress) -> dict:
 
         n_classes = len(dataset.labels)
         if args.model:
-            try:
-                backbone = keras.saving.load_model(args.model, compile=False)
-            except Exception as exc:  # noqa: BLE001 - Keras raises many types for unreadable files
-                raise ConvertError(f"--model {args.model}: Keras cannot load it ({type(exc).__name__}: {exc})") from exc
-            if tuple(backbone.input.shape[1:]) != dataset.image_shape:
-                raise ConvertError(f"--model {args.model} takes inputs of shape {tuple(backbone.input.shape[1:])}, "
-                                   f"the dataset's images are {dataset.image_shape}")
+            backbone = load_keras_model(args.model, dataset.image_shape)
             cuts = [c.strip() for c in args.exits.split(",") if c.strip()]
             model = attach_exits(backbone, cuts, n_classes, input_exit=False, train_backbone=args.finetune)
             source = {"model": os.path.basename(args.model), "exits_after": cuts, "finetune": bool(args.finetune)}
@@ -167,7 +173,6 @@ def run_pruned(args: argparse.Namespace) -> dict:
         dataset = load_dataset(args.dataset)
         with tf_output_to(log_path):
             import_tensorflow()
-            import keras
 
             from .pruned import build_pruned_system, fit, reference_cnn
             from .pruned_export import export_pruned
@@ -175,13 +180,7 @@ def run_pruned(args: argparse.Namespace) -> dict:
             x_fit, y_fit, x_held, y_held = dataset.held_out_split()
             x_fit_f, x_held_f = dataset.to_float(x_fit), dataset.to_float(x_held)
             if args.model:
-                try:
-                    original = keras.saving.load_model(args.model, compile=False)
-                except Exception as exc:  # noqa: BLE001 - Keras raises many types for unreadable files
-                    raise ConvertError(f"--model {args.model}: Keras cannot load it ({type(exc).__name__}: {exc})") from exc
-                if tuple(original.input.shape[1:]) != dataset.image_shape:
-                    raise ConvertError(f"--model {args.model} takes inputs of shape {tuple(original.input.shape[1:])}, "
-                                       f"the dataset's images are {dataset.image_shape}")
+                original = load_keras_model(args.model, dataset.image_shape)
                 source = {"model": os.path.basename(args.model)}
             else:
                 epochs = args.epochs or 15

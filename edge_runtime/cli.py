@@ -103,10 +103,7 @@ def _open(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .preprocess import Preprocessor
-
     runtime = _open(args)
-    bundle = runtime.bundle
     live = start_live_alpha(args, runtime.plan_for_alpha)
     try:
         return _run_images(args, runtime, live)
@@ -190,7 +187,7 @@ def _load_test_split(spec: str, runtime, limit: int | None):
 
 
 def cmd_eval(args: argparse.Namespace, report_sink: Callable[[dict[str, Any]], None] | None = None) -> int:
-    from .evaluate import evaluate, evaluate_live, sweep_alphas
+    from .evaluate import evaluate, sweep_alphas
 
     if args.plot:
         folder = os.path.dirname(os.path.abspath(args.plot))
@@ -205,12 +202,7 @@ def cmd_eval(args: argparse.Namespace, report_sink: Callable[[dict[str, Any]], N
     report = evaluate(runtime, images, labels, sweep_alphas(runtime, args.points),
                       progress=lambda m: print(m, file=sys.stderr))
     report["dataset"] = args.dataset
-    live = start_live_alpha(args, runtime.plan_for_alpha)
-    if live is not None:
-        try:
-            report["live"] = evaluate_live(runtime, images, labels, live)
-        finally:
-            live.stop()
+    _add_live(args, runtime, images, labels, report)
     if args.plot:
         from .plots import plot_multi_exit
 
@@ -225,20 +217,26 @@ def cmd_eval(args: argparse.Namespace, report_sink: Callable[[dict[str, Any]], N
     return 0
 
 
-def _eval_pruned(args: argparse.Namespace, runtime, images, labels) -> int:
+def _add_live(args: argparse.Namespace, runtime, images, labels, report: dict[str, Any]) -> None:
+    """With --monitor: one more pass over the test split with α read live from the monitor."""
     from .evaluate import evaluate_live
-    from .evaluate_pruned import evaluate_pruned, format_pruned_report, plot_pruned
 
-    print(f"evaluating {len(labels)} test images over the selector's α table ({args.threads} thread(s))",
-          file=sys.stderr)
-    report = evaluate_pruned(runtime, images, labels, progress=lambda m: print(m, file=sys.stderr))
-    report["dataset"] = args.dataset
     live = start_live_alpha(args, runtime.plan_for_alpha)
     if live is not None:
         try:
             report["live"] = evaluate_live(runtime, images, labels, live)
         finally:
             live.stop()
+
+
+def _eval_pruned(args: argparse.Namespace, runtime, images, labels) -> int:
+    from .evaluate_pruned import evaluate_pruned, format_pruned_report, plot_pruned
+
+    print(f"evaluating {len(labels)} test images over the selector's α table ({args.threads} thread(s))",
+          file=sys.stderr)
+    report = evaluate_pruned(runtime, images, labels, progress=lambda m: print(m, file=sys.stderr))
+    report["dataset"] = args.dataset
+    _add_live(args, runtime, images, labels, report)
     if args.plot:
         plot_pruned(report, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)

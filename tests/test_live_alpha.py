@@ -13,7 +13,7 @@ from edge_runtime.power.emulate import PtyEmulator, SimulatedBattery, battery_va
 from edge_runtime.power.live import LiveAlpha
 from edge_runtime.power.policies import Linear, Table
 from edge_runtime.power.profiles import load_profile
-from edge_runtime.power.samples import NAN, Sample
+from edge_runtime.power.samples import Sample
 
 INA219 = load_profile("adafruit-ina219-sketch", "monitor")
 CELL = load_profile("liion-1s-pisugar", "battery")

@@ -9,7 +9,6 @@ one thread feeds one parser.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from typing import Callable, Mapping
