@@ -118,7 +118,9 @@ def plot_pruned(report: dict[str, Any], path: str) -> None:
         for s in sweep:
             if s["phi_ap"] == chosen:
                 ax.plot([100 * chosen], [s["energy"]], "k*", ms=16, label="chosen")
-        fig.legend(loc="upper center", fontsize=8)
+        handles, names = ax.get_legend_handles_labels()
+        more, more_names = acc.get_legend_handles_labels()
+        ax.legend(handles + more, names + more_names, loc="center right", fontsize=8)
     ax.set_title("Fig. 10: energy and accuracy vs φ_AP (held-out, float)")
     rows = report["rows"]
     ax_alpha.plot([100 * r["mac_saving"] for r in rows], [100 * r["accuracy"] for r in rows], "o-", label="MACs")
