@@ -4,7 +4,7 @@ measured time, at ≤ 2 points accuracy loss, with Maleki et al.'s Table 2 colum
 
     python tools/bench_pruned.py [BUNDLE] [--rounds 3] [--threads 1] [--json]
 
-Without BUNDLE it uses (and if needed builds, ~10 minutes) the benchmark bundle:
+Without BUNDLE it uses (and if needed builds, about 4 minutes) the benchmark bundle:
 ``edge-convert pruned --dataset digits --filters 64 --max-loss 0.02`` in
 ~/.cache/edge-adaptive/pruned/digits-f64. Each round runs ``eval`` (the α sweep interleaved with
 passes of the original int8 network); the figures are medians over rounds.
@@ -32,7 +32,7 @@ def default_bundle() -> str:
     bundle = os.path.join(os.path.dirname(default_workdir()), "pruned", "digits-f64")
     if not os.path.isfile(os.path.join(bundle, "manifest.json")):
         os.makedirs(os.path.dirname(bundle), exist_ok=True)
-        print(f"building {bundle} (about 10 minutes)", file=sys.stderr)
+        print(f"building {bundle} (about 4 minutes)", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "converters", "pruned", "--dataset", "digits", "--filters", "64",
                         "--max-loss", "0.02", "--out", bundle, "--force"], check=True)
     return bundle
