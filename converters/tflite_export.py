@@ -33,9 +33,10 @@ class SignatureSpec:
     """
 
     key: str
-    fn: Callable[[Any], dict[str, Any]]
+    fn: Callable[..., dict[str, Any]]
     input_shape: tuple[int, ...]
     samples: np.ndarray
+    extra_inputs: tuple[tuple[str, tuple[int, ...], np.ndarray], ...] = ()  # (name, shape, samples), after x
 
 
 def convert_int8(signatures: list[SignatureSpec], variables: list[Any]) -> bytes:
@@ -50,16 +51,19 @@ def convert_int8(signatures: list[SignatureSpec], variables: list[Any]) -> bytes
     module.tracked = [v.value if hasattr(v, "value") else v for v in variables]
     concrete = {}
     for spec in signatures:
-        function = tf.function(_named(spec.fn, spec.key),
-                               input_signature=[tf.TensorSpec((1, *spec.input_shape), tf.float32, name="x")])
+        inputs = [tf.TensorSpec((1, *spec.input_shape), tf.float32, name="x")]
+        inputs += [tf.TensorSpec((1, *shape), tf.float32, name=name) for name, shape, _ in spec.extra_inputs]
+        function = tf.function(_named(spec.fn, spec.key), input_signature=inputs)
         setattr(module, spec.key, function)
         concrete[spec.key] = function.get_concrete_function()
-    n_samples = min(len(s.samples) for s in signatures)
+    n_samples = min(min([len(s.samples)] + [len(e[2]) for e in s.extra_inputs]) for s in signatures)
 
     def representative():
         for i in range(n_samples):
             for spec in signatures:
-                yield spec.key, {"x": spec.samples[i:i + 1].astype(np.float32)}
+                feed = {"x": spec.samples[i:i + 1].astype(np.float32)}
+                feed.update({name: samples[i:i + 1].astype(np.float32) for name, _, samples in spec.extra_inputs})
+                yield spec.key, feed
 
     with tempfile.TemporaryDirectory(prefix="edge-convert-") as saved:
         tf.saved_model.save(module, saved, signatures=concrete)
@@ -72,9 +76,9 @@ def convert_int8(signatures: list[SignatureSpec], variables: list[Any]) -> bytes
         return converter.convert()
 
 
-def _named(fn: Callable[[Any], dict[str, Any]], name: str) -> Callable[[Any], dict[str, Any]]:
-    def body(x):
-        return fn(x)
+def _named(fn: Callable[..., dict[str, Any]], name: str) -> Callable[..., dict[str, Any]]:
+    def body(*inputs):
+        return fn(*inputs)
 
     body.__name__ = name
     return body
