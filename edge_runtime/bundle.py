@@ -28,7 +28,7 @@ from .quant import Quantization
 FORMAT = "edge-adaptive-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-FAMILIES = ("multi_exit", "pruned")
+FAMILIES = ("multi_exit", "pruned", "gated")
 COLOR_MODES = {"L": 1, "RGB": 3}
 RESIZE_POLICIES = ("bilinear", "nearest", "refuse")
 
@@ -141,6 +141,30 @@ class PrunedSpec:
 
 
 @dataclass(frozen=True)
+class GatedBlock:
+    """One gated block: the segment that runs it (then the next gate or the head) and the one that
+    skips it (its shortcut, then the same)."""
+
+    name: str
+    run: str
+    skip: str
+    projection: bool
+    macs: int
+    energy: float
+
+
+@dataclass(frozen=True)
+class GatedSpec:
+    """The gated family's graph and its α table (α → the gates' logit threshold δ)."""
+
+    stem: str
+    blocks: tuple[GatedBlock, ...]
+    state_width: int
+    alpha_table: tuple[tuple[float, float], ...]
+    figures: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Bundle:
     """A verified bundle. ``path`` is its folder; everything else comes from the manifest."""
 
@@ -158,6 +182,7 @@ class Bundle:
     calibration: dict[str, Any]
     manifest: dict[str, Any]
     pruned: "PrunedSpec | None" = None
+    gated: "GatedSpec | None" = None
 
     @functools.cached_property
     def stages_by_segment(self) -> dict[str, Stage]:
@@ -381,6 +406,11 @@ def load_bundle(folder: str, verify_hashes: bool = True) -> Bundle:
     if mono_name not in segments:
         raise r.fail("monolithic.segment", f"segment {mono_name!r} is not in segments")
     calibration = r.get(manifest, "calibration", dict, "")
+    if family == "gated":
+        gated = _gated_spec(r, r.get(manifest, "gated", dict, ""), segments, spec, len(labels))
+        return Bundle(path=folder, family=family, labels=tuple(labels), input=spec, segments=segments, exits=(),
+                      stages={}, monolithic=segments[mono_name], energy_fit=None, beta1=DEFAULT_BETA1,
+                      beta2=DEFAULT_BETA2, calibration=calibration, manifest=manifest, gated=gated)
     if family == "pruned":
         pruned = _pruned_spec(r, r.get(manifest, "pruned", dict, ""), segments, spec, len(labels))
         return Bundle(path=folder, family=family, labels=tuple(labels), input=spec, segments=segments, exits=(),
@@ -484,3 +514,78 @@ def _pruned_spec(r: _Reader, raw: dict[str, Any], segments: dict[str, Segment], 
     figures = {k: v for k, v in raw.items() if k not in ("trunk", "ap_head", "icnn_head", "mp", "selector",
                                                           "alpha_table")}
     return PrunedSpec(names["trunk"], names["ap_head"], names["icnn_head"], names["mp"], rows, figures, selector)
+
+
+def _gated_spec(r: _Reader, raw: dict[str, Any], segments: dict[str, Segment], spec: InputSpec,
+                num_labels: int) -> GatedSpec:
+    """Check the gated family's chain: stem → (run_i | skip_i) for each block → head, with the LSTM
+    state (h, c) threaded through every segment."""
+    width = r.get(raw, "state_width", int, "gated")
+    state = (1, width)
+
+    def segment(name: str, field: str) -> Segment:
+        if name not in segments:
+            raise r.fail(field, f"segment {name!r} is not in segments (a gate segment is missing)")
+        return segments[name]
+
+    def need(seg: Segment, kind: str, tname: str, shape: tuple[int, ...] | None = None) -> TensorSpec:
+        table = seg.inputs if kind == "inputs" else seg.outputs
+        field = f"segments.{seg.name}.{kind}"
+        if tname not in table:
+            raise r.fail(field, f"expected a tensor named {tname!r}")
+        if shape is not None and table[tname].shape != shape:
+            what = "LSTM state" if tname in ("h", "c") else tname
+            raise r.fail(field, f"{tname} ({what}) must be {list(shape)}, found {list(table[tname].shape)}")
+        return table[tname]
+
+    stem = segment(r.get(raw, "stem", str, "gated"), "gated.stem")
+    need(stem, "inputs", "x", (1, spec.height, spec.width, spec.channels))
+    features = need(stem, "outputs", "features").shape
+    for t in ("h", "c"):
+        need(stem, "outputs", t, state)
+    need(stem, "outputs", "logit", (1, 1))
+    raw_blocks = r.get(raw, "blocks", list, "gated")
+    if not raw_blocks:
+        raise r.fail("gated.blocks", "expected at least one block")
+    blocks = []
+    for i, b in enumerate(raw_blocks):
+        field = f"gated.blocks[{i}]"
+        block = GatedBlock(r.get(b, "name", str, field), r.get(b, "run", str, field), r.get(b, "skip", str, field),
+                           r.get(b, "projection", bool, field), r.get(b, "macs", int, field),
+                           float(r.get(b, "energy", (int, float), field)))
+        last = i == len(raw_blocks) - 1
+        run, skip = segment(block.run, f"{field}.run"), segment(block.skip, f"{field}.skip")
+        for seg in (run, skip):
+            need(seg, "inputs", "x", features)
+            for t in ("h", "c") if not last else ():
+                need(seg, "inputs", t, state)
+        out = features if last else need(run, "outputs", "features").shape
+        if not last:
+            for seg in (run, skip):
+                need(seg, "outputs", "logit", (1, 1))
+                for t in ("h", "c"):
+                    need(seg, "outputs", t, state)
+            if "features" in skip.outputs:
+                if skip.outputs["features"].shape != out:
+                    raise r.fail(f"segments.{skip.name}.outputs", f"features must be {list(out)} like {run.name}'s")
+            elif out != features:
+                raise r.fail(f"{field}.skip", f"{block.name} changes the shape {list(features)} → {list(out)}, so its "
+                             f"skip segment needs a projection (a features output)")
+            if block.projection != ("features" in skip.outputs):
+                raise r.fail(f"{field}.projection", f"says {block.projection}, but {skip.name} "
+                             f"{'has' if 'features' in skip.outputs else 'has no'} features output")
+        else:
+            for seg in (run, skip):
+                need(seg, "outputs", "probs", (1, num_labels))
+                need(seg, "outputs", "confidence")
+        blocks.append(block)
+        features = out
+    table = r.get(raw, "alpha_table", dict, "gated")
+    alphas = r.get(table, "alpha", list, "gated.alpha_table")
+    deltas = r.get(table, "delta", list, "gated.alpha_table")
+    if not alphas or len(alphas) != len(deltas) or alphas != sorted(alphas) or not all(0 <= a <= 1 for a in alphas):
+        raise r.fail("gated.alpha_table", "expected ascending alpha in [0, 1] and one delta per alpha")
+    figures = {k: v for k, v in raw.items() if k not in ("stem", "blocks", "alpha_table", "state_width")}
+    figures["alpha_table"] = table
+    return GatedSpec(stem.name, tuple(blocks), width, tuple((float(a), float(d)) for a, d in zip(alphas, deltas)),
+                     figures)

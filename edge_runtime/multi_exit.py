@@ -25,13 +25,14 @@ from .runtime_base import BundleRuntime
 
 
 class Decision(NamedTuple):
-    """The answer for one input: class index, its softmax probability, the exit taken (0-based)
-    and the MACs of the segments that ran."""
+    """The answer for one input: class index, its softmax probability, the exit (or route) taken
+    (0-based), the MACs of the segments that ran, and for gated bundles the blocks that ran."""
 
     label: int
     confidence: float
     exit_index: int
     macs: int
+    blocks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,4 +213,8 @@ def open_runtime(bundle_path: str, backend_name: str | None = None, num_threads:
         from .pruned import PrunedRuntime
 
         return PrunedRuntime(bundle, backend, num_threads, delegates, **kwargs)
+    if bundle.family == "gated":
+        from .gated import GatedRuntime
+
+        return GatedRuntime(bundle, backend, num_threads, delegates, **kwargs)
     return MultiExitRuntime(bundle, backend, num_threads, delegates, **kwargs)

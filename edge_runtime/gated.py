@@ -1,0 +1,170 @@
+"""The gated-family runtime (EnergyNet/SkipNet): before each block its gate decides, and a skipped
+block is not invoked at all.
+
+The stem computes the first gate; every later segment runs one block (or only its shortcut) and
+then the next gate, threading the gates' shared LSTM state (h, c) through. Each block therefore
+costs one invocation whether it runs or not, and a skipped block's convolutions never execute.
+α moves the gates' logit threshold δ through a table calibrated on held-out data (α = 0.5 is the
+trained threshold; α → 1 skips more). Gate decisions compare int8 codes.
+
+Thread rules: a :class:`GatedRuntime` and its plans belong to one thread.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .backends import Backend
+from .bundle import Bundle, Segment
+from .exit_rule import check_unit_interval
+from .multi_exit import Decision
+from .quant import Joint, Quantization
+from .runtime_base import BundleRuntime
+
+ALWAYS, NEVER = -128, 128
+
+
+class GatePlan(NamedTuple):
+    """Logit threshold δ for one α, as an int8 code per gate-computing segment (block runs when code ≥ it)."""
+
+    alpha: float
+    delta: float
+    thresholds: dict[str, int]
+
+
+@dataclass
+class _Seg:
+    """A segment's views and callables, unpacked once."""
+
+    name: str
+    segment: Segment
+    run: Any
+    x: np.ndarray
+    h: np.ndarray | None
+    c: np.ndarray | None
+    features: np.ndarray | None
+    logit: np.ndarray | None
+    h_out: np.ndarray | None
+    c_out: np.ndarray | None
+    probs: np.ndarray | None
+    confidence_values: tuple[float, ...]
+
+    def q_in(self, name: str) -> Quantization:
+        return self.segment.inputs[name].quantization
+
+    def q_out(self, name: str) -> Quantization:
+        return self.segment.outputs[name].quantization
+
+
+class GatedRuntime(BundleRuntime):
+    """Runs a ``gated`` bundle (arguments as :class:`~edge_runtime.multi_exit.MultiExitRuntime`)."""
+
+    def __init__(self, bundle: Bundle, backend: Backend | None = None, num_threads: int = 1,
+                 delegates: list[Any] | None = None, fast: bool = True, **_: Any) -> None:
+        super().__init__(bundle, backend, num_threads, delegates, fast)
+        spec = bundle.gated
+        assert spec is not None
+        self.spec = spec
+        self.block_names = tuple(b.name for b in spec.blocks)
+        self.route_names = tuple(f"{k}_blocks" for k in range(len(spec.blocks) + 1))
+        self._stem = self._unpack(spec.stem)
+        self._blocks = [(b.name, self._unpack(b.run), self._unpack(b.skip)) for b in spec.blocks]
+        self._joints: dict[tuple[Quantization, Quantization], Joint] = {}
+        self._alphas = [a for a, _ in spec.alpha_table]
+        self._plans: dict[float, GatePlan] = {}
+
+    def _unpack(self, name: str) -> _Seg:
+        segment = self.bundle.segments[name]
+        handle = self._handle(segment)
+        out = handle.outputs
+        values: tuple[float, ...] = ()
+        if "confidence" in out:
+            q = segment.outputs["confidence"].quantization
+            values = tuple(float(v) for v in q.dequantize(np.arange(-128, 128)))
+        return _Seg(name, segment, handle.run, handle.inputs["x"], handle.inputs.get("h"), handle.inputs.get("c"),
+                    out.get("features"), out.get("logit"), out.get("h"), out.get("c"), out.get("probs"), values)
+
+    def _joint(self, source: Quantization, target: Quantization) -> Joint:
+        key = (source, target)
+        joint = self._joints.get(key)
+        if joint is None:
+            joint = self._joints[key] = Joint(source, target)
+        return joint
+
+    # ------------------------------------------------------------------ plans
+    def plan_for_delta(self, delta: float, alpha: float = float("nan")) -> GatePlan:
+        """Run a block when its gate's logit ≥ ``delta`` (0 is the trained threshold)."""
+        thresholds = {}
+        for seg in [self._stem] + [s for _, run, skip in self._blocks for s in (run, skip)]:
+            if seg.logit is None:
+                continue
+            if delta <= -1e8:
+                code = ALWAYS
+            elif delta >= 1e8:
+                code = NEVER
+            else:
+                found = seg.q_out("logit").smallest_code_at_least(delta)
+                code = NEVER if found is None else found
+            thresholds[seg.name] = code
+        return GatePlan(alpha, delta, thresholds)
+
+    def plan_for_alpha(self, alpha: float) -> GatePlan:
+        """The calibrated row nearest ``alpha``."""
+        alpha = check_unit_interval("alpha", alpha)
+        plan = self._plans.get(alpha)
+        if plan is None:
+            table = self.spec.alpha_table
+            i = bisect.bisect_left(self._alphas, alpha)
+            best = min((j for j in (i - 1, i) if 0 <= j < len(table)), key=lambda j: abs(table[j][0] - alpha))
+            plan = self._plans[alpha] = self.plan_for_delta(table[best][1], alpha)
+        return plan
+
+    def every_block_plan(self) -> GatePlan:
+        return self.plan_for_delta(-1e9, 0.0)
+
+    # ------------------------------------------------------------------ running
+    def classify(self, image: np.ndarray, plan: GatePlan) -> Decision:
+        """Classify one quantized image (int8, ``(1, H, W, C)``); skipped blocks are never invoked."""
+        label, confidence, ran, macs, _ = self._chain(image, plan, None)
+        return Decision(label, confidence, len(ran), macs, ran)
+
+    def trace(self, image: np.ndarray, plan: GatePlan) -> dict[str, Any]:
+        """The real-valued logit of every gate met and the blocks that ran, for one image."""
+        logits: list[float] = []
+        label, _, ran, _, _ = self._chain(image, plan, logits)
+        return {"label": label, "blocks": ran, "logits": logits}
+
+    def _chain(self, image: np.ndarray, plan: GatePlan, logits: list[float] | None
+               ) -> tuple[int, float, tuple[str, ...], int, None]:
+        stem = self._stem
+        self._joint(self.input_quantization, stem.q_in("x"))(image, stem.x)
+        stem.run()
+        macs = stem.segment.macs
+        features, features_q = stem.features, stem.q_out("features")
+        producer = stem
+        ran = []
+        thresholds = plan.thresholds
+        for name, run, skip in self._blocks:
+            code = int(producer.logit[0, 0])
+            if logits is not None:
+                logits.append(float(producer.q_out("logit").dequantize(code)))
+            seg = run if code >= thresholds[producer.name] else skip
+            if seg is run:
+                ran.append(name)
+            self._joint(features_q, seg.q_in("x"))(features, seg.x)
+            if seg.h is not None:
+                self._joint(producer.q_out("h"), seg.q_in("h"))(producer.h_out, seg.h)
+                self._joint(producer.q_out("c"), seg.q_in("c"))(producer.c_out, seg.c)
+            seg.run()
+            macs += seg.segment.macs
+            if seg.features is not None:
+                features, features_q = seg.features, seg.q_out("features")
+            producer = seg
+        probs = producer.probs
+        label = int(probs.argmax())
+        q = producer.q_out("probs")
+        return label, float(q.dequantize(int(probs[0, label]))), tuple(ran), macs, None
