@@ -147,19 +147,21 @@ class GatedNet:
         return keras.Model(x, self.apply_head(t), name="plain")
 
     def gated(self) -> keras.Model:
-        """image → [probs, gates (batch, n_blocks)] with hard gates (for training and for reference decisions)."""
+        """image → [probs, gates (batch, n_blocks), logits (batch, n_blocks)] with hard gates (for training and
+        for the reference decisions the device must reproduce)."""
         x = keras.Input(self.image_shape, name="x")
         t = self.apply_stem(x)
         zeros = ops.zeros_like(ops.mean(t, axis=(1, 2))[:, :1])
         h = c = ops.tile(zeros, (1, GATE_WIDTH))
-        gates = []
+        gates, logits = [], []
         for i, block in enumerate(self.blocks):
             logit, h, c = self.gate(i, t, h, c)
             g = self.hard(logit)
             gates.append(g)
+            logits.append(logit)
             t = Mix()([g, block.run(t), block.shortcut(t)])
         probs = self.apply_head(t)
-        return keras.Model(x, [probs, ops.concatenate(gates, axis=1)], name="gated")
+        return keras.Model(x, [probs, ops.concatenate(gates, axis=1), ops.concatenate(logits, axis=1)], name="gated")
 
 
 def build_gated_net(image_shape: tuple[int, ...], num_classes: int, widths: tuple[int, ...] = (32, 64, 128),
@@ -217,6 +219,16 @@ def _energy_loss(weights: np.ndarray, alpha: float) -> Callable[[Any, Any], Any]
     return loss
 
 
+MARGIN = 1.0
+MARGIN_WEIGHT = 0.1
+
+
+def _margin_loss(y_true: Any, logits: Any) -> Any:
+    """Keep gate logits at least MARGIN away from the threshold: a decision that rests on a hair's
+    breadth would flip under int8 rounding on the device (without it logits settle within ±0.1)."""
+    return MARGIN_WEIGHT * ops.mean(ops.relu(MARGIN - ops.abs(logits)))
+
+
 def train_gated(net: GatedNet, x: np.ndarray, y: np.ndarray, x_held: np.ndarray, y_held: np.ndarray,
                 energies: np.ndarray, *, plain_epochs: int, step_epochs: int, alphas: tuple[float, float, float],
                 seed: int = 0, say: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
@@ -233,9 +245,9 @@ def train_gated(net: GatedNet, x: np.ndarray, y: np.ndarray, x_held: np.ndarray,
 
     def run_step(alpha: float, epochs: int, label: str) -> tuple[float, float]:
         gated.compile(optimizer=keras.optimizers.Adam(1e-3),
-                      loss=["sparse_categorical_crossentropy", _energy_loss(energies, alpha)])
-        gated.fit(x, [y, dummy], epochs=epochs, batch_size=32, verbose=0, shuffle=True)
-        probs, gates = gated.predict(x_held, verbose=0)
+                      loss=["sparse_categorical_crossentropy", _energy_loss(energies, alpha), _margin_loss])
+        gated.fit(x, [y, dummy, dummy], epochs=epochs, batch_size=32, verbose=0, shuffle=True)
+        probs, gates, _ = gated.predict(x_held, verbose=0)
         acc = float(np.mean(np.argmax(probs, axis=-1) == y_held))
         saving = float(1.0 - np.mean(gates @ energies))
         history.append({"step": label, "alpha": alpha, "epochs": epochs, "accuracy": acc, "energy_saving": saving})

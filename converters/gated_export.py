@@ -222,7 +222,7 @@ def _calibrate(folder: str, x_held: np.ndarray, y_held: np.ndarray, gated: Any, 
         table["blocks_run"].append(round(float(np.mean([len(d.blocks) for d in decisions])), 4))
         table["accuracy"].append(round(float(np.mean([d.label for d in decisions] == y_held)), 6))
         table["mean_macs"].append(round(float(np.mean([d.macs for d in decisions]))))
-    probs, gates = gated.predict(dataset.to_float(x_held), verbose=0)
+    probs, gates, _ = gated.predict(dataset.to_float(x_held), verbose=0)
     device = np.array([[name in d.blocks for name in runtime.block_names]
                        for d in (runtime.classify(image, trained) for image in images)])
     agreement = float(np.mean(device == (gates >= 0.5)))
