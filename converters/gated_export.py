@@ -222,11 +222,15 @@ def _calibrate(folder: str, x_held: np.ndarray, y_held: np.ndarray, gated: Any, 
         table["blocks_run"].append(round(float(np.mean([len(d.blocks) for d in decisions])), 4))
         table["accuracy"].append(round(float(np.mean([d.label for d in decisions] == y_held)), 6))
         table["mean_macs"].append(round(float(np.mean([d.macs for d in decisions]))))
-    probs, gates, _ = gated.predict(dataset.to_float(x_held), verbose=0)
-    device = np.array([[name in d.blocks for name in runtime.block_names]
-                       for d in (runtime.classify(image, trained) for image in images)])
-    agreement = float(np.mean(device == (gates >= 0.5)))
+    def agreement(pixels: np.ndarray) -> float:
+        _, gates, _ = gated.predict(dataset.to_float(pixels), verbose=0)
+        device = np.array([[name in d.blocks for name in runtime.block_names]
+                           for d in (runtime.classify(pre.from_pixels(p), trained) for p in pixels)])
+        return float(np.mean(device == (gates >= 0.5)))
+
+    probs, _, _ = gated.predict(dataset.to_float(x_held), verbose=0)
     calibration = {"monolithic_accuracy": round(float(np.mean(np.array(mono) == y_held)), 6),
                    "keras_gated_accuracy": round(float(np.mean(np.argmax(probs, axis=-1) == y_held)), 6),
-                   "gate_agreement_with_keras": round(agreement, 6)}
+                   "gate_agreement_with_keras": round(agreement(x_held), 6),
+                   "gate_agreement_with_keras_test_split": round(agreement(dataset.x_test), 6)}
     return table, calibration

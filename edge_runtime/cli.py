@@ -159,6 +159,8 @@ def _run_images(args: argparse.Namespace, runtime, live) -> int:
             "latency_us": round(latency_us, 2), "alpha": alpha,
             "desired_accuracy": None if desired is None else round(desired, 6), **extra,
         }
+        if bundle.family == "gated":
+            record["blocks_run"] = list(decision.blocks)
         if args.json:
             print(json.dumps(record), flush=True)
         else:
@@ -197,6 +199,8 @@ def cmd_eval(args: argparse.Namespace, report_sink: Callable[[dict[str, Any]], N
     images, labels = _load_test_split(args.dataset, runtime, args.limit)
     if runtime.bundle.family == "pruned":
         return _eval_pruned(args, runtime, images, labels)
+    if runtime.bundle.family == "gated":
+        return _eval_gated(args, runtime, images, labels)
     print(f"evaluating {len(labels)} test images at {args.points} operating points ({args.threads} thread(s))",
           file=sys.stderr)
     report = evaluate(runtime, images, labels, sweep_alphas(runtime, args.points),
@@ -227,6 +231,25 @@ def _add_live(args: argparse.Namespace, runtime, images, labels, report: dict[st
             report["live"] = evaluate_live(runtime, images, labels, live)
         finally:
             live.stop()
+
+
+def _eval_gated(args: argparse.Namespace, runtime, images, labels) -> int:
+    from .evaluate_gated import evaluate_gated, format_gated_report, plot_gated
+
+    print(f"evaluating {len(labels)} test images over the gates' α table ({args.threads} thread(s))", file=sys.stderr)
+    report = evaluate_gated(runtime, images, labels, progress=lambda m: print(m, file=sys.stderr))
+    report["dataset"] = args.dataset
+    _add_live(args, runtime, images, labels, report)
+    if args.plot:
+        plot_gated(report, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_gated_report(report))
+        if report.get("live"):
+            print(format_live(report["live"]))
+    return 0
 
 
 def _eval_pruned(args: argparse.Namespace, runtime, images, labels) -> int:
@@ -304,6 +327,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     if bundle.family == "pruned":
         _info_pruned(bundle)
         return 0
+    if bundle.family == "gated":
+        _info_gated(bundle)
+        return 0
     fit = bundle.energy_fit
     print(f"calibration β1 = {bundle.beta1}, β2 = {bundle.beta2}, "
           + (f"C_D = {fit.a:.4g}·e^({fit.b:.4g}·A)" if fit else "no energy–accuracy fit"))
@@ -315,6 +341,19 @@ def cmd_info(args: argparse.Namespace) -> int:
     for name, info in bundle.manifest["files"].items():
         print(f"file        {name}  {info['bytes']:,d} bytes  sha256 {info['sha256'][:16]}…")
     return 0
+
+
+def _info_gated(bundle) -> None:
+    spec = bundle.gated
+    cal = bundle.calibration
+    print(f"ungated     {bundle.monolithic.macs:,d} MACs, held-out int8 accuracy {cal.get('monolithic_accuracy', float('nan')):.4f}; "
+          f"device gates agree with Keras on {cal.get('gate_agreement_with_keras', float('nan')):.1%} of decisions")
+    print(f"stem        segment {spec.stem}: {bundle.segments[spec.stem].macs:,d} MACs (with gate 1)")
+    for b in spec.blocks:
+        print(f"{b.name:<11} run {b.run} ({bundle.segments[b.run].macs:,d} MACs) | skip {b.skip} "
+              f"({bundle.segments[b.skip].macs:,d} MACs{', projection' if b.projection else ''}) | energy share {b.energy:.1%}")
+    for name, info in bundle.manifest["files"].items():
+        print(f"file        {name}  {info['bytes']:,d} bytes  sha256 {info['sha256'][:16]}…")
 
 
 def _info_pruned(bundle) -> None:

@@ -51,7 +51,11 @@ class _Seg:
     h_out: np.ndarray | None
     c_out: np.ndarray | None
     probs: np.ndarray | None
+    confidence: np.ndarray | None
     confidence_values: tuple[float, ...]
+    macs: int = 0
+    x_from: dict[str, Joint] | None = None  # features producer's name → joint into x
+    state_from: dict[str, tuple[Joint, Joint]] | None = None  # state producer's name → joints into h, c
 
     def q_in(self, name: str) -> Quantization:
         return self.segment.inputs[name].quantization
@@ -71,9 +75,11 @@ class GatedRuntime(BundleRuntime):
         self.spec = spec
         self.block_names = tuple(b.name for b in spec.blocks)
         self.route_names = tuple(f"{k}_blocks" for k in range(len(spec.blocks) + 1))
-        self._stem = self._unpack(spec.stem)
-        self._blocks = [(b.name, self._unpack(b.run), self._unpack(b.skip)) for b in spec.blocks]
         self._joints: dict[tuple[Quantization, Quantization], Joint] = {}
+        self._stem = self._unpack(spec.stem)
+        self._stem_joint = self._joint(self.input_quantization, self._stem.q_in("x"))
+        self._blocks = [(b.name, self._unpack(b.run), self._unpack(b.skip)) for b in spec.blocks]
+        self._wire()
         self._alphas = [a for a, _ in spec.alpha_table]
         self._plans: dict[float, GatePlan] = {}
 
@@ -86,7 +92,22 @@ class GatedRuntime(BundleRuntime):
             q = segment.outputs["confidence"].quantization
             values = tuple(float(v) for v in q.dequantize(np.arange(-128, 128)))
         return _Seg(name, segment, handle.run, handle.inputs["x"], handle.inputs.get("h"), handle.inputs.get("c"),
-                    out.get("features"), out.get("logit"), out.get("h"), out.get("c"), out.get("probs"), values)
+                    out.get("features"), out.get("logit"), out.get("h"), out.get("c"), out.get("probs"), out.get("confidence"),
+                    values, segment.macs)
+
+    def _wire(self) -> None:
+        """Precompute every joint a block's segments can need: from each segment that may have
+        produced its features (the last one with a features output) and its LSTM state."""
+        feature_producers = [self._stem]
+        state_producers = [self._stem]
+        for _, run, skip in self._blocks:
+            for seg in (run, skip):
+                seg.x_from = {p.name: self._joint(p.q_out("features"), seg.q_in("x")) for p in feature_producers}
+                seg.state_from = {} if seg.h is None else {
+                    p.name: (self._joint(p.q_out("h"), seg.q_in("h")), self._joint(p.q_out("c"), seg.q_in("c")))
+                    for p in state_producers}
+            feature_producers = feature_producers + [s for s in (run, skip) if s.features is not None]
+            state_producers = [run, skip]
 
     def _joint(self, source: Quantization, target: Quantization) -> Joint:
         key = (source, target)
@@ -129,42 +150,53 @@ class GatedRuntime(BundleRuntime):
     # ------------------------------------------------------------------ running
     def classify(self, image: np.ndarray, plan: GatePlan) -> Decision:
         """Classify one quantized image (int8, ``(1, H, W, C)``); skipped blocks are never invoked."""
-        label, confidence, ran, macs, _ = self._chain(image, plan, None)
-        return Decision(label, confidence, len(ran), macs, ran)
-
-    def trace(self, image: np.ndarray, plan: GatePlan) -> dict[str, Any]:
-        """The real-valued logit of every gate met and the blocks that ran, for one image."""
-        logits: list[float] = []
-        label, _, ran, _, _ = self._chain(image, plan, logits)
-        return {"label": label, "blocks": ran, "logits": logits}
-
-    def _chain(self, image: np.ndarray, plan: GatePlan, logits: list[float] | None
-               ) -> tuple[int, float, tuple[str, ...], int, None]:
         stem = self._stem
-        self._joint(self.input_quantization, stem.q_in("x"))(image, stem.x)
+        self._stem_joint(image, stem.x)
         stem.run()
-        macs = stem.segment.macs
-        features, features_q = stem.features, stem.q_out("features")
-        producer = stem
-        ran = []
+        macs = stem.macs
+        features, source, producer = stem.features, stem.name, stem
         thresholds = plan.thresholds
+        ran = []
         for name, run, skip in self._blocks:
-            code = int(producer.logit[0, 0])
-            if logits is not None:
-                logits.append(float(producer.q_out("logit").dequantize(code)))
-            seg = run if code >= thresholds[producer.name] else skip
-            if seg is run:
+            if producer.logit[0, 0] >= thresholds[producer.name]:
+                seg = run
                 ran.append(name)
-            self._joint(features_q, seg.q_in("x"))(features, seg.x)
+            else:
+                seg = skip
+            seg.x_from[source](features, seg.x)
             if seg.h is not None:
-                self._joint(producer.q_out("h"), seg.q_in("h"))(producer.h_out, seg.h)
-                self._joint(producer.q_out("c"), seg.q_in("c"))(producer.c_out, seg.c)
+                to_h, to_c = seg.state_from[producer.name]
+                to_h(producer.h_out, seg.h)
+                to_c(producer.c_out, seg.c)
             seg.run()
-            macs += seg.segment.macs
+            macs += seg.macs
             if seg.features is not None:
-                features, features_q = seg.features, seg.q_out("features")
+                features, source = seg.features, seg.name
             producer = seg
         probs = producer.probs
         label = int(probs.argmax())
-        q = producer.q_out("probs")
-        return label, float(q.dequantize(int(probs[0, label]))), tuple(ran), macs, None
+        return Decision(label, producer.confidence_values[int(producer.confidence[0, 0]) + 128] if
+                        producer.confidence is not None else 0.0, len(ran), macs, tuple(ran))
+
+    def trace(self, image: np.ndarray, plan: GatePlan) -> dict[str, Any]:
+        """The real-valued logit of every gate met and the blocks that ran, for one image (calibration)."""
+        decision = self.classify(image, plan)
+        logits: list[float] = []
+        # replay the decisions to read each gate's logit (classify keeps no history)
+        stem = self._stem
+        self._stem_joint(image, stem.x)
+        stem.run()
+        features, source, producer = stem.features, stem.name, stem
+        for name, run, skip in self._blocks:
+            logits.append(float(producer.q_out("logit").dequantize(int(producer.logit[0, 0]))))
+            seg = run if name in decision.blocks else skip
+            seg.x_from[source](features, seg.x)
+            if seg.h is not None:
+                to_h, to_c = seg.state_from[producer.name]
+                to_h(producer.h_out, seg.h)
+                to_c(producer.c_out, seg.c)
+            seg.run()
+            if seg.features is not None:
+                features, source = seg.features, seg.name
+            producer = seg
+        return {"label": decision.label, "blocks": decision.blocks, "logits": logits}

@@ -62,3 +62,15 @@ def pruned_bundle(tmp_path_factory) -> str:
                  "--ap-ratios", "0.5,0.8", "--quiet"])
     assert code == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def gated_bundle(tmp_path_factory) -> str:
+    """A real gated bundle: a small residual CNN (8/16/32 channels), gates trained in three short steps. Read-only."""
+    from converters.cli import main
+
+    out = str(tmp_path_factory.mktemp("bundles") / "gated")
+    code = main(["gated", "--dataset", "digits", "--out", out, "--epochs", "5", "--step-epochs", "3",
+                 "--widths", "8,16,32", "--quiet"])
+    assert code == 0
+    return out
