@@ -23,7 +23,10 @@ def evaluate_gated(runtime: GatedRuntime, images: list[np.ndarray], labels: np.n
     energy = {b.name: b.energy for b in spec.blocks}
     total_energy = sum(energy.values())
     mono_macs = bundle.monolithic.macs
+    # Warm every segment (run and skip paths) and the reference before timing anything.
     _timed_pass(runtime.classify_monolithic, images[:32])
+    for plan in (runtime.plan_for_delta(-1e9), runtime.plan_for_delta(1e9)):
+        _timed_pass(lambda image: runtime.classify(image, plan), images[:32])
     mono_latencies: list[float] = []
 
     def mono_pass() -> float:

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Benchmark of the gated family (issue #5): savings vs the same network without gates — modelled
+energy (EnergyNet eq. 2), MACs and measured time — at equal accuracy, and the 4× point.
+
+    python tools/bench_gated.py [BUNDLE] [--rounds 3] [--threads 1] [--json]
+
+Without BUNDLE it uses (and if needed builds, several minutes) the benchmark bundle:
+``edge-convert gated --dataset digits --widths 64,128,256`` in ~/.cache/edge-adaptive/gated/digits-w64.
+Each round runs ``eval`` (the α sweep interleaved with passes of the ungated int8 network);
+time savings are medians over rounds; the operating point is picked on accuracy, which does not vary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from edge_runtime.datasets import load_digits_dataset  # noqa: E402
+from edge_runtime.demo import default_workdir  # noqa: E402
+from edge_runtime.evaluate_gated import EQUAL_ACCURACY_TOLERANCE, evaluate_gated  # noqa: E402
+from edge_runtime.multi_exit import open_runtime  # noqa: E402
+from edge_runtime.preprocess import Preprocessor  # noqa: E402
+
+
+def default_bundle() -> str:
+    bundle = os.path.join(os.path.dirname(default_workdir()), "gated", "digits-w64")
+    if not os.path.isfile(os.path.join(bundle, "manifest.json")):
+        os.makedirs(os.path.dirname(bundle), exist_ok=True)
+        print(f"building {bundle} (several minutes)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "converters", "gated", "--dataset", "digits", "--widths", "64,128,256",
+                        "--out", bundle, "--force"], check=True)
+    return bundle
+
+
+def _point(reports: list[dict], index: int) -> dict:
+    row = reports[0]["rows"][index]
+    return {"alpha": row["alpha"], "accuracy": row["accuracy"], "blocks_run": row["blocks_run"],
+            "energy_saving": row["energy_saving"], "mac_saving": row["mac_saving"],
+            "latency_saving": statistics.median(r["rows"][index]["latency_saving"] for r in reports)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Issue #5's figures, measured side by side.")
+    parser.add_argument("bundle", nargs="?", help="a gated bundle (default: the benchmark bundle, built if missing)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    bundle = args.bundle or default_bundle()
+    runtime = open_runtime(bundle, num_threads=args.threads)
+    data = load_digits_dataset()
+    pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+    images = [pre.from_pixels(p) for p in data.x_test]
+    reports = [evaluate_gated(runtime, images, data.y_test) for _ in range(args.rounds)]
+    first = reports[0]
+    mono = first["monolithic"]
+    rows = first["rows"]
+    equal = [i for i, r in enumerate(rows) if r["accuracy"] >= mono["accuracy"] - EQUAL_ACCURACY_TOLERANCE]
+    best = max(equal, key=lambda i: rows[i]["energy_saving"]) if equal else None
+    four = [i for i, r in enumerate(rows) if r["mac_saving"] >= 0.75]
+    four_best = max(four, key=lambda i: rows[i]["accuracy"]) if four else None
+    result = {
+        "bundle": bundle, "threads": args.threads, "rounds": args.rounds, "test_samples": len(images),
+        "ungated": {"accuracy": mono["accuracy"], "macs": mono["macs"],
+                    "latency_us": statistics.median(r["monolithic"]["latency_us"] for r in reports)},
+        "every_block_latency_us": statistics.median(r["every_block"]["latency_us"] for r in reports),
+        "at_equal_accuracy": None if best is None else _point(reports, best),
+        "at_4x_mac_saving": None if four_best is None else _point(reports, four_best),
+        "gate_agreement_with_keras_test_split": runtime.bundle.calibration.get("gate_agreement_with_keras_test_split"),
+        "curve": [{k: r[k] for k in ("alpha", "accuracy", "blocks_run", "energy_saving", "mac_saving", "latency_saving")}
+                  for r in rows],
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    u = result["ungated"]
+    print(f"ungated int8 network  : accuracy {u['accuracy']:.4f}, {u['macs']:,d} MACs, {u['latency_us']:.1f} µs; "
+          f"every block through the gated chain {result['every_block_latency_us']:.1f} µs")
+    for key, title in (("at_equal_accuracy", "at equal accuracy"), ("at_4x_mac_saving", "at 4× fewer MACs")):
+        p = result[key]
+        if p:
+            print(f"{title:<22}: α = {p['alpha']}, accuracy {p['accuracy']:.4f}, {p['blocks_run']:.2f} blocks, energy "
+                  f"saving {p['energy_saving']:.1%}, {p['mac_saving']:.1%} fewer MACs, {p['latency_saving']:.1%} less "
+                  f"time (median of {args.rounds})")
+        else:
+            print(f"{title:<22}: none")
+    agreement = result["gate_agreement_with_keras_test_split"]
+    if agreement is not None:
+        print(f"device gates vs Keras : {agreement:.2%} of decisions agree (test split)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
