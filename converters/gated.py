@@ -134,7 +134,7 @@ class GatedNet:
 
     def gate(self, i: int, x: Any, h: Any, c: Any) -> tuple[Any, Any, Any]:
         """Gate i on block i's input: (execute logit (batch, 1), h', c')."""
-        pooled = keras.layers.GlobalAveragePooling2D(name=None)(x) if False else ops.mean(x, axis=(1, 2))
+        pooled = ops.mean(x, axis=(1, 2))  # global average pooling
         h, c = self.lstm([self.gate_projections[i](pooled), h, c])
         return self.gate_out(h), h, c
 

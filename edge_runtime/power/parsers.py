@@ -131,7 +131,7 @@ def _scaled(spec: FieldSpec, number: str, unit: str) -> float | None:
         if unit == "" and "" in spec.units:
             return value * spec.units[""]
         return None
-    if unit and unit not in ("",):
+    if unit:
         return None
     return _plausible(spec, value * spec.scale, value)
 
