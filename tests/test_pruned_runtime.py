@@ -126,3 +126,36 @@ def test_converter_rejects_bad_ratios(tmp_path, capsys):
 def test_runtime_class(pruned):
     runtime, _, _ = pruned
     assert isinstance(runtime, PrunedRuntime) and runtime.route_names == ("ap", "mp")
+
+
+@pytest.mark.slow
+def test_a_users_keras_model_is_pruned(tmp_path, capsys):
+    """--model: the user's own trained CNN (a residual one) goes through the same pipeline."""
+    import keras
+
+    from converters.cli import main
+    from converters.pruned import fit
+    from edge_runtime.datasets import load_digits_dataset
+
+    data = load_digits_dataset()
+    keras.utils.set_random_seed(0)
+    x = keras.Input((8, 8, 1), name="x")
+    a = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(x)
+    b = keras.layers.Conv2D(8, 3, padding="same", name="c2")(a)
+    t = keras.layers.ReLU(name="r")(keras.layers.Add(name="add")([a, b]))
+    t = keras.layers.MaxPooling2D(2, name="pool")(t)
+    t = keras.layers.Flatten(name="flat")(t)
+    t = keras.layers.Dense(16, activation="relu", name="fc1")(t)
+    model = keras.Model(x, keras.layers.Dense(10, activation="softmax", name="fc2")(t))
+    fit(model, data.to_float(data.x_train), data.y_train, 3)
+    path = tmp_path / "mine.keras"
+    model.save(path)
+    out = tmp_path / "bundle"
+    assert main(["pruned", "--model", str(path), "--out", str(out), "--mild", "0.25", "--ap-ratios", "0.5",
+                 "--retrain-epochs", "1", "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["phi_ap"] == 0.5
+    bundle = load_bundle(str(out))
+    assert bundle.manifest["producer"]["model"] == "mine.keras"
+    # the residual pair c1/c2 was pruned as one group: AP keeps 4 of their 8 channels
+    assert bundle.segments["trunk"].macs < bundle.monolithic.macs / 2
