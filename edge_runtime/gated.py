@@ -29,11 +29,15 @@ ALWAYS, NEVER = -128, 128
 
 
 class GatePlan(NamedTuple):
-    """Logit threshold δ for one α, as an int8 code per gate-computing segment (block runs when code ≥ it)."""
+    """Logit threshold δ for one α, as an int8 code per gate-computing segment (block runs when code ≥ it).
+
+    ``every_block`` plans (δ = −∞) skip the gates and run the ungated network as one invocation.
+    """
 
     alpha: float
     delta: float
     thresholds: dict[str, int]
+    every_block: bool = False
 
 
 @dataclass
@@ -81,6 +85,8 @@ class GatedRuntime(BundleRuntime):
         self._blocks = [(b.name, self._unpack(b.run), self._unpack(b.skip)) for b in spec.blocks]
         self._wire()
         self._alphas = [a for a, _ in spec.alpha_table]
+        mono_q = bundle.monolithic.outputs["probs"].quantization
+        self._mono_values = tuple(float(v) for v in mono_q.dequantize(np.arange(-128, 128)))
         self._plans: dict[float, GatePlan] = {}
 
     def _unpack(self, name: str) -> _Seg:
@@ -131,7 +137,7 @@ class GatedRuntime(BundleRuntime):
                 found = seg.q_out("logit").smallest_code_at_least(delta)
                 code = NEVER if found is None else found
             thresholds[seg.name] = code
-        return GatePlan(alpha, delta, thresholds)
+        return GatePlan(alpha, delta, thresholds, every_block=delta <= -1e8)
 
     def plan_for_alpha(self, alpha: float) -> GatePlan:
         """The calibrated row nearest ``alpha``."""
@@ -149,7 +155,23 @@ class GatedRuntime(BundleRuntime):
 
     # ------------------------------------------------------------------ running
     def classify(self, image: np.ndarray, plan: GatePlan) -> Decision:
-        """Classify one quantized image (int8, ``(1, H, W, C)``); skipped blocks are never invoked."""
+        """Classify one quantized image (int8, ``(1, H, W, C)``); skipped blocks are never invoked.
+
+        When every block runs anyway, the gates decide nothing: the ungated network answers in one
+        invocation instead of a chain of them (the same weights; cheaper than any chain).
+        """
+        if plan.every_block:
+            mono = self._mono
+            np.copyto(mono.inputs["x"], image)
+            mono.run()
+            probs = mono.outputs["probs"]
+            label = int(probs.argmax())
+            return Decision(label, self._mono_values[int(probs[0, label]) + 128], len(self.block_names),
+                            self.bundle.monolithic.macs, self.block_names)
+        return self.classify_chain(image, plan)
+
+    def classify_chain(self, image: np.ndarray, plan: GatePlan) -> Decision:
+        """Through the gated chain, whatever the plan (what :meth:`classify` does for all but every-block plans)."""
         stem = self._stem
         self._stem_joint(image, stem.x)
         stem.run()
@@ -180,7 +202,7 @@ class GatedRuntime(BundleRuntime):
 
     def trace(self, image: np.ndarray, plan: GatePlan) -> dict[str, Any]:
         """The real-valued logit of every gate met and the blocks that ran, for one image (calibration)."""
-        decision = self.classify(image, plan)
+        decision = self.classify_chain(image, plan)
         logits: list[float] = []
         # replay the decisions to read each gate's logit (classify keeps no history)
         stem = self._stem
