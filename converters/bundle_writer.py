@@ -67,3 +67,23 @@ def write_json(path: str, data: dict[str, Any]) -> None:
 
 def manifest_path(folder: str) -> str:
     return os.path.join(folder, MANIFEST)
+
+
+def manifest_header(family: str, dataset: Any, folder: str, files: tuple[str, ...], source: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """What every family's manifest starts with: format, producer, labels, input spec, files."""
+    import edge_runtime
+    from edge_runtime.bundle import FORMAT, FORMAT_VERSION
+
+    from .progress import import_tensorflow
+
+    height, width, channels = dataset.image_shape
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "family": family,
+        "producer": {"tool": "edge-convert", "version": edge_runtime.__version__,
+                     "tensorflow": import_tensorflow().__version__, **source},
+        "labels": list(dataset.labels),
+        "input": {"height": height, "width": width, "channels": channels, "color_mode": dataset.color_mode,
+                  "pixel_scale": dataset.pixel_scale, "pixel_offset": dataset.pixel_offset, "resize": "bilinear"},
+        "files": {name: file_entry(os.path.join(folder, name)) for name in files},
+    }

@@ -9,9 +9,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+
+from typing import Any, Iterator
 
 from edge_runtime.cli_errors import run_guarded
 
@@ -158,11 +161,27 @@ def _convert(args: argparse.Namespace, progress) -> dict:
     return summary
 
 
-def run_pruned(args: argparse.Namespace) -> dict:
+@contextlib.contextmanager
+def _session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
+    """Progress on stderr, the dataset loaded, TensorFlow imported with its output going to
+    ``OUT.convert.log`` (unless ``--verbose``): what every conversion runs inside."""
     from edge_runtime.datasets import load_dataset
 
-    from .bundle_writer import check_output_folder, staging_folder
     from .progress import Progress, import_tensorflow, tf_output_to
+
+    with Progress(quiet=args.quiet) as progress:
+        log_path = None if args.verbose else os.path.abspath(args.out.rstrip("/\\") + ".convert.log")
+        if log_path:
+            progress.say(f"TensorFlow's output goes to {log_path}")
+        progress.say(f"loading dataset {args.dataset}")
+        dataset = load_dataset(args.dataset)
+        with tf_output_to(log_path):
+            import_tensorflow()
+            yield progress, dataset
+
+
+def run_pruned(args: argparse.Namespace) -> dict:
+    from .bundle_writer import check_output_folder, staging_folder
 
     try:
         ratios = tuple(float(r) for r in args.ap_ratios.split(",") if r.strip())
@@ -179,32 +198,26 @@ def run_pruned(args: argparse.Namespace) -> dict:
     check_output_folder(args.out, args.force)
     if args.model and not os.path.isfile(args.model):
         raise ConvertError(f"--model {args.model}: no such file")
-    with Progress(quiet=args.quiet) as progress:
-        log_path = None if args.verbose else os.path.abspath(args.out.rstrip("/\\") + ".convert.log")
-        progress.say(f"loading dataset {args.dataset}")
-        dataset = load_dataset(args.dataset)
-        with tf_output_to(log_path):
-            import_tensorflow()
+    with _session(args) as (progress, dataset):
+        from .pruned import build_pruned_system, fit, reference_cnn
+        from .pruned_export import export_pruned
 
-            from .pruned import build_pruned_system, fit, reference_cnn
-            from .pruned_export import export_pruned
-
-            x_fit, y_fit, x_held, y_held = dataset.held_out_split()
-            x_fit_f, x_held_f = dataset.to_float(x_fit), dataset.to_float(x_held)
-            if args.model:
-                original = load_keras_model(args.model, dataset.image_shape)
-                source = {"model": os.path.basename(args.model)}
-            else:
-                epochs = args.epochs or 15
-                original = reference_cnn(dataset.image_shape, len(dataset.labels), args.filters)
-                progress.say(f"training the reference CNN on {len(y_fit)} images for {epochs} epochs")
-                fit(original, x_fit_f, y_fit, epochs, args.seed)
-                source = {"model": "reference_cnn", "filters": args.filters, "epochs": epochs}
-            system = build_pruned_system(original, x_fit_f, y_fit, x_held_f, y_held, mild=args.mild,
-                                         min_accuracy=args.min_accuracy, max_loss=args.max_loss, ap_ratios=ratios,
-                                         retrain_epochs=args.retrain_epochs, seed=args.seed, say=progress.say)
-            with staging_folder(args.out, args.force) as folder:
-                manifest = export_pruned(system, dataset, folder, progress, source)
+        x_fit, y_fit, x_held, y_held = dataset.held_out_split()
+        x_fit_f, x_held_f = dataset.to_float(x_fit), dataset.to_float(x_held)
+        if args.model:
+            original = load_keras_model(args.model, dataset.image_shape)
+            source = {"model": os.path.basename(args.model)}
+        else:
+            epochs = args.epochs or 15
+            original = reference_cnn(dataset.image_shape, len(dataset.labels), args.filters)
+            progress.say(f"training the reference CNN on {len(y_fit)} images for {epochs} epochs")
+            fit(original, x_fit_f, y_fit, epochs, args.seed)
+            source = {"model": "reference_cnn", "filters": args.filters, "epochs": epochs}
+        system = build_pruned_system(original, x_fit_f, y_fit, x_held_f, y_held, mild=args.mild,
+                                     min_accuracy=args.min_accuracy, max_loss=args.max_loss, ap_ratios=ratios,
+                                     retrain_epochs=args.retrain_epochs, seed=args.seed, say=progress.say)
+        with staging_folder(args.out, args.force) as folder:
+            manifest = export_pruned(system, dataset, folder, progress, source)
         progress.say(f"wrote {args.out}")
     figures = {k: v for k, v in manifest["pruned"].items() if k not in ("alpha_table", "sweep", "note")}
     return {"bundle": os.path.abspath(args.out), **figures, "int8": manifest["calibration"],
@@ -212,11 +225,9 @@ def run_pruned(args: argparse.Namespace) -> dict:
 
 
 def run_gated(args: argparse.Namespace) -> dict:
-    from edge_runtime.datasets import load_dataset
     from edge_runtime.power.profiles import load_profile
 
     from .bundle_writer import check_output_folder, staging_folder
-    from .progress import Progress, import_tensorflow, tf_output_to
 
     def numbers(text: str, name: str, kind: type) -> tuple:
         try:
@@ -236,28 +247,23 @@ def run_gated(args: argparse.Namespace) -> dict:
             raise ConvertError(f"{name} {value}: expected a positive integer")
     board = load_profile(args.board, "board")
     check_output_folder(args.out, args.force)
-    with Progress(quiet=args.quiet) as progress:
-        log_path = None if args.verbose else os.path.abspath(args.out.rstrip("/\\") + ".convert.log")
-        progress.say(f"loading dataset {args.dataset}")
-        dataset = load_dataset(args.dataset)
-        with tf_output_to(log_path):
-            import_tensorflow()
-            from .gated import block_costs, block_energies, build_gated_net, train_gated
-            from .gated_export import export_gated
+    with _session(args) as (progress, dataset):
+        from .gated import block_costs, block_energies, build_gated_net, train_gated
+        from .gated_export import export_gated
 
-            x_fit, y_fit, x_held, y_held = dataset.held_out_split()
-            net = build_gated_net(dataset.image_shape, len(dataset.labels), widths, seed=args.seed)
-            energies = block_energies(block_costs(net), board.e_mac_j, board.e_byte_j)
-            epochs = args.epochs or 15
-            progress.say(f"training the residual network ({len(net.blocks)} gated blocks) for {epochs} epochs, then "
-                         f"the gates in three steps of {args.step_epochs} epochs (α {schedule})")
-            training = train_gated(net, dataset.to_float(x_fit), y_fit, dataset.to_float(x_held), y_held, energies,
-                                   plain_epochs=epochs, step_epochs=args.step_epochs, alphas=schedule, seed=args.seed,
-                                   say=progress.say)
-            source = {"model": "gated_resnet", "widths": list(widths), "board": board.name,
-                      "alpha_schedule": list(schedule)}
-            with staging_folder(args.out, args.force) as folder:
-                manifest = export_gated(net, dataset, folder, progress, training, energies, source)
+        x_fit, y_fit, x_held, y_held = dataset.held_out_split()
+        net = build_gated_net(dataset.image_shape, len(dataset.labels), widths, seed=args.seed)
+        energies = block_energies(block_costs(net), board.e_mac_j, board.e_byte_j)
+        epochs = args.epochs or 15
+        progress.say(f"training the residual network ({len(net.blocks)} gated blocks) for {epochs} epochs, then "
+                     f"the gates in three steps of {args.step_epochs} epochs (α {schedule})")
+        training = train_gated(net, dataset.to_float(x_fit), y_fit, dataset.to_float(x_held), y_held, energies,
+                               plain_epochs=epochs, step_epochs=args.step_epochs, alphas=schedule, seed=args.seed,
+                               say=progress.say)
+        source = {"model": "gated_resnet", "widths": list(widths), "board": board.name,
+                  "alpha_schedule": list(schedule)}
+        with staging_folder(args.out, args.force) as folder:
+            manifest = export_gated(net, dataset, folder, progress, training, energies, source)
         progress.say(f"wrote {args.out}")
     return {"bundle": os.path.abspath(args.out), **manifest["calibration"], "training": training}
 

@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-import edge_runtime
-from edge_runtime.bundle import FORMAT, FORMAT_VERSION, load_bundle
+from edge_runtime.bundle import load_bundle
 from edge_runtime.datasets import Dataset
 
-from .bundle_writer import file_entry, manifest_path, write_json
+from .bundle_writer import manifest_header, manifest_path, write_json
 from .gated import GATE_WIDTH, GatedNet, block_costs
 from .macs import Cost, layer_cost
 from .progress import Progress, import_tensorflow
@@ -103,7 +102,6 @@ def _gate_macs(channels: int) -> int:
 
 def export_gated(net: GatedNet, dataset: Dataset, folder: str, progress: Progress, training: dict[str, Any],
                  energies: np.ndarray, source: dict[str, Any]) -> dict[str, Any]:
-    tf = import_tensorflow()
     _, _, x_held, y_held = dataset.held_out_split()
     images = dataset.to_float(x_held[:MAX_CALIBRATION_SAMPLES])
     fns = _signature_fns(net)
@@ -151,14 +149,8 @@ def export_gated(net: GatedNet, dataset: Dataset, folder: str, progress: Progres
                        "projection": block.projection is not None, "macs": int(costs[i].macs),
                        "energy": float(energies[i])})
     add("plain", plain_macs, MONOLITHIC_FILE)
-    height, width, chans = dataset.image_shape
     manifest: dict[str, Any] = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "family": "gated",
-        "producer": {"tool": "edge-convert", "version": edge_runtime.__version__, "tensorflow": tf.__version__, **source},
-        "labels": list(dataset.labels),
-        "input": {"height": height, "width": width, "channels": chans, "color_mode": dataset.color_mode,
-                  "pixel_scale": dataset.pixel_scale, "pixel_offset": dataset.pixel_offset, "resize": "bilinear"},
-        "files": {name: file_entry(os.path.join(folder, name)) for name in (SEGMENTS_FILE, MONOLITHIC_FILE)},
+        **manifest_header("gated", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), source),
         "segments": segments,
         "monolithic": {"segment": "plain"},
         "gated": {"stem": "stem", "blocks": blocks, "state_width": GATE_WIDTH,

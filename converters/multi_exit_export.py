@@ -14,15 +14,14 @@ from typing import Any
 
 import numpy as np
 
-import edge_runtime
-from edge_runtime.bundle import FORMAT, FORMAT_VERSION, load_bundle
+from edge_runtime.bundle import load_bundle
 from edge_runtime.datasets import Dataset
 from edge_runtime.exit_rule import DEFAULT_BETA1, DEFAULT_BETA2, fit_energy_accuracy
 from edge_runtime.multi_exit import MultiExitRuntime
 from edge_runtime.preprocess import Preprocessor
 from edge_runtime.quant import Quantization
 
-from .bundle_writer import file_entry, manifest_path, write_json
+from .bundle_writer import manifest_header, manifest_path, write_json
 from .macs import Cost, model_cost
 from .models import MultiExitModel
 from .progress import Progress, import_tensorflow
@@ -104,7 +103,6 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
 
     Returns the manifest written.
     """
-    tf = import_tensorflow()
     _, _, x_held, y_held = dataset.held_out_split()
     calibration_pixels = x_held[:MAX_CALIBRATION_SAMPLES]
     float_inputs = _float_block_inputs(model, dataset.to_float(calibration_pixels))
@@ -136,17 +134,8 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
     for stage in stages:
         if stage["source"] is None:
             exits[stage["target"]]["macs"] = segments[stage["segment"]]["macs"]
-    height, width, channels = dataset.image_shape
     manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "family": "multi_exit",
-        "producer": {"tool": "edge-convert", "version": edge_runtime.__version__, "tensorflow": tf.__version__,
-                     **source},
-        "labels": list(dataset.labels),
-        "input": {"height": height, "width": width, "channels": channels, "color_mode": dataset.color_mode,
-                  "pixel_scale": dataset.pixel_scale, "pixel_offset": dataset.pixel_offset, "resize": "bilinear"},
-        "files": {name: file_entry(os.path.join(folder, name)) for name in (SEGMENTS_FILE, MONOLITHIC_FILE)},
+        **manifest_header("multi_exit", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), source),
         "segments": segments,
         "monolithic": {"segment": "monolithic"},
         "stages": stages,

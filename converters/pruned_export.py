@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
-import edge_runtime
-from edge_runtime.bundle import FORMAT, FORMAT_VERSION, load_bundle
+from edge_runtime.bundle import load_bundle
 from edge_runtime.datasets import Dataset
 from edge_runtime.preprocess import Preprocessor
 from edge_runtime.pruned import NEVER, PrunedRuntime
 
-from .bundle_writer import file_entry, manifest_path, write_json
+from .bundle_writer import manifest_header, manifest_path, write_json
 from .macs import model_cost
 from .progress import Progress, import_tensorflow
 from .pruned import PrunedSystem
@@ -46,7 +45,6 @@ def _selector(c: Any, x: Any) -> dict[str, Any]:
 
 def export_pruned(system: PrunedSystem, dataset: Dataset, folder: str, progress: Progress,
                   source: dict[str, Any]) -> dict[str, Any]:
-    tf = import_tensorflow()
     c = system.chosen
     _, _, x_held, y_held = dataset.held_out_split()
     images = dataset.to_float(x_held[:MAX_CALIBRATION_SAMPLES])
@@ -76,7 +74,6 @@ def export_pruned(system: PrunedSystem, dataset: Dataset, folder: str, progress:
                       "inputs": io[key]["inputs"], "outputs": io[key]["outputs"], "macs": cost.macs,
                       "params": cost.params, "bytes_moved": cost.bytes_moved} for key, cost in costs.items()}
     original_macs = costs["original"].macs
-    height, width, channels = shape
     figures = {
         "acc_original": round(system.acc_original, 6), "phi_mp": system.phi_mp, "acc_mp": round(system.acc_mp, 6),
         "phi_ap": c.phi_ap, "ap_mac_reduction": round(1.0 - c.ap_macs / original_macs, 6),
@@ -85,12 +82,7 @@ def export_pruned(system: PrunedSystem, dataset: Dataset, folder: str, progress:
         "note": "float figures from the converter's held-out split; int8 figures in calibration",
     }
     manifest: dict[str, Any] = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "family": "pruned",
-        "producer": {"tool": "edge-convert", "version": edge_runtime.__version__, "tensorflow": tf.__version__, **source},
-        "labels": list(dataset.labels),
-        "input": {"height": height, "width": width, "channels": channels, "color_mode": dataset.color_mode,
-                  "pixel_scale": dataset.pixel_scale, "pixel_offset": dataset.pixel_offset, "resize": "bilinear"},
-        "files": {name: file_entry(os.path.join(folder, name)) for name in (SEGMENTS_FILE, MONOLITHIC_FILE)},
+        **manifest_header("pruned", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), source),
         "segments": segments,
         "monolithic": {"segment": "original"},
         "pruned": {"trunk": "trunk", "ap_head": "ap_head", "icnn_head": "icnn_head", "mp": "mp", "selector": "selector",

@@ -237,19 +237,7 @@ def _eval_gated(args: argparse.Namespace, runtime, images, labels) -> int:
     from .evaluate_gated import evaluate_gated, format_gated_report, plot_gated
 
     print(f"evaluating {len(labels)} test images over the gates' α table ({args.threads} thread(s))", file=sys.stderr)
-    report = evaluate_gated(runtime, images, labels, progress=lambda m: print(m, file=sys.stderr))
-    report["dataset"] = args.dataset
-    _add_live(args, runtime, images, labels, report)
-    if args.plot:
-        plot_gated(report, args.plot)
-        print(f"wrote {args.plot}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(format_gated_report(report))
-        if report.get("live"):
-            print(format_live(report["live"]))
-    return 0
+    return _eval_family(args, runtime, images, labels, evaluate_gated, format_gated_report, plot_gated)
 
 
 def _eval_pruned(args: argparse.Namespace, runtime, images, labels) -> int:
@@ -257,16 +245,21 @@ def _eval_pruned(args: argparse.Namespace, runtime, images, labels) -> int:
 
     print(f"evaluating {len(labels)} test images over the selector's α table ({args.threads} thread(s))",
           file=sys.stderr)
-    report = evaluate_pruned(runtime, images, labels, progress=lambda m: print(m, file=sys.stderr))
+    return _eval_family(args, runtime, images, labels, evaluate_pruned, format_pruned_report, plot_pruned)
+
+
+def _eval_family(args: argparse.Namespace, runtime, images, labels, evaluate_fn, format_fn, plot_fn) -> int:
+    """The α-table sweep of a pruned or gated bundle, the live pass, the plot and the output."""
+    report = evaluate_fn(runtime, images, labels, progress=lambda m: print(m, file=sys.stderr))
     report["dataset"] = args.dataset
     _add_live(args, runtime, images, labels, report)
     if args.plot:
-        plot_pruned(report, args.plot)
+        plot_fn(report, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
         print(json.dumps(report))
     else:
-        print(format_pruned_report(report))
+        print(format_fn(report))
         if report.get("live"):
             print(format_live(report["live"]))
     return 0

@@ -30,6 +30,29 @@ def _timed_pass(run: Callable[[np.ndarray], Any], images: list[np.ndarray]) -> t
     return results, total / len(images) / 1000.0
 
 
+class MonolithicPasses:
+    """Times passes of the monolithic reference over the test images, to interleave with a sweep's."""
+
+    def __init__(self, runtime: Any, images: list[np.ndarray], labels: np.ndarray) -> None:
+        self.runtime, self.images, self.labels = runtime, images, labels
+        self.latencies: list[float] = []
+        _timed_pass(runtime.classify_monolithic, images[:32])  # warm caches and the thread pool
+
+    def run(self) -> float:
+        """One timed pass; returns its accuracy."""
+        predictions, latency = _timed_pass(self.runtime.classify_monolithic, self.images)
+        self.latencies.append(latency)
+        return float(np.mean(np.array(predictions) == self.labels))
+
+    @property
+    def mean_latency(self) -> float:
+        return float(np.mean(self.latencies))
+
+    def report(self, accuracy: float, macs: int) -> dict[str, Any]:
+        return {"accuracy": accuracy, "macs": macs, "latency_us": self.mean_latency,
+                "latency_passes_us": [round(v, 3) for v in self.latencies]}
+
+
 def default_alphas(count: int = 21) -> list[float]:
     return [round(float(a), 4) for a in np.linspace(0.0, 1.0, count)]
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .evaluate import _timed_pass
+from .evaluate import MonolithicPasses, _timed_pass
 from .gated import GatedRuntime, GatePlan
 
 EQUAL_ACCURACY_TOLERANCE = 0.005
@@ -23,17 +23,11 @@ def evaluate_gated(runtime: GatedRuntime, images: list[np.ndarray], labels: np.n
     energy = {b.name: b.energy for b in spec.blocks}
     total_energy = sum(energy.values())
     mono_macs = bundle.monolithic.macs
-    # Warm every segment (run and skip paths) and the reference before timing anything.
-    _timed_pass(runtime.classify_monolithic, images[:32])
+    mono = MonolithicPasses(runtime, images, labels)
+    # Warm every segment (run and skip paths) before timing anything.
     everything = runtime.plan_for_delta(-1e9)
     for plan in (everything, runtime.plan_for_delta(1e9)):
         _timed_pass(lambda image: runtime.classify_chain(image, plan), images[:32])
-    mono_latencies: list[float] = []
-
-    def mono_pass() -> float:
-        predictions, latency = _timed_pass(runtime.classify_monolithic, images)
-        mono_latencies.append(latency)
-        return float(np.mean(np.array(predictions) == labels))
 
     def plan_pass(plan: GatePlan) -> dict[str, Any]:
         decisions, latency = _timed_pass(lambda image: runtime.classify(image, plan), images)
@@ -44,15 +38,15 @@ def evaluate_gated(runtime: GatedRuntime, images: list[np.ndarray], labels: np.n
                 "energy_saving": float(1.0 - np.mean([sum(energy[b] for b in r) for r in ran]) / total_energy),
                 "block_histogram": {b.name: float(np.mean([b.name in r for r in ran])) for b in spec.blocks}}
 
-    mono_accuracy = mono_pass()
+    mono_accuracy = mono.run()
     rows = []
     for index, (alpha, delta) in enumerate(spec.alpha_table):
         stats = plan_pass(runtime.plan_for_delta(delta, alpha))
-        mono_pass()
+        mono.run()
         rows.append({"alpha": alpha, "delta": delta, **stats})
         if index % 5 == 4:
             say(f"swept {index + 1}/{len(spec.alpha_table)} operating points")
-    mono_latency = float(np.mean(mono_latencies))
+    mono_latency = mono.mean_latency
     for row in rows:
         row["mac_saving"] = 1.0 - row["mean_macs"] / mono_macs
         row["latency_saving"] = 1.0 - row["mean_latency_us"] / mono_latency
@@ -70,8 +64,7 @@ def evaluate_gated(runtime: GatedRuntime, images: list[np.ndarray], labels: np.n
                         "latency_us": every["mean_latency_us"],
                         "chain_accuracy": float(np.mean(np.array([d.label for d in chain_decisions]) == labels)),
                         "chain_latency_us": chain_latency},
-        "monolithic": {"accuracy": mono_accuracy, "macs": mono_macs, "latency_us": mono_latency,
-                       "latency_passes_us": [round(v, 3) for v in mono_latencies]},
+        "monolithic": mono.report(mono_accuracy, mono_macs),
         "at_equal_accuracy": None if best is None else {
             "tolerance": EQUAL_ACCURACY_TOLERANCE, "alpha": best["alpha"], "accuracy": best["accuracy"],
             "blocks_run": best["blocks_run"], "energy_saving": best["energy_saving"],

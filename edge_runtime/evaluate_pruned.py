@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .evaluate import _timed_pass
+from .evaluate import MonolithicPasses, _timed_pass
 from .pruned import AP, MP, PrunedRuntime, RoutePlan
 
 LOSS_BUDGET = 0.02  # "at ≤ 2 points accuracy loss"
@@ -20,13 +20,7 @@ def evaluate_pruned(runtime: PrunedRuntime, images: list[np.ndarray], labels: np
     bundle = runtime.bundle
     spec = bundle.pruned
     original_macs = bundle.monolithic.macs
-    _timed_pass(runtime.classify_monolithic, images[:32])
-    mono_latencies: list[float] = []
-
-    def mono_pass() -> float:
-        predictions, latency = _timed_pass(runtime.classify_monolithic, images)
-        mono_latencies.append(latency)
-        return float(np.mean(np.array(predictions) == labels))
+    mono = MonolithicPasses(runtime, images, labels)
 
     def plan_pass(plan: RoutePlan) -> dict[str, Any]:
         decisions, latency = _timed_pass(lambda image: runtime.classify(image, plan), images)
@@ -35,18 +29,18 @@ def evaluate_pruned(runtime: PrunedRuntime, images: list[np.ndarray], labels: np
                 "mean_macs": float(np.mean([d.macs for d in decisions])), "mean_latency_us": latency,
                 "hci_fraction": float(np.mean(routes == MP))}
 
-    mono_accuracy = mono_pass()
+    mono_accuracy = mono.run()
     rows = []
     for index, row in enumerate(spec.alpha_table):
         stats = plan_pass(runtime.plan_for_alpha(row.alpha))
-        mono_pass()
+        mono.run()
         rows.append({"alpha": row.alpha, "threshold_q": row.threshold_q, **stats})
         if index % 5 == 4:
             say(f"swept {index + 1}/{len(spec.alpha_table)} operating points")
     ap_only = plan_pass(runtime.fixed_plan(AP))
     mp_only = plan_pass(runtime.fixed_plan(MP))
-    mono_pass()
-    mono_latency = float(np.mean(mono_latencies))
+    mono.run()
+    mono_latency = mono.mean_latency
     for row in rows + [ap_only, mp_only]:
         row["mac_saving"] = 1.0 - row["mean_macs"] / original_macs
         row["latency_saving"] = 1.0 - row["mean_latency_us"] / mono_latency
@@ -60,8 +54,7 @@ def evaluate_pruned(runtime: PrunedRuntime, images: list[np.ndarray], labels: np
         "backend": f"{runtime.backend.name} {runtime.backend.version}".strip(), "fast_path": runtime.uses_fast_path,
         "rows": rows,
         "ap_only": ap_only, "mp_only": mp_only,
-        "monolithic": {"accuracy": mono_accuracy, "macs": original_macs, "latency_us": mono_latency,
-                       "latency_passes_us": [round(v, 3) for v in mono_latencies]},
+        "monolithic": mono.report(mono_accuracy, original_macs),
         "pruned": {
             "acc_original": mono_accuracy, "phi_mp": figures.get("phi_mp"), "acc_mp": mp_only["accuracy"],
             "phi_ap": figures.get("phi_ap"), "ap_mac_reduction": figures.get("ap_mac_reduction"),

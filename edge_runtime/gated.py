@@ -172,6 +172,15 @@ class GatedRuntime(BundleRuntime):
 
     def classify_chain(self, image: np.ndarray, plan: GatePlan) -> Decision:
         """Through the gated chain, whatever the plan (what :meth:`classify` does for all but every-block plans)."""
+        return self._chain(image, plan, None)
+
+    def trace(self, image: np.ndarray, plan: GatePlan) -> dict[str, Any]:
+        """The real-valued logit of every gate met and the blocks that ran, for one image (calibration)."""
+        logits: list[float] = []
+        decision = self._chain(image, plan, logits)
+        return {"label": decision.label, "blocks": decision.blocks, "logits": logits}
+
+    def _chain(self, image: np.ndarray, plan: GatePlan, logits: list[float] | None) -> Decision:
         stem = self._stem
         self._stem_joint(image, stem.x)
         stem.run()
@@ -180,7 +189,10 @@ class GatedRuntime(BundleRuntime):
         thresholds = plan.thresholds
         ran = []
         for name, run, skip in self._blocks:
-            if producer.logit[0, 0] >= thresholds[producer.name]:
+            code = producer.logit[0, 0]
+            if logits is not None:
+                logits.append(float(producer.q_out("logit").dequantize(int(code))))
+            if code >= thresholds[producer.name]:
                 seg = run
                 ran.append(name)
             else:
@@ -199,26 +211,3 @@ class GatedRuntime(BundleRuntime):
         label = int(probs.argmax())
         return Decision(label, producer.confidence_values[int(producer.confidence[0, 0]) + 128] if
                         producer.confidence is not None else 0.0, len(ran), macs, tuple(ran))
-
-    def trace(self, image: np.ndarray, plan: GatePlan) -> dict[str, Any]:
-        """The real-valued logit of every gate met and the blocks that ran, for one image (calibration)."""
-        decision = self.classify_chain(image, plan)
-        logits: list[float] = []
-        # replay the decisions to read each gate's logit (classify keeps no history)
-        stem = self._stem
-        self._stem_joint(image, stem.x)
-        stem.run()
-        features, source, producer = stem.features, stem.name, stem
-        for name, run, skip in self._blocks:
-            logits.append(float(producer.q_out("logit").dequantize(int(producer.logit[0, 0]))))
-            seg = run if name in decision.blocks else skip
-            seg.x_from[source](features, seg.x)
-            if seg.h is not None:
-                to_h, to_c = seg.state_from[producer.name]
-                to_h(producer.h_out, seg.h)
-                to_c(producer.c_out, seg.c)
-            seg.run()
-            if seg.features is not None:
-                features, source = seg.features, seg.name
-            producer = seg
-        return {"label": decision.label, "blocks": decision.blocks, "logits": logits}

@@ -4,7 +4,7 @@ energy (EnergyNet eq. 2), MACs and measured time — at equal accuracy, and the 
 
     python tools/bench_gated.py [BUNDLE] [--rounds 3] [--threads 1] [--json]
 
-Without BUNDLE it uses (and if needed builds, several minutes) the benchmark bundle:
+Without BUNDLE it uses (and if needed builds, about 4 minutes) the benchmark bundle:
 ``edge-convert gated --dataset digits --widths 64,128,256`` in ~/.cache/edge-adaptive/gated/digits-w64.
 Each round runs ``eval`` (the α sweep interleaved with passes of the ungated int8 network);
 time savings are medians over rounds; the operating point is picked on accuracy, which does not vary.
@@ -16,26 +16,21 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchlib import cached_bundle  # noqa: E402
 
 from edge_runtime.datasets import load_digits_dataset  # noqa: E402
-from edge_runtime.demo import default_workdir  # noqa: E402
 from edge_runtime.evaluate_gated import EQUAL_ACCURACY_TOLERANCE, evaluate_gated  # noqa: E402
 from edge_runtime.multi_exit import open_runtime  # noqa: E402
 from edge_runtime.preprocess import Preprocessor  # noqa: E402
 
 
 def default_bundle() -> str:
-    bundle = os.path.join(os.path.dirname(default_workdir()), "gated", "digits-w64")
-    if not os.path.isfile(os.path.join(bundle, "manifest.json")):
-        os.makedirs(os.path.dirname(bundle), exist_ok=True)
-        print(f"building {bundle} (several minutes)", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "converters", "gated", "--dataset", "digits", "--widths", "64,128,256",
-                        "--out", bundle, "--force"], check=True)
-    return bundle
+    return cached_bundle("gated", "digits-w64", ["--widths", "64,128,256"], "about 4 minutes")
 
 
 def _point(reports: list[dict], index: int) -> dict:

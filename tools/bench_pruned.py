@@ -16,26 +16,21 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchlib import cached_bundle  # noqa: E402
 
 from edge_runtime.datasets import load_digits_dataset  # noqa: E402
-from edge_runtime.demo import default_workdir  # noqa: E402
 from edge_runtime.evaluate_pruned import evaluate_pruned  # noqa: E402
 from edge_runtime.multi_exit import open_runtime  # noqa: E402
 from edge_runtime.preprocess import Preprocessor  # noqa: E402
 
 
 def default_bundle() -> str:
-    bundle = os.path.join(os.path.dirname(default_workdir()), "pruned", "digits-f64")
-    if not os.path.isfile(os.path.join(bundle, "manifest.json")):
-        os.makedirs(os.path.dirname(bundle), exist_ok=True)
-        print(f"building {bundle} (about 4 minutes)", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "converters", "pruned", "--dataset", "digits", "--filters", "64",
-                        "--max-loss", "0.02", "--out", bundle, "--force"], check=True)
-    return bundle
+    return cached_bundle("pruned", "digits-f64", ["--filters", "64", "--max-loss", "0.02"], "about 4 minutes")
 
 
 def main(argv: list[str] | None = None) -> int:
