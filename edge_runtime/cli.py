@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
     demo.add_argument("--battery", action="store_true", help="drain a simulated battery through an emulated power "
                       "monitor: adaptive vs the fixed full model, images per charge and accuracy")
-    demo.add_argument("--policy", default="table", metavar="SPEC", help="with --battery: the α policy (default table)")
+    demo.add_argument("--policy", default="auto", metavar="SPEC", help="with --battery: the α policy (default auto: a "
+                      "table whose steps start at the α where this bundle's exits begin to fire)")
     demo.add_argument("--monitor-profile", default="adafruit-ina219-sketch", metavar="NAME",
                       help="with --battery: the firmware the emulator speaks (default adafruit-ina219-sketch)")
     demo.add_argument("--battery-profile", default="liion-1s-pisugar", metavar="NAME",

@@ -103,6 +103,25 @@ class MultiExitRuntime(BundleRuntime):
         """Eq. 7 for this bundle: α ∈ [0, 1] → Ã, clamped to the exits' accuracy range."""
         return desired_accuracy(alpha, self.bundle.energy_fit, min(self.accuracies), max(self.accuracies))
 
+    def alpha_where_exits_start(self, tolerance: float = 1e-4) -> float:
+        """The smallest α (to ``tolerance``) at which some exit before the last can fire.
+
+        Below it every input runs to the last exit: how far up α's range that lies depends on
+        the bundle's energy–accuracy fit and β (see eq. 7), so policies tuned for one bundle
+        should be placed relative to it.
+        """
+        def early(alpha: float) -> bool:
+            return self.plan_for_alpha(alpha).invocations > 1 or self.plan_for_alpha(alpha).steps[0].exit_index != \
+                len(self.bundle.exits) - 1
+
+        if not early(1.0):
+            return 1.0
+        low, high = 0.0, 1.0
+        while high - low > tolerance:
+            middle = (low + high) / 2
+            low, high = (low, middle) if early(middle) else (middle, high)
+        return high
+
     def plan_for_alpha(self, alpha: float) -> ExitPlan:
         """The plan for trade-off factor α (eq. 7, then eq. 10)."""
         return self.plan(self.desired_accuracy(alpha))

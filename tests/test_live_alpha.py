@@ -162,3 +162,16 @@ def test_battery_demo_report(digits_bundle, runtime, test_images):
     assert adaptive["monitor_samples"] > 0
     bands = adaptive["bands"]
     assert bands[0]["mean_alpha"] < bands[-1]["mean_alpha"]  # α rose as the battery drained
+
+
+def test_auto_table_starts_where_exits_can_fire(runtime):
+    from edge_runtime.battery_demo import auto_table
+    from edge_runtime.power.policies import parse_policy
+
+    start = runtime.alpha_where_exits_start()
+    last = len(runtime.bundle.exits) - 1
+    below, above = runtime.plan_for_alpha(max(0.0, start - 1e-3)), runtime.plan_for_alpha(start)
+    assert below.invocations == 1 and below.steps[0].exit_index == last  # nothing can leave early below α₀
+    assert above.invocations > 1 or above.steps[0].exit_index != last
+    table = parse_policy(auto_table(runtime), 0.0)
+    assert [a for _, a in table.steps] == sorted(a for _, a in table.steps) and table.steps[1][1] >= start
