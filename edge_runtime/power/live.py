@@ -53,6 +53,8 @@ class LiveAlpha:
 
     Args:
         plan_for: α → the runtime's plan (called on the monitor thread, results cached per 0.001 of α).
+            It must not touch the interpreter, which belongs to the inference thread: the runtimes'
+            ``plan_for_alpha`` only combine signature handles opened when the runtime was built.
         grace_s: how long a silent monitor's last α is kept, s.
         safe_alpha: the α used after that, and before the first reading.
     """
