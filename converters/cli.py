@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(0–1; default: none, the lowest-energy point)")
     pr.add_argument("--max-loss", type=float, metavar="L", help="accept at most L accuracy loss vs the original "
                     "(0–1, e.g. 0.02 for 2 points: the paper's second scenario)")
-    pr.add_argument("--mild", type=float, metavar="φ", help="φ_MP (default: the largest of 0.6 … 0.1 that loses at "
+    pr.add_argument("--mild", type=float, metavar="φ", help="φ_MP (default: the largest of 0.5 … 0.1 that loses at "
                     "most 1 point)")
     pr.add_argument("--ap-ratios", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", metavar="LIST",
                     help="the φ_AP to sweep (default 0.1 … 0.9)")

@@ -12,7 +12,6 @@ time savings are medians over rounds; the operating point is picked on accuracy,
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -21,12 +20,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import cached_bundle  # noqa: E402
+from benchlib import cached_bundle, open_with_test_split, parse_bench_args  # noqa: E402
 
-from edge_runtime.datasets import load_digits_dataset  # noqa: E402
 from edge_runtime.evaluate_gated import EQUAL_ACCURACY_TOLERANCE, evaluate_gated  # noqa: E402
-from edge_runtime.multi_exit import open_runtime  # noqa: E402
-from edge_runtime.preprocess import Preprocessor  # noqa: E402
 
 
 def default_bundle() -> str:
@@ -41,18 +37,10 @@ def _point(reports: list[dict], index: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Issue #5's figures, measured side by side.")
-    parser.add_argument("bundle", nargs="?", help="a gated bundle (default: the benchmark bundle, built if missing)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+    args = parse_bench_args("Issue #5's figures, measured side by side.", "gated", argv)
     bundle = args.bundle or default_bundle()
-    runtime = open_runtime(bundle, num_threads=args.threads)
-    data = load_digits_dataset()
-    pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
-    images = [pre.from_pixels(p) for p in data.x_test]
-    reports = [evaluate_gated(runtime, images, data.y_test) for _ in range(args.rounds)]
+    runtime, images, labels = open_with_test_split(bundle, args.threads)
+    reports = [evaluate_gated(runtime, images, labels) for _ in range(args.rounds)]
     first = reports[0]
     mono = first["monolithic"]
     rows = first["rows"]

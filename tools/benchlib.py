@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
+from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -20,3 +24,24 @@ def cached_bundle(family: str, name: str, convert_args: list[str], minutes: str)
         subprocess.run([sys.executable, "-m", "converters", family, "--dataset", "digits", *convert_args,
                         "--out", bundle, "--force"], check=True)
     return bundle
+
+
+def parse_bench_args(description: str, family: str, argv: list[str] | None) -> Any:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("bundle", nargs="?", help=f"a {family} bundle (default: the benchmark bundle, built if missing)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    return parser.parse_args(argv)
+
+
+def open_with_test_split(bundle: str, threads: int) -> tuple[Any, list[np.ndarray], np.ndarray]:
+    """The bundle's runtime and the digits test split, quantized for it."""
+    from edge_runtime.datasets import load_digits_dataset
+    from edge_runtime.multi_exit import open_runtime
+    from edge_runtime.preprocess import Preprocessor
+
+    runtime = open_runtime(bundle, num_threads=threads)
+    data = load_digits_dataset()
+    pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+    return runtime, [pre.from_pixels(p) for p in data.x_test], data.y_test
