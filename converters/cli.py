@@ -97,7 +97,6 @@ def load_keras_model(path: str, image_shape: tuple[int, ...]):
 
 def run_multi_exit(args: argparse.Namespace) -> dict:
     from .bundle_writer import check_output_folder
-    from .progress import Progress
 
     if (args.model is None) != (args.exits is None):
         raise ConvertError("--model and --exits go together: --model M.keras --exits LAYER,LAYER,…")
@@ -108,47 +107,36 @@ def run_multi_exit(args: argparse.Namespace) -> dict:
     check_output_folder(args.out, args.force)
     if args.model and not os.path.isfile(args.model):
         raise ConvertError(f"--model {args.model}: no such file")
-    with Progress(quiet=args.quiet) as progress:
-        return _convert(args, progress)
+    with _session(args) as (progress, dataset):
+        return _convert(args, progress, dataset)
 
 
-def _convert(args: argparse.Namespace, progress) -> dict:
-    from edge_runtime.datasets import load_dataset
-
+def _convert(args: argparse.Namespace, progress, dataset) -> dict:
+    """Train and export inside :func:`_session` (TensorFlow imported, its output redirected)."""
     from .bundle_writer import staging_folder
-    from .progress import import_tensorflow, tf_output_to
+    from .models import attach_exits, reference_multi_exit
+    from .multi_exit_export import export_multi_exit
+    from .training import float_exit_accuracies, train_multi_exit
 
-    log_path = None if args.verbose else os.path.abspath(args.out.rstrip("/\\") + ".convert.log")
-    if log_path:
-        progress.say(f"TensorFlow's output goes to {log_path}")
-    progress.say(f"loading dataset {args.dataset}")
-    dataset = load_dataset(args.dataset)
-    with tf_output_to(log_path):
-        import_tensorflow()
-
-        from .models import attach_exits, reference_multi_exit
-        from .multi_exit_export import export_multi_exit
-        from .training import float_exit_accuracies, train_multi_exit
-
-        n_classes = len(dataset.labels)
-        if args.model:
-            backbone = load_keras_model(args.model, dataset.image_shape)
-            cuts = [c.strip() for c in args.exits.split(",") if c.strip()]
-            model = attach_exits(backbone, cuts, n_classes, input_exit=False, train_backbone=args.finetune)
-            source = {"model": os.path.basename(args.model), "exits_after": cuts, "finetune": bool(args.finetune)}
-            epochs = args.epochs or 10
-        else:
-            model = reference_multi_exit(dataset.image_shape, n_classes, args.blocks, args.filters)
-            source = {"model": "merkel_cnn", "blocks": args.blocks, "filters": args.filters}
-            epochs = args.epochs or 25
-        x_fit, y_fit, x_held, y_held = dataset.held_out_split()
-        progress.say(f"training {len(model.exit_names)} exits on {len(y_fit)} images for {epochs} epochs")
-        train_multi_exit(model, dataset.to_float(x_fit), y_fit, epochs, progress, seed=args.seed)
-        float_acc = float_exit_accuracies(model, dataset.to_float(x_held), y_held)
-        progress.say("held-out float accuracy per exit: " + " ".join(f"{a:.3f}" for a in float_acc))
-        source["epochs"] = epochs
-        with staging_folder(args.out, args.force) as folder:
-            manifest = export_multi_exit(model, dataset, folder, progress, float_acc, source)
+    n_classes = len(dataset.labels)
+    if args.model:
+        backbone = load_keras_model(args.model, dataset.image_shape)
+        cuts = [c.strip() for c in args.exits.split(",") if c.strip()]
+        model = attach_exits(backbone, cuts, n_classes, input_exit=False, train_backbone=args.finetune)
+        source = {"model": os.path.basename(args.model), "exits_after": cuts, "finetune": bool(args.finetune)}
+        epochs = args.epochs or 10
+    else:
+        model = reference_multi_exit(dataset.image_shape, n_classes, args.blocks, args.filters)
+        source = {"model": "merkel_cnn", "blocks": args.blocks, "filters": args.filters}
+        epochs = args.epochs or 25
+    x_fit, y_fit, x_held, y_held = dataset.held_out_split()
+    progress.say(f"training {len(model.exit_names)} exits on {len(y_fit)} images for {epochs} epochs")
+    train_multi_exit(model, dataset.to_float(x_fit), y_fit, epochs, progress, seed=args.seed)
+    float_acc = float_exit_accuracies(model, dataset.to_float(x_held), y_held)
+    progress.say("held-out float accuracy per exit: " + " ".join(f"{a:.3f}" for a in float_acc))
+    source["epochs"] = epochs
+    with staging_folder(args.out, args.force) as folder:
+        manifest = export_multi_exit(model, dataset, folder, progress, float_acc, source)
     summary = {
         "bundle": os.path.abspath(args.out),
         "exits": [{"name": e["name"], "macs": e["macs"], "accuracy": e["accuracy"],

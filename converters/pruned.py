@@ -54,12 +54,12 @@ def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int, seed: int
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, shuffle=True, class_weight=class_weight)
 
 
-def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(np.argmax(model.predict(x, verbose=0, batch_size=256), axis=-1) == y))
-
-
 def predictions(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.argmax(model.predict(x, verbose=0, batch_size=256), axis=-1)
+
+
+def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(predictions(model, x) == y))
 
 
 def layer_by_layer(model: keras.Model, ratio: float, x: np.ndarray, y: np.ndarray, retrain_epochs: int,
@@ -75,6 +75,15 @@ def layer_by_layer(model: keras.Model, ratio: float, x: np.ndarray, y: np.ndarra
             layer.trainable = True
 
     return prune_model(model, ratio, retrain if retrain_epochs > 0 else None, say)
+
+
+def pruned_and_tuned(original: keras.Model, ratio: float, x: np.ndarray, y: np.ndarray, retrain_epochs: int,
+                     finetune_epochs: int, seed: int) -> keras.Model:
+    """:func:`layer_by_layer` pruning at ``ratio``, then a gentle fine-tune of the whole network."""
+    model = layer_by_layer(original, ratio, x, y, retrain_epochs, seed)
+    if finetune_epochs:
+        fit(model, x, y, finetune_epochs, seed, learning_rate=FINETUNE_LR)
+    return model
 
 
 def split_trunk(model: keras.Model) -> tuple[keras.Model, keras.Model]:
@@ -167,9 +176,7 @@ class PrunedSystem:
 def build_candidate(original: keras.Model, mp_pred: np.ndarray, phi: float, x_fit: np.ndarray, y_fit: np.ndarray,
                     x_held: np.ndarray, y_held: np.ndarray, mp_held_pred: np.ndarray, acc_mp: float, mp_macs: int,
                     retrain_epochs: int, finetune_epochs: int, icnn_epochs: int, seed: int) -> Candidate:
-    ap = layer_by_layer(original, phi, x_fit, y_fit, retrain_epochs, seed)
-    if finetune_epochs:
-        fit(ap, x_fit, y_fit, finetune_epochs, seed, learning_rate=FINETUNE_LR)
+    ap = pruned_and_tuned(original, phi, x_fit, y_fit, retrain_epochs, finetune_epochs, seed)
     trunk, ap_head = split_trunk(ap)
     labels = selector_labels(predictions(ap, x_fit) == y_fit, mp_pred == y_fit)
     features_fit = trunk.predict(x_fit, verbose=0, batch_size=256)
@@ -205,14 +212,12 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
     say(f"original: held-out accuracy {acc_o:.4f}, {original_macs:,d} MACs")
     if mild is not None:
         check_ratio(mild)
-        mp = layer_by_layer(original, mild, x_fit, y_fit, retrain_epochs, seed)
-        fit(mp, x_fit, y_fit, finetune_epochs, seed, learning_rate=FINETUNE_LR)
+        mp = pruned_and_tuned(original, mild, x_fit, y_fit, retrain_epochs, finetune_epochs, seed)
         phi_mp, acc_mp = mild, accuracy(mp, x_held, y_held)
     else:
         mp, phi_mp, acc_mp = original, 0.0, acc_o
         for phi in MILD_RATIOS:
-            candidate = layer_by_layer(original, phi, x_fit, y_fit, retrain_epochs, seed)
-            fit(candidate, x_fit, y_fit, finetune_epochs, seed, learning_rate=FINETUNE_LR)
+            candidate = pruned_and_tuned(original, phi, x_fit, y_fit, retrain_epochs, finetune_epochs, seed)
             acc = accuracy(candidate, x_held, y_held)
             say(f"mild pruning φ = {phi:.1f}: accuracy {acc:.4f} ({(acc - acc_o) * 100:+.2f} points)")
             if acc >= acc_o - 0.01:

@@ -89,19 +89,8 @@ def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.nda
     bundle = runtime.bundle
     mono_macs = bundle.full_macs
 
-    def run_mono(image: np.ndarray) -> int:
-        return runtime.classify_monolithic(image)
-
-    # Warm caches and the interpreter's thread pool before timing anything.
-    _timed_pass(run_mono, images[:32])
-    mono_latencies: list[float] = []
-
-    def mono_pass() -> float:
-        predictions, latency = _timed_pass(run_mono, images)
-        mono_latencies.append(latency)
-        return float(np.mean(np.array(predictions) == labels))
-
-    mono_accuracy = mono_pass()
+    mono = MonolithicPasses(runtime, images, labels)
+    mono_accuracy = mono.run()
 
     def plan_pass(plan: ExitPlan) -> dict[str, Any]:
         decisions, latency = _timed_pass(lambda image: runtime.classify(image, plan), images)
@@ -118,7 +107,7 @@ def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.nda
     points = [(None, d) for d in desired] if desired else [(a, runtime.desired_accuracy(a)) for a in (alphas or default_alphas())]
     for index, (alpha, target) in enumerate(points):
         stats = plan_pass(runtime.plan(target))
-        mono_pass()
+        mono.run()
         rows.append({"alpha": alpha, "desired_accuracy": round(target, 6), **stats})
         if index % 5 == 4:
             say(f"swept {index + 1}/{len(points)} operating points")
@@ -128,7 +117,7 @@ def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.nda
         stats = plan_pass(runtime.fixed_plan(index))
         fixed.append({"exit": ex.name, "accuracy": stats["accuracy"], "macs": int(stats["mean_macs"]),
                       "latency_us": stats["mean_latency_us"]})
-    mono_pass()
+    mono.run()
     full = fixed[-1]
 
     per_exit = np.array([runtime.exit_scores(image)[0] for image in images])
@@ -138,7 +127,7 @@ def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.nda
               "mean_macs": float(np.mean([bundle.exits[i].macs for i in first_correct])),
               "exit_histogram": np.bincount(first_correct, minlength=len(bundle.exits)).tolist()}
 
-    mono_latency = float(np.mean(mono_latencies))
+    mono_latency = mono.mean_latency
     for row in rows:
         row["mac_saving"] = 1.0 - row["mean_macs"] / mono_macs
         row["latency_saving"] = 1.0 - row["mean_latency_us"] / mono_latency
@@ -156,8 +145,7 @@ def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.nda
         "rows": rows,
         "fixed_depth": fixed,
         "full_model": {"accuracy": full["accuracy"], "macs": full["macs"], "latency_us": full["latency_us"]},
-        "monolithic": {"accuracy": mono_accuracy, "macs": mono_macs, "latency_us": mono_latency,
-                       "latency_passes_us": [round(v, 3) for v in mono_latencies]},
+        "monolithic": mono.report(mono_accuracy, mono_macs),
         "oracle": oracle,
         "at_monolithic_accuracy": None if best is None else {
             "tolerance": EQUAL_ACCURACY_TOLERANCE, "alpha": best["alpha"], "desired_accuracy": best["desired_accuracy"],

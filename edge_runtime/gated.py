@@ -85,8 +85,7 @@ class GatedRuntime(BundleRuntime):
         self._blocks = [(b.name, self._unpack(b.run), self._unpack(b.skip)) for b in spec.blocks]
         self._wire()
         self._alphas = [a for a, _ in spec.alpha_table]
-        mono_q = bundle.monolithic.outputs["probs"].quantization
-        self._mono_values = tuple(float(v) for v in mono_q.dequantize(np.arange(-128, 128)))
+        self._mono_values = bundle.monolithic.outputs["probs"].quantization.values_by_code()
         self._plans: dict[float, GatePlan] = {}
 
     def _unpack(self, name: str) -> _Seg:
@@ -95,8 +94,7 @@ class GatedRuntime(BundleRuntime):
         out = handle.outputs
         values: tuple[float, ...] = ()
         if "confidence" in out:
-            q = segment.outputs["confidence"].quantization
-            values = tuple(float(v) for v in q.dequantize(np.arange(-128, 128)))
+            values = segment.outputs["confidence"].quantization.values_by_code()
         return _Seg(name, segment, handle.run, handle.inputs["x"], handle.inputs.get("h"), handle.inputs.get("c"),
                     out.get("features"), out.get("logit"), out.get("h"), out.get("c"), out.get("probs"), out.get("confidence"),
                     values, segment.macs)
@@ -161,10 +159,7 @@ class GatedRuntime(BundleRuntime):
         invocation instead of a chain of them (the same weights; cheaper than any chain).
         """
         if plan.every_block:
-            mono = self._mono
-            np.copyto(mono.inputs["x"], image)
-            mono.run()
-            probs = mono.outputs["probs"]
+            probs = self.monolithic_probs(image)
             label = int(probs.argmax())
             return Decision(label, self._mono_values[int(probs[0, label]) + 128], len(self.block_names),
                             self.bundle.monolithic.macs, self.block_names)

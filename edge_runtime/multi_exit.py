@@ -185,7 +185,7 @@ class MultiExitRuntime(BundleRuntime):
             joint = Joint(feeder.segment.outputs["features"].quantization, segment.inputs["x"].quantization)
         macs = (previous[-1].macs if previous else 0) + segment.macs
         conf_quant = segment.outputs["confidence"].quantization
-        values = tuple(float(v) for v in conf_quant.dequantize(np.arange(-128, 128)))
+        values = conf_quant.values_by_code()
         return _Step(index, segment, from_image, joint, always, threshold, macs, handle.inputs["x"], handle.run, handle.outputs["confidence"].reshape(-1),
                      handle.outputs["probs"], handle.outputs.get("features"), values)
 

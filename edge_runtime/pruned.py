@@ -27,11 +27,6 @@ AP, MP = 0, 1
 NEVER = 128
 
 
-def _code_values(quantization: Any) -> tuple[float, ...]:
-    """Dequantized value of every int8 code, indexed by code + 128 (no numpy call per decision)."""
-    return tuple(float(v) for v in quantization.dequantize(np.arange(-128, 128)))
-
-
 class RoutePlan(NamedTuple):
     """The HCI threshold for one α: an input goes to MP when the ICNN's int8 HCI code ≥ ``threshold_q``."""
 
@@ -65,11 +60,12 @@ class PrunedRuntime(BundleRuntime):
         self._ap_probs, self._mp_probs = ap.outputs["probs"], mp.outputs["probs"]
         self._ap_q = self.ap_segment.outputs["probs"].quantization
         self._mp_q = self.mp_segment.outputs["probs"].quantization
-        self.ap_macs = self.trunk_segment.macs + self.icnn_segment.macs + self.ap_segment.macs
-        self.mp_macs = self.trunk_segment.macs + self.icnn_segment.macs + self.mp_segment.macs
+        selection = self.trunk_segment.macs + self.icnn_segment.macs
+        self._segment_macs = (selection + self.ap_segment.macs, selection + self.mp_segment.macs)
+        self.ap_macs, self.mp_macs = self._segment_macs  # the fused selector replaces these below
         self._alphas = [row.alpha for row in spec.alpha_table]
         self._mp_x, self._mp_run = mp.inputs["x"], mp.run
-        self._mp_values = _code_values(self._mp_q)
+        self._mp_values = self._mp_q.values_by_code()
         self._selector = None
         if spec.selector is not None:
             self.selector_segment = seg[spec.selector]
@@ -80,7 +76,7 @@ class PrunedRuntime(BundleRuntime):
             self._selector_probs = selector.outputs["probs"]
             self._selector_q = self.selector_segment.outputs["probs"].quantization
             self._selector_x, self._selector_run = selector.inputs["x"], selector.run
-            self._selector_values = _code_values(self._selector_q)
+            self._selector_values = self._selector_q.values_by_code()
             self.ap_macs = self.selector_segment.macs
             self.mp_macs = self.selector_segment.macs + self.mp_segment.macs
 
@@ -115,8 +111,7 @@ class PrunedRuntime(BundleRuntime):
     def classify_by_segments(self, image: np.ndarray, plan: RoutePlan) -> Decision:
         """The same decision through the separate trunk, ICNN head and AP head (three invocations;
         the trunk's output is stored and reused, never recomputed)."""
-        macs_ap = self.trunk_segment.macs + self.icnn_segment.macs + self.ap_segment.macs
-        macs_mp = self.trunk_segment.macs + self.icnn_segment.macs + self.mp_segment.macs
+        macs_ap, macs_mp = self._segment_macs
         self._trunk_in(image, self._trunk.inputs["x"])
         self._trunk.run()
         features = self._trunk.outputs["features"]

@@ -27,6 +27,10 @@ class Quantization:
             abs(self.scale), abs(other.scale)
         )
 
+    def values_by_code(self) -> tuple[float, ...]:
+        """The real value of every int8 code, indexed by code + 128 (a decision then needs no numpy call)."""
+        return tuple(float(v) for v in self.dequantize(np.arange(-128, 128)))
+
     def dequantize(self, q: np.ndarray | int) -> np.ndarray:
         """Real values (float64) of int8 codes ``q``."""
         return self.scale * (np.asarray(q, dtype=np.float64) - self.zero_point)

@@ -78,8 +78,12 @@ class BundleRuntime:
 
     def classify_monolithic(self, image: np.ndarray) -> int:
         """Class index from the single int8 model of the whole network (the reference)."""
+        return int(self.monolithic_probs(image).argmax())
+
+    def monolithic_probs(self, image: np.ndarray) -> np.ndarray:
+        """Run the monolithic model on one quantized image; its int8 probs (a view, valid until the next run)."""
         np.copyto(self._mono.inputs["x"], image)
         self._mono.run()
-        return int(self._mono.outputs["probs"].argmax())
+        return self._mono.outputs["probs"]
 
 

@@ -22,7 +22,8 @@ import time
 
 from edge_runtime.power.emulate import (PiSugarServerEmulator, PtyEmulator, SimulatedBattery, SysfsEmulator,
                                         battery_values, pattern_values)
-from edge_runtime.power.profiles import ProfileError, load_profile
+from edge_runtime.cli_errors import run_guarded
+from edge_runtime.power.profiles import load_profile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,50 +41,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", type=int, default=0, help="binary profiles: which model (0 = first)")
     parser.add_argument("--start-after", type=float, default=0.0, metavar="S",
                         help="create the link, then wait S seconds before the first record (time to open it)")
+    parser.add_argument("--debug", action="store_true", help="tracebacks")
     args = parser.parse_args(argv)
-    try:
+
+    def handle() -> int:
         profile = load_profile(args.profile, "monitor")
         battery = SimulatedBattery(load_profile(args.battery, "battery"), soc=args.soc, base_load_w=args.load_w)
-    except ProfileError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    values = pattern_values if args.pattern else battery_values(battery)
-    interval = profile.transport.period_s if args.interval is None else args.interval
-    if profile.transport.type == "sysfs":
-        emulator = SysfsEmulator(args.link, values, interval_s=interval or 0.1)
-    elif profile.transport.type == "socket":
-        emulator = PiSugarServerEmulator(args.link, values)
-    else:
-        emulator = PtyEmulator(profile, args.link, values, interval_s=interval, count=args.count,
-                               variant=args.variant)
-    stop = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *a: stop.update(now=True))
-    if isinstance(emulator, PtyEmulator):
-        emulator.open()
-    print(f"emulating {profile.name} at {args.link} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    time.sleep(args.start_after)
-    emulator.start()
-    start = time.monotonic()
-    last = start
-    try:
-        while not stop["now"]:
-            time.sleep(0.05)
-            now = time.monotonic()
-            battery.consume(0.0, now - last)
-            last = now
-            if args.duration and now - start >= args.duration:
-                break
-            if getattr(emulator, "done", None) is not None and emulator.done.is_set():
-                break
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
-    written = getattr(emulator, "written", getattr(emulator, "answered", 0))
-    print(json.dumps({"profile": profile.name, "written": written, "seconds": round(time.monotonic() - start, 3)}),
-          flush=True)
-    return 0
+        values = pattern_values if args.pattern else battery_values(battery)
+        interval = profile.transport.period_s if args.interval is None else args.interval
+        if profile.transport.type == "sysfs":
+            emulator = SysfsEmulator(args.link, values, interval_s=interval or 0.1)
+        elif profile.transport.type == "socket":
+            emulator = PiSugarServerEmulator(args.link, values)
+        else:
+            emulator = PtyEmulator(profile, args.link, values, interval_s=interval, count=args.count,
+                                   variant=args.variant)
+        stop = {"now": False}
+        signal.signal(signal.SIGTERM, lambda *a: stop.update(now=True))
+        if isinstance(emulator, PtyEmulator):
+            emulator.open()
+        print(f"emulating {profile.name} at {args.link} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        time.sleep(args.start_after)
+        emulator.start()
+        start = time.monotonic()
+        last = start
+        try:
+            while not stop["now"]:
+                time.sleep(0.05)
+                now = time.monotonic()
+                battery.consume(0.0, now - last)
+                last = now
+                if args.duration and now - start >= args.duration:
+                    break
+                if getattr(emulator, "done", None) is not None and emulator.done.is_set():
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            emulator.stop()
+        written = getattr(emulator, "written", getattr(emulator, "answered", 0))
+        print(json.dumps({"profile": profile.name, "written": written, "seconds": round(time.monotonic() - start, 3)}),
+              flush=True)
+        return 0
 
+
+    return run_guarded(handle, args.debug)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,6 +34,8 @@ COLUMNS = ("t_monotonic", "t_wall", "voltage_v", "current_a", "power_w", "percen
 HEADER = ",".join(COLUMNS) + "\n"
 INDEX_HEADER = "t_monotonic,t_wall,offset,length\n"
 CLOCK_JUMP_S = 1.0
+# Gaps after which the time since the previous sample is not known to be covered: no integration across them.
+BREAKS_ENERGY = frozenset({"disconnected", "silent", "nan", "clock_jump"})
 
 
 class CaptureError(EdgeRuntimeError):
@@ -172,14 +174,15 @@ class CaptureLog:
                           f"{_num(s.power_w)},{_num(s.percent)},{summary.energy_j:.9g},,,\n")
 
     def _gap(self, g: Gap) -> None:
-        if g.reason not in ("reconnected",):
-            self._gap_since_prev = g.reason in ("disconnected", "silent", "nan", "clock_jump") or self._gap_since_prev
-        self.summary.gaps[g.reason] += 1
+        summary = self.summary
+        if g.reason in BREAKS_ENERGY:
+            self._gap_since_prev = True
+        summary.gaps[g.reason] += 1
         if g.reason == "reconnected":
-            self.summary.reconnects += 1
-        if math.isnan(self.summary.first_t):
-            self.summary.first_t = g.t_monotonic
-        self.summary.last_t = max(self.summary.last_t, g.t_monotonic) if not math.isnan(self.summary.last_t) else g.t_monotonic
+            summary.reconnects += 1
+        if math.isnan(summary.first_t):
+            summary.first_t = summary.last_t = g.t_monotonic
+        summary.last_t = max(summary.last_t, g.t_monotonic)
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerow(
             [f"{g.t_monotonic:.6f}", f"{g.t_wall:.6f}", "", "", "", "", f"{self.summary.energy_j:.9g}", g.reason, g.count,

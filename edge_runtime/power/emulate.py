@@ -181,10 +181,15 @@ class PtyEmulator:
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no CR/LF translation: bytes pass as the firmware sent them
         tmp = f"{self.link}.tmp{os.getpid()}"
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(os.ttyname(slave), tmp)
-        os.replace(tmp, self.link)
+        try:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(os.ttyname(slave), tmp)
+            os.replace(tmp, self.link)
+        except OSError as exc:
+            os.close(master)
+            os.close(slave)
+            raise OSError(exc.errno, f"cannot create the link: {exc.strerror}", self.link) from None
         self._master, self._slave = master, slave
 
     def open(self) -> "PtyEmulator":
@@ -212,13 +217,19 @@ class PtyEmulator:
             self._open_pty()
 
     def stop(self, drain_s: float = 2.0) -> None:
-        """Stop writing, let the reader take what is still queued (up to ``drain_s``), then close."""
+        """Stop writing, let the reader take what is still queued (up to ``drain_s``, and only while
+        it keeps reading), then close."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
         deadline = time.monotonic() + drain_s
-        while self._slave >= 0 and time.monotonic() < deadline and self._queued() > 0:
+        queued, idle_since = self._queued(), time.monotonic()
+        while self._slave >= 0 and queued > 0 and time.monotonic() < min(deadline, idle_since + 0.2):
             time.sleep(0.01)
+            now_queued = self._queued()
+            if now_queued < queued:  # somebody is reading: keep waiting
+                idle_since = time.monotonic()
+            queued = now_queued
         self.unplug()
         if os.path.lexists(self.link):
             os.unlink(self.link)

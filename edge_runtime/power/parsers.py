@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Callable, Mapping
+from typing import Mapping
 
 from .profiles import FieldSpec, Framing, MonitorProfile
 from .samples import NAN, Event, Gap, Sample, complete
@@ -437,8 +437,6 @@ def decode_sysfs(profile: MonitorProfile, files: Mapping[str, str], t_mono: floa
         return Gap(t_mono, t_wall, "garbled", "none of the profile's files could be read")
     return RecordBuilder(profile).build(values, status, t_mono, t_wall)
 
-
-Parser = Callable[..., list[Event]]
 
 _PARSERS = {"lines": LabelledLinesParser, "blocks": LabelledBlocksParser, "keyvalue": KeyValueParser,
             "csv": CsvParser, "binary": BinaryParser}

@@ -500,26 +500,36 @@ def available(kind: str | None = None) -> dict[str, Path]:
     return found
 
 
-def load_profile(name_or_path: str, kind: str) -> Any:
-    """Load the profile called ``name_or_path`` (or at that path) and check it is of ``kind``."""
-    if name_or_path.endswith(".toml") or os.sep in name_or_path:
-        file = Path(name_or_path)
-        if not file.is_file():
-            raise ProfileError(name_or_path, "no such profile file")
-    else:
-        choices = available(kind)
-        if name_or_path not in choices:
-            hint = difflib.get_close_matches(name_or_path, list(choices), n=1)
-            tip = f' (did you mean "{hint[0]}"?)' if hint else ""
-            raise ProfileError(name_or_path, f"no {kind} profile of that name{tip}: expected one of "
-                               + ", ".join(sorted(choices)))
-        file = choices[name_or_path]
+def _read(file: Path) -> Any:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(str(file), f"cannot read: {exc}") from None
-    profile = parse_profile(str(file), text)
+    return parse_profile(str(file), text)
+
+
+def load_profile(name_or_path: str, kind: str) -> Any:
+    """Load the profile called ``name_or_path`` (or at that path) and check it is of ``kind``.
+
+    A name is looked up as ``NAME.toml`` in the search folders (the first one found); only when
+    that fails are all profiles listed, for the error message.
+    """
     expected = {"monitor": MonitorProfile, "battery": BatteryProfile, "board": BoardProfile}[kind]
-    if not isinstance(profile, expected):
-        raise ProfileError(str(file), f'expected a {kind} profile (kind = "{kind}")', "kind")
-    return profile
+    if name_or_path.endswith(".toml") or os.sep in name_or_path:
+        file = Path(name_or_path)
+        if not file.is_file():
+            raise ProfileError(name_or_path, "no such profile file")
+        profile = _read(file)
+        if not isinstance(profile, expected):
+            raise ProfileError(str(file), f'expected a {kind} profile (kind = "{kind}")', "kind")
+        return profile
+    file = next((folder / f"{name_or_path}.toml" for folder in search_folders()
+                 if (folder / f"{name_or_path}.toml").is_file()), None)
+    if file is not None:
+        profile = _read(file)
+        if isinstance(profile, expected):
+            return profile
+    choices = available(kind)
+    hint = difflib.get_close_matches(name_or_path, list(choices), n=1)
+    tip = f' (did you mean "{hint[0]}"?)' if hint else ""
+    raise ProfileError(name_or_path, f"no {kind} profile of that name{tip}: expected one of " + ", ".join(sorted(choices)))

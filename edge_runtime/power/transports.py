@@ -13,7 +13,6 @@ from any thread and returns once the thread has ended.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import urllib.parse
@@ -364,14 +363,3 @@ def parse_monitor_spec(spec: str) -> tuple[str, str]:
     if not profile:
         raise PortError(spec, 'expected PROFILE@URL, like "adafruit-ina219-sketch@/dev/ttyACM0"')
     return profile, url
-
-
-def default_port_hint() -> str:
-    """A hint at which serial ports exist, for error messages."""
-    try:
-        from serial.tools import list_ports
-
-        ports = [p.device for p in list_ports.comports()]
-    except Exception:  # noqa: BLE001 - only a hint
-        ports = []
-    return ", ".join(ports) if ports else "none found" + ("" if os.name != "posix" else " under /dev")

@@ -20,7 +20,12 @@ MAX_CHUNK = 65536
 
 
 class Serial(SerialBase):
-    """A read-only port over a file. Not thread-safe: one reader thread."""
+    """A read-only port over a file. Not thread-safe: one reader thread.
+
+    ``clock`` (seconds, monotonic) paces the replay; tests may replace it on an instance.
+    """
+
+    clock = staticmethod(time.monotonic)
 
     def open(self) -> None:
         if self._port is None:
@@ -33,7 +38,7 @@ class Serial(SerialBase):
             raise SerialException(f"Could not open port {self.portstr}: {exc.strerror}") from None
         self._schedule = self._read_index(path + ".idx")
         self._pos = 0
-        self._start = time.monotonic()
+        self._start = self.clock()
         self.finished = False
         self.is_open = True
 
@@ -81,7 +86,7 @@ class Serial(SerialBase):
     def _available_end(self) -> int:
         if self._speed == 0:
             return len(self._data)
-        elapsed = (time.monotonic() - self._start) * self._speed
+        elapsed = (self.clock() - self._start) * self._speed
         if self._schedule is None:
             return min(len(self._data), int(elapsed * self._baudrate / 10))
         times, ends = self._schedule
