@@ -105,9 +105,10 @@ class LiveAlpha:
                     self.gaps[event.reason] += event.count
                     continue
                 self.feed(event)
-        except Exception:  # noqa: BLE001 - keep reading; the watchdog falls back to the safe α
+        except Exception as exc:  # noqa: BLE001 - keep reading; the watchdog falls back to the safe α
             self.errors += 1
-            log.exception("monitor %s: could not use a sample", self.profile.name)
+            log.error("monitor %s: could not use a sample (%s: %s)", self.profile.name, type(exc).__name__, exc,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
 
     def feed(self, sample: Sample) -> None:
         """Fold one sample in and publish the new α (monitor thread, or a test)."""
@@ -144,8 +145,8 @@ class LiveAlpha:
         while not self._stop.wait(period):
             try:
                 self.check_silence()
-            except Exception:  # noqa: BLE001
-                log.exception("monitor watchdog")
+            except Exception as exc:  # noqa: BLE001 - the watchdog must outlive a bug
+                log.error("monitor watchdog: %s: %s", type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
 
     def start(self) -> "LiveAlpha":
         """Open the monitor (errors raise here, in the caller's thread) and start both threads."""

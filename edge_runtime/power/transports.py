@@ -175,7 +175,8 @@ class PortReader:
                     try:
                         self.on_chunk(data, t_mono, t_wall)
                     except Exception as exc:  # noqa: BLE001 - a callback's bug must not end the reader
-                        log.exception("%s: could not handle %d bytes", self.url, len(data))
+                        log.error("%s: could not handle %d bytes (%s: %s)", self.url, len(data), type(exc).__name__, exc,
+                                  exc_info=log.isEnabledFor(logging.DEBUG))
                         self.on_event([Gap(t_mono, t_wall, "internal_error",
                                            f"{type(exc).__name__}: {exc} ({len(data)} bytes not parsed)", len(data))])
                 elif getattr(port, "finished", False):
