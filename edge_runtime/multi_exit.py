@@ -110,10 +110,14 @@ class MultiExitRuntime(BundleRuntime):
         the bundle's energy–accuracy fit and β (see eq. 7), so policies tuned for one bundle
         should be placed relative to it.
         """
-        def early(alpha: float) -> bool:
-            return self.plan_for_alpha(alpha).invocations > 1 or self.plan_for_alpha(alpha).steps[0].exit_index != \
-                len(self.bundle.exits) - 1
+        last = len(self.bundle.exits) - 1
 
+        def early(alpha: float) -> bool:
+            plan = self.plan_for_alpha(alpha)
+            return plan.invocations > 1 or plan.steps[0].exit_index != last
+
+        if early(0.0):
+            return 0.0  # β1 lets an early exit fire even at full desired accuracy
         if not early(1.0):
             return 1.0
         low, high = 0.0, 1.0

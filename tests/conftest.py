@@ -9,6 +9,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Training seed of the session bundles. Other seeds train other tiny models: running the suite
+# with EDGE_TEST_SEED=1, 2, … finds tests that only pass for one lucky model.
+TRAINING_SEED = os.environ.get("EDGE_TEST_SEED", "0")
+
 
 @pytest.fixture(scope="session")
 def digits_bundle(tmp_path_factory) -> str:
@@ -17,7 +21,7 @@ def digits_bundle(tmp_path_factory) -> str:
 
     out = str(tmp_path_factory.mktemp("bundles") / "digits")
     code = main(["multi-exit", "--dataset", "digits", "--out", out, "--epochs", "6", "--filters", "8",
-                 "--blocks", "3", "--quiet"])
+                 "--blocks", "3", "--quiet", "--seed", TRAINING_SEED])
     assert code == 0
     return out
 
@@ -59,7 +63,7 @@ def pruned_bundle(tmp_path_factory) -> str:
 
     out = str(tmp_path_factory.mktemp("bundles") / "pruned")
     code = main(["pruned", "--dataset", "digits", "--out", out, "--epochs", "6", "--filters", "8", "--mild", "0.3",
-                 "--ap-ratios", "0.5,0.8", "--quiet"])
+                 "--ap-ratios", "0.5,0.8", "--quiet", "--seed", TRAINING_SEED])
     assert code == 0
     return out
 
@@ -71,6 +75,6 @@ def gated_bundle(tmp_path_factory) -> str:
 
     out = str(tmp_path_factory.mktemp("bundles") / "gated")
     code = main(["gated", "--dataset", "digits", "--out", out, "--epochs", "5", "--step-epochs", "3",
-                 "--widths", "8,16,32", "--quiet"])
+                 "--widths", "8,16,32", "--quiet", "--seed", TRAINING_SEED])
     assert code == 0
     return out
