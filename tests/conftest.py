@@ -14,16 +14,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TRAINING_SEED = os.environ.get("EDGE_TEST_SEED", "0")
 
 
+def _convert_digits(tmp_path_factory, family: str, *options: str) -> str:
+    """Train and convert a tiny ``family`` bundle on digits with ``edge-convert``; return its folder."""
+    from converters.cli import main
+
+    out = str(tmp_path_factory.mktemp("bundles") / family)
+    code = main([family, "--dataset", "digits", "--out", out, *options, "--quiet", "--seed", TRAINING_SEED])
+    assert code == 0
+    return out
+
+
 @pytest.fixture(scope="session")
 def digits_bundle(tmp_path_factory) -> str:
     """A real 4-exit bundle (3 blocks of 8 filters + input exit), trained for 6 epochs. Read-only: copy to modify."""
-    from converters.cli import main
-
-    out = str(tmp_path_factory.mktemp("bundles") / "digits")
-    code = main(["multi-exit", "--dataset", "digits", "--out", out, "--epochs", "6", "--filters", "8",
-                 "--blocks", "3", "--quiet", "--seed", TRAINING_SEED])
-    assert code == 0
-    return out
+    return _convert_digits(tmp_path_factory, "multi-exit", "--epochs", "6", "--filters", "8", "--blocks", "3")
 
 
 @pytest.fixture
@@ -59,22 +63,11 @@ def test_images(runtime, digits):
 @pytest.fixture(scope="session")
 def pruned_bundle(tmp_path_factory) -> str:
     """A real pruned bundle: a small reference CNN, MP at φ 0.3, AP swept over 0.5 and 0.8. Read-only."""
-    from converters.cli import main
-
-    out = str(tmp_path_factory.mktemp("bundles") / "pruned")
-    code = main(["pruned", "--dataset", "digits", "--out", out, "--epochs", "6", "--filters", "8", "--mild", "0.3",
-                 "--ap-ratios", "0.5,0.8", "--quiet", "--seed", TRAINING_SEED])
-    assert code == 0
-    return out
+    return _convert_digits(tmp_path_factory, "pruned", "--epochs", "6", "--filters", "8", "--mild", "0.3",
+                           "--ap-ratios", "0.5,0.8")
 
 
 @pytest.fixture(scope="session")
 def gated_bundle(tmp_path_factory) -> str:
     """A real gated bundle: a small residual CNN (8/16/32 channels), gates trained in three short steps. Read-only."""
-    from converters.cli import main
-
-    out = str(tmp_path_factory.mktemp("bundles") / "gated")
-    code = main(["gated", "--dataset", "digits", "--out", out, "--epochs", "5", "--step-epochs", "3",
-                 "--widths", "8,16,32", "--quiet", "--seed", TRAINING_SEED])
-    assert code == 0
-    return out
+    return _convert_digits(tmp_path_factory, "gated", "--epochs", "5", "--step-epochs", "3", "--widths", "8,16,32")
