@@ -16,19 +16,26 @@ class BackendError(EdgeRuntimeError):
     """No usable interpreter package, or a delegate library that cannot be loaded."""
 
 
-class BundleError(EdgeRuntimeError):
-    """A bundle folder, manifest or model file that is missing, corrupt or inconsistent.
+class SchemaError(EdgeRuntimeError):
+    """A file whose content does not follow its schema (see :mod:`edge_runtime.schema`).
 
     Attributes:
-        path: the file the problem is in.
-        field: the manifest field (dotted path) concerned, or ``None``.
+        path: the file the problem is in (or the name asked for).
+        field: the dotted field concerned, or ``None``.
     """
 
     def __init__(self, path: str, message: str, field: str | None = None) -> None:
         self.path = path
         self.field = field
-        where = f"{path}: {field}: " if field else f"{path}: "
-        super().__init__(where + message)
+        super().__init__(f"{path}: {field}: {message}" if field else f"{path}: {message}")
+
+
+class BundleError(SchemaError):
+    """A bundle folder, manifest or model file that is missing, corrupt or inconsistent."""
+
+
+class ProfileError(SchemaError):
+    """A monitor, battery or board profile that cannot be found or does not follow the schema."""
 
 
 class InputError(EdgeRuntimeError):

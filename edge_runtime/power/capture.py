@@ -22,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
+from ..core.plots import pyplot, save_atomic
 from ..errors import EdgeRuntimeError
 from .profiles import MonitorProfile
 from .samples import Event, Gap, Sample
@@ -351,9 +352,7 @@ def read_capture(path: str) -> list[dict[str, str]]:
 
 def plot_capture(paths: list[str], png: str) -> None:
     """Power over time, with gaps shaded rather than drawn over (written atomically)."""
-    from ..plots import _pyplot, save_atomic
-
-    plt = _pyplot()
+    plt = pyplot()
     times, power, marks, away = [], [], [], []
     t0 = None
     lost_at = None

@@ -22,7 +22,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from ..errors import EdgeRuntimeError
+from ..errors import ProfileError
 
 KINDS = ("monitor", "battery", "board")
 TRANSPORTS = ("serial", "socket", "sysfs")
@@ -30,20 +30,6 @@ FRAMINGS = ("lines", "blocks", "csv", "binary", "keyvalue", "sysfs")
 SIGNS = ("positive_is_discharge", "negative_is_discharge", "from_status")
 QUANTITIES = ("voltage_v", "current_a", "power_w", "percent")
 PROFILE_ENV = "EDGE_ADAPTIVE_PROFILES"
-
-
-class ProfileError(EdgeRuntimeError):
-    """A profile that cannot be found or does not follow the schema.
-
-    Attributes:
-        path: the profile file (or the name asked for).
-        field: the dotted field concerned, or ``None``.
-    """
-
-    def __init__(self, path: str, message: str, field: str | None = None) -> None:
-        self.path = path
-        self.field = field
-        super().__init__(f"{path}: {field}: {message}" if field else f"{path}: {message}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""edge-convert: one module per command."""

@@ -1,0 +1,103 @@
+"""Write a bundle folder atomically: everything goes to a hidden sibling, then one rename.
+
+A crash, Ctrl-C or full disk leaves the output path as it was (absent, or the old
+bundle when ``force`` replaces one) and at most a hidden ``.NAME.partial-PID`` folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from typing import Any, Iterator
+
+import edge_runtime
+from edge_runtime.core.bundle import sha256_of
+from edge_runtime.core.manifest import (FORMAT, FORMAT_VERSION, MANIFEST, FileEntry, InputSpec, ManifestHeader,
+                                        MonolithicRef, Segment, TensorSpec)
+from edge_runtime.schema import dump
+
+from .errors import ConvertError
+from .cost import Cost
+from .progress import import_tensorflow
+
+
+def check_output_folder(out: str, force: bool) -> None:
+    """Refuse an existing output path unless ``force``; call before any long work."""
+    if os.path.lexists(out) and not force:
+        raise ConvertError(f"--out {out} already exists: choose another folder or pass --force to replace it")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise ConvertError(f"--out {out}: the parent folder {parent} does not exist")
+
+
+@contextlib.contextmanager
+def staging_folder(out: str, force: bool) -> Iterator[str]:
+    """Yield a temporary folder next to ``out``; on success it replaces ``out`` in one rename."""
+    check_output_folder(out, force)
+    out = os.path.abspath(out)
+    parent, name = os.path.split(out)
+    staging = os.path.join(parent, f".{name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    try:
+        yield staging
+        old = None
+        if os.path.lexists(out):
+            old = os.path.join(parent, f".{name}.old-{os.getpid()}")
+            os.rename(out, old)
+        os.rename(staging, out)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def file_entry(path: str) -> FileEntry:
+    """The manifest's ``files`` entry for ``path``: sha256 and size in bytes."""
+    return FileEntry(sha256_of(path), os.path.getsize(path))
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    """Write JSON via a temporary file and a rename."""
+    partial = path + ".partial"
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+SignatureIO = dict[str, tuple[dict[str, TensorSpec], dict[str, TensorSpec]]]
+
+
+def segment_record(key: str, file: str, io: SignatureIO, cost: Cost, signature: str | None = None) -> Segment:
+    """A segment of the manifest: signature ``signature`` (default ``key``) of ``file``, its tensors as
+    read back from the converted model, and its cost."""
+    signature = signature or key
+    inputs, outputs = io[signature]
+    return Segment(key, file, signature, inputs, outputs, cost.macs, cost.params, cost.bytes_moved)
+
+
+def manifest_header(family: str, dataset: Any, folder: str, files: tuple[str, ...], segments: dict[str, Segment],
+                    monolithic: str, source: dict[str, Any]) -> ManifestHeader:
+    """What every family's manifest starts with: format, producer, labels, input spec, files, segments."""
+    height, width, channels = dataset.image_shape
+    return ManifestHeader(
+        format=FORMAT, format_version=FORMAT_VERSION, family=family, labels=tuple(dataset.labels),
+        input=InputSpec(height, width, channels, dataset.color_mode, dataset.pixel_scale, dataset.pixel_offset,
+                        "bilinear"),
+        files={name: file_entry(os.path.join(folder, name)) for name in files}, segments=segments,
+        monolithic=MonolithicRef(monolithic),
+        producer={"tool": "edge-convert", "version": edge_runtime.__version__,
+                  "tensorflow": import_tensorflow().__version__, **source})
+
+
+def write_manifest(folder: str, header: ManifestHeader, part: Any) -> dict[str, Any]:
+    """Write ``manifest.json``: the header's keys and the family part's keys, as the runtime reads them."""
+    manifest = {**dump(header), **dump(part)}
+    write_json(os.path.join(folder, MANIFEST), manifest)
+    return manifest

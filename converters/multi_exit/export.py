@@ -1,0 +1,201 @@
+"""Export a trained :class:`~converters.models.MultiExitModel` as a multi-exit bundle.
+
+Files: ``segments.tflite`` (one signature per segment: ``exit_0`` = the input exit's head,
+``stage_i_j`` = blocks i … j fused with exit j's head, for every i ≤ j, so that exits that
+cannot fire cost no invocation) and ``monolithic.tflite`` (the whole network to its last
+exit, the reference every saving is measured against). Exit statistics in the manifest are measured
+with the device runtime itself on held-out data, int8 as the device will run it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+import dataclasses
+
+from edge_runtime.core.datasets import Dataset
+from edge_runtime.core.manifest import Segment
+from edge_runtime.core.preprocess import Preprocessor
+from edge_runtime.families.multi_exit.exit_rule import DEFAULT_BETA1, DEFAULT_BETA2, fit_energy_accuracy
+from edge_runtime.families.multi_exit.manifest import (ConfidenceCurve, ExitSpec, MultiExitCalibration, MultiExitPart,
+                                                       Stage)
+from edge_runtime.families.multi_exit.runtime import MultiExitRuntime
+from edge_runtime.registry import load_bundle
+
+from ..common.bundle_writer import manifest_header, segment_record, write_manifest
+from ..common.macs import Cost, model_cost
+from ..common.progress import Progress, import_tensorflow
+from ..common.tflite_export import SignatureSpec, convert_int8, signature_io, write_model
+from .model import MultiExitModel
+
+SEGMENTS_FILE = "segments.tflite"
+MONOLITHIC_FILE = "monolithic.tflite"
+CURVE_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.0, 1.0001, 0.05))
+MAX_CALIBRATION_SAMPLES = 300
+
+
+def _with_confidence(probs) -> dict[str, Any]:
+    tf = import_tensorflow()
+    return {"probs": probs, "confidence": tf.reduce_max(probs, axis=-1, keepdims=True)}
+
+
+def _segment_plan(model: MultiExitModel, float_inputs: list[np.ndarray]
+                  ) -> tuple[list[SignatureSpec], list[dict], list[Stage], dict[str, Cost]]:
+    """Signature specs, manifest exits and stages, and per-segment costs.
+
+    Exit e ≥ 1 follows block e (the last "block" is ``final``). For every pair i ≤ j the stage
+    ``stage_i_j`` runs blocks i … j and exit j's head, reading T_{i-1} (the image when i = 1);
+    ``float_inputs[i]`` holds the calibration inputs of block i+1 (image first, then T_1 …).
+    """
+    specs: list[SignatureSpec] = []
+    exits: list[dict] = []
+    stages: list[Stage] = []
+    costs: dict[str, Cost] = {}
+    offset = 0
+    if model.input_head is not None:
+        head = model.input_head
+        specs.append(SignatureSpec("exit_0", lambda x, h=head: _with_confidence(h(x, training=False)),
+                                   model.image_shape, float_inputs[0]))
+        costs["exit_0"] = model_cost(head)
+        exits.append({"name": "exit_0", "has_block": False})
+        stages.append(Stage("exit_0", 0))
+        offset = 1
+    pieces = list(model.blocks) + [model.final]
+    piece_costs = [model_cost(p) for p in pieces]
+    head_costs = [model_cost(h) for h in model.heads]
+    n = len(pieces)
+    for j in range(1, n + 1):
+        exits.append({"name": f"exit_{j}", "has_block": True})
+        for i in range(1, j + 1):
+            key = f"stage_{i}_{j}"
+            chain = pieces[i - 1:j]
+            if j < n:
+                head = model.heads[j - 1]
+
+                def stage(x, chain=chain, head=head):
+                    for piece in chain:
+                        x = piece(x, training=False)
+                    return {"features": x, **_with_confidence(head(x, training=False))}
+            else:
+                def stage(x, chain=chain):
+                    for piece in chain:
+                        x = piece(x, training=False)
+                    return _with_confidence(x)
+            specs.append(SignatureSpec(key, stage, tuple(pieces[i - 1].input.shape[1:]), float_inputs[i - 1]))
+            cost = piece_costs[i - 1]
+            for c in piece_costs[i:j]:
+                cost = cost + c
+            costs[key] = cost + head_costs[j - 1] if j < n else cost
+            # exit_j (after block j) has exit index j - 1 + offset.
+            stages.append(Stage(key, j - 1 + offset, None if i == 1 else i - 2 + offset))
+    return specs, exits, stages, costs
+
+
+def _float_block_inputs(model: MultiExitModel, x: np.ndarray) -> list[np.ndarray]:
+    inputs = [x]
+    for block in model.blocks:
+        inputs.append(np.asarray(block.predict(inputs[-1], verbose=0, batch_size=256)))
+    return inputs
+
+
+def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, progress: Progress,
+                      float_accuracies: list[float], source: dict[str, Any]) -> dict[str, Any]:
+    """Convert, write and calibrate a bundle in ``folder`` (an empty staging folder).
+
+    Returns the manifest written.
+    """
+    _, _, x_held, y_held = dataset.held_out_split()
+    calibration_pixels = x_held[:MAX_CALIBRATION_SAMPLES]
+    float_inputs = _float_block_inputs(model, dataset.to_float(calibration_pixels))
+    specs, exits, stages, costs = _segment_plan(model, float_inputs)
+    variables = list(model.training_model.weights)
+
+    progress.say(f"converting {len(specs)} segments to int8 ({len(calibration_pixels)} calibration samples)")
+    write_model(os.path.join(folder, SEGMENTS_FILE), convert_int8(specs, variables))
+    progress.say("converting the monolithic int8 model")
+    mono = model.monolithic()
+    mono_spec = SignatureSpec("monolithic", lambda x, m=mono: {"probs": m(x, training=False)}, model.image_shape,
+                              float_inputs[0])
+    write_model(os.path.join(folder, MONOLITHIC_FILE), convert_int8([mono_spec], variables))
+
+    io = signature_io(os.path.join(folder, SEGMENTS_FILE))
+    io.update(signature_io(os.path.join(folder, MONOLITHIC_FILE)))
+    costs["monolithic"] = model_cost(mono)
+    segments = {spec.key: segment_record(spec.key, MONOLITHIC_FILE if spec.key == "monolithic" else SEGMENTS_FILE,
+                                         io, costs[spec.key]) for spec in specs + [mono_spec]}
+    # Fixed-depth MACs of each exit: the stage from the image to it.
+    for stage in stages:
+        if stage.source is None:
+            exits[stage.target]["macs"] = segments[stage.segment].macs
+    header = manifest_header("multi_exit", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), segments, "monolithic",
+                             source)
+    unmeasured = ConfidenceCurve((), (), ())
+    part = MultiExitPart(
+        exits=tuple(ExitSpec(e["name"], e["has_block"], e["macs"], 0.0, 0.0, unmeasured) for e in exits),
+        stages=tuple(stages), calibration=MultiExitCalibration(DEFAULT_BETA1, DEFAULT_BETA2, None))
+    write_manifest(folder, header, part)
+
+    progress.say(f"measuring every int8 exit on {len(y_held)} held-out samples")
+    part = _calibrate(folder, part, segments, x_held, y_held, float_accuracies, dataset.name, len(calibration_pixels))
+    manifest = write_manifest(folder, header, part)
+    load_bundle(folder)  # the bundle must load exactly as a device will load it
+    return manifest
+
+
+def _calibrate(folder: str, part: MultiExitPart, segments: dict[str, Segment], x_held: np.ndarray,
+               y_held: np.ndarray, float_accuracies: list[float], dataset_name: str,
+               n_calibration: int) -> MultiExitPart:
+    """The part with every exit's int8 held-out accuracy and confidence curve, and eq. 7's fit."""
+    runtime = MultiExitRuntime(load_bundle(folder))
+    pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+    n_exits = len(part.exits)
+    labels = np.zeros((len(y_held), n_exits), dtype=np.int64)
+    confidences = np.zeros((len(y_held), n_exits))
+    mono_correct = 0
+    for i, pixels in enumerate(x_held):
+        image = pre.from_pixels(pixels)
+        labels[i], confidences[i] = runtime.exit_scores(image)
+        mono_correct += runtime.classify_monolithic(image) == y_held[i]
+    correct = labels == y_held[:, None]
+    exits = []
+    for l, ex in enumerate(part.exits):
+        curve: dict[str, list[float]] = {"thresholds": [], "accuracy": [], "coverage": []}
+        for t in CURVE_THRESHOLDS:
+            mask = confidences[:, l] >= t
+            if mask.any():
+                curve["thresholds"].append(t)
+                curve["accuracy"].append(round(float(correct[mask, l].mean()), 6))
+                curve["coverage"].append(round(float(mask.mean()), 6))
+        exits.append(dataclasses.replace(
+            ex, accuracy=round(float(correct[:, l].mean()), 6), float_accuracy=round(float(float_accuracies[l]), 6),
+            curve=ConfidenceCurve(tuple(curve["thresholds"]), tuple(curve["accuracy"]), tuple(curve["coverage"]))))
+    full = segments["monolithic"].macs
+    fit = fit_energy_accuracy([ex.accuracy for ex in exits], [ex.macs / full for ex in exits])
+    figures = {
+        "dataset": dataset_name,
+        "held_out_samples": int(len(y_held)),
+        "calibration_samples": int(n_calibration),
+        "monolithic_accuracy": round(mono_correct / len(y_held), 6),
+        "joints": _joints(part.stages, segments),
+    }
+    return dataclasses.replace(part, exits=tuple(exits),
+                               calibration=MultiExitCalibration(DEFAULT_BETA1, DEFAULT_BETA2, fit, figures))
+
+
+def _joints(stages: tuple[Stage, ...], segments: dict[str, Segment]) -> list[dict[str, Any]]:
+    """Every joint between a stage's features and the stages that read them, with both quantizations."""
+    joints = []
+    for stage in stages:
+        if stage.source is None:
+            continue
+        for producer in (st.segment for st in stages if st.target == stage.source):
+            out_q = segments[producer].outputs["features"].quantization
+            in_q = segments[stage.segment].inputs["x"].quantization
+            joints.append({"from": producer, "to": stage.segment,
+                           "output": {"scale": out_q.scale, "zero_point": out_q.zero_point},
+                           "input": {"scale": in_q.scale, "zero_point": in_q.zero_point},
+                           "requantize": not out_q.matches(in_q)})
+    return joints

@@ -1,0 +1,248 @@
+"""Maleki et al.'s pruned pair and input classifier (Algorithm 1), on a Keras CNN.
+
+* MP: the original network pruned at φ_MP, the largest ratio losing at most 1 point (or given);
+* AP candidates at each φ_AP: pruned, fine-tuned, split into its convolutional *trunk* (up to
+  the first Dense layer) and its dense *head*;
+* ICNN: the trunk plus a head with AP's dense layers but 2 outputs (LCI/HCI), trained on
+  labels from AP's and MP's answers (only MP correct → HCI, anything else → LCI), balanced;
+* each candidate's system accuracy (eq. 5, and measured by routing) and energy (MACs of
+  trunk + ICNN head + (1−β)·AP head + β·MP) on held-out data; the lowest-energy candidate
+  meeting ζ (or the lowest-energy one) is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from ..common.errors import ConvertError
+from ..common.macs import model_cost
+from .pruning import check_ratio, prune_model
+
+HCI, LCI = 1, 0
+MILD_RATIOS = (0.5, 0.4, 0.3, 0.2, 0.1)
+AP_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+RETRAIN_LR = 1e-3  # after each pruned layer, the layers after it only
+FINETUNE_LR = 5e-4  # the whole pruned network at the end: gentler, or it forgets
+
+
+def reference_cnn(image_shape: tuple[int, ...], num_classes: int, filters: int = 32) -> keras.Model:
+    """A VGG-style CNN: two pairs of 3×3 convolutions with batch norm, pooling after each pair,
+    a dense layer, a softmax layer."""
+    x = keras.Input(image_shape, name="x")
+    t = x
+    for stage, width in enumerate((filters, 2 * filters)):
+        for j in range(2):
+            t = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{stage + 1}_{j + 1}")(t)
+            t = keras.layers.BatchNormalization(name=f"bn{stage + 1}_{j + 1}")(t)
+            t = keras.layers.ReLU(name=f"relu{stage + 1}_{j + 1}")(t)
+        t = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{stage + 1}")(t)
+    t = keras.layers.Flatten(name="flatten")(t)
+    t = keras.layers.Dense(4 * filters, activation="relu", name="fc1")(t)
+    probs = keras.layers.Dense(num_classes, activation="softmax", name="fc2")(t)
+    return keras.Model(x, probs, name="reference_cnn")
+
+
+def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0, learning_rate: float = 2e-3,
+        class_weight: dict[int, float] | None = None) -> None:
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, shuffle=True, class_weight=class_weight)
+
+
+def predictions(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return np.argmax(model.predict(x, verbose=0, batch_size=256), axis=-1)
+
+
+def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(predictions(model, x) == y))
+
+
+def layer_by_layer(model: keras.Model, ratio: float, x: np.ndarray, y: np.ndarray, retrain_epochs: int,
+                   seed: int, say: Callable[[str], None] = lambda m: None) -> keras.Model:
+    """Prune every layer at ``ratio`` from first to last; after each, retrain with that layer and
+    all before it frozen."""
+    def retrain(pruned: keras.Model, last: str) -> None:
+        index = [layer.name for layer in pruned.layers].index(last)
+        for i, layer in enumerate(pruned.layers):
+            layer.trainable = i > index
+        fit(pruned, x, y, retrain_epochs, seed, learning_rate=RETRAIN_LR)
+        for layer in pruned.layers:
+            layer.trainable = True
+
+    return prune_model(model, ratio, retrain if retrain_epochs > 0 else None, say)
+
+
+def pruned_and_tuned(original: keras.Model, ratio: float, x: np.ndarray, y: np.ndarray, retrain_epochs: int,
+                     finetune_epochs: int, seed: int) -> keras.Model:
+    """:func:`layer_by_layer` pruning at ``ratio``, then a gentle fine-tune of the whole network."""
+    model = layer_by_layer(original, ratio, x, y, retrain_epochs, seed)
+    if finetune_epochs:
+        fit(model, x, y, finetune_epochs, seed, learning_rate=FINETUNE_LR)
+    return model
+
+
+def split_trunk(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """(trunk: image → the first Dense layer's input, head: that tensor → probs)."""
+    layers = model.layers
+    first_dense = next((i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Dense)), None)
+    if first_dense is None:
+        raise ConvertError("the model has no Dense layer: the input classifier needs a convolutional trunk and a dense head")
+    cut = layers[first_dense].input
+    trunk = keras.Model(model.input, cut, name="trunk")
+    features = keras.Input(tuple(cut.shape[1:]), name="features")
+    t = features
+    for layer in layers[first_dense:]:
+        if not isinstance(layer, (keras.layers.Dense, keras.layers.Dropout, keras.layers.Activation,
+                                  keras.layers.ReLU, keras.layers.BatchNormalization, keras.layers.Softmax)):
+            raise ConvertError(f"layer {layer.name!r} ({type(layer).__name__}) follows the first Dense layer: the "
+                               "pruned family needs the layers after the trunk to be a plain dense chain")
+        t = layer(t)
+    return trunk, keras.Model(features, t, name="ap_head")
+
+
+def icnn_head(ap_head: keras.Model, seed: int) -> keras.Model:
+    """AP's dense layers (fresh weights), the last one with 2 softmax outputs (LCI, HCI)."""
+    keras.utils.set_random_seed(seed)
+    features = keras.Input(tuple(ap_head.input.shape[1:]), name="features")
+    dense = [layer for layer in ap_head.layers if isinstance(layer, keras.layers.Dense)]
+    t = features
+    for layer in dense[:-1]:
+        t = keras.layers.Dense(layer.units, activation=layer.activation, name=f"icnn_{layer.name}")(t)
+    probs = keras.layers.Dense(2, activation="softmax", name="icnn_out")(t)
+    return keras.Model(features, probs, name="icnn_head")
+
+
+def selector_labels(ap_correct: np.ndarray, mp_correct: np.ndarray) -> np.ndarray:
+    """Maleki et al.'s Fig. 5: only MP correct → HCI; both, neither, or only AP correct → LCI."""
+    return np.where(mp_correct & ~ap_correct, HCI, LCI).astype(np.int64)
+
+
+def balanced_weights(labels: np.ndarray) -> dict[int, float]:
+    counts = np.bincount(labels, minlength=2).astype(float)
+    present = counts > 0
+    weights = np.ones(2)
+    weights[present] = len(labels) / (present.sum() * counts[present])
+    return {0: float(weights[0]), 1: float(weights[1])}
+
+
+def eq5_accuracy(true_labels: np.ndarray, decided: np.ndarray, acc_ap: float, acc_mp: float) -> float:
+    """Eq. 5: ξ_HH·Acc_MP + ξ_LL·Acc_AP + ξ_LH·Acc_MP (ξ: probabilities over held-out inputs)."""
+    xi_hh = float(np.mean((true_labels == HCI) & (decided == HCI)))
+    xi_ll = float(np.mean((true_labels == LCI) & (decided == LCI)))
+    xi_lh = float(np.mean((true_labels == LCI) & (decided == HCI)))
+    return xi_hh * acc_mp + xi_ll * acc_ap + xi_lh * acc_mp
+
+
+@dataclass
+class Candidate:
+    """One φ_AP of the sweep, with its networks and held-out figures."""
+
+    phi_ap: float
+    ap: keras.Model
+    trunk: keras.Model
+    ap_head: keras.Model
+    icnn: keras.Model
+    acc_ap: float
+    acc_system: float
+    acc_eq5: float
+    hci_fraction: float
+    macs: float
+    ap_macs: int
+
+    def row(self, original_macs: int) -> dict[str, Any]:
+        return {"phi_ap": self.phi_ap, "acc_ap": round(self.acc_ap, 6), "acc_system": round(self.acc_system, 6),
+                "acc_eq5": round(self.acc_eq5, 6), "hci_fraction": round(self.hci_fraction, 6),
+                "system_macs": round(self.macs), "energy": round(self.macs / original_macs, 6),
+                "ap_mac_reduction": round(1.0 - self.ap_macs / original_macs, 6)}
+
+
+@dataclass
+class PrunedSystem:
+    original: keras.Model
+    mp: keras.Model
+    chosen: Candidate
+    phi_mp: float
+    acc_original: float
+    acc_mp: float
+    sweep: list[dict[str, Any]]
+    min_accuracy: float | None
+
+
+def build_candidate(original: keras.Model, mp_pred: np.ndarray, phi: float, x_fit: np.ndarray, y_fit: np.ndarray,
+                    x_held: np.ndarray, y_held: np.ndarray, mp_held_pred: np.ndarray, acc_mp: float, mp_macs: int,
+                    retrain_epochs: int, finetune_epochs: int, icnn_epochs: int, seed: int) -> Candidate:
+    ap = pruned_and_tuned(original, phi, x_fit, y_fit, retrain_epochs, finetune_epochs, seed)
+    trunk, ap_head = split_trunk(ap)
+    labels = selector_labels(predictions(ap, x_fit) == y_fit, mp_pred == y_fit)
+    features_fit = trunk.predict(x_fit, verbose=0, batch_size=256)
+    head = icnn_head(ap_head, seed)
+    fit(head, features_fit, labels, icnn_epochs, seed, class_weight=balanced_weights(labels))
+    features_held = trunk.predict(x_held, verbose=0, batch_size=256)
+    ap_held = np.argmax(ap_head.predict(features_held, verbose=0, batch_size=256), axis=-1)
+    decided = np.argmax(head.predict(features_held, verbose=0, batch_size=256), axis=-1)
+    routed = np.where(decided == HCI, mp_held_pred, ap_held)
+    acc_ap = float(np.mean(ap_held == y_held))
+    true_held = selector_labels(ap_held == y_held, mp_held_pred == y_held)
+    beta = float(np.mean(decided == HCI))
+    macs = (model_cost(trunk).macs + model_cost(head).macs + (1 - beta) * model_cost(ap_head).macs + beta * mp_macs)
+    return Candidate(phi, ap, trunk, ap_head, head, acc_ap, float(np.mean(routed == y_held)),
+                     eq5_accuracy(true_held, decided, acc_ap, acc_mp), beta, macs, model_cost(ap).macs)
+
+
+def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndarray, x_held: np.ndarray,
+                        y_held: np.ndarray, *, mild: float | None, min_accuracy: float | None,
+                        max_loss: float | None = None,
+                        ap_ratios: tuple[float, ...] = AP_RATIOS, retrain_epochs: int = 2, finetune_epochs: int = 5,
+                        icnn_epochs: int = 15, seed: int = 0,
+                        say: Callable[[str], None] = lambda m: None) -> PrunedSystem:
+    """Algorithm 1 on held-out data; see the module docstring.
+
+    ``min_accuracy`` is ζ (absolute); ``max_loss`` sets ζ to the original's accuracy minus it
+    (the paper's second scenario, loss_EXP); with neither, the lowest-energy point is kept.
+    """
+    for phi in ap_ratios:
+        check_ratio(phi)
+    original_macs = model_cost(original).macs
+    acc_o = accuracy(original, x_held, y_held)
+    say(f"original: held-out accuracy {acc_o:.4f}, {original_macs:,d} MACs")
+    if mild is not None:
+        check_ratio(mild)
+        mp = pruned_and_tuned(original, mild, x_fit, y_fit, retrain_epochs, finetune_epochs, seed)
+        phi_mp, acc_mp = mild, accuracy(mp, x_held, y_held)
+    else:
+        mp, phi_mp, acc_mp = original, 0.0, acc_o
+        for phi in MILD_RATIOS:
+            candidate = pruned_and_tuned(original, phi, x_fit, y_fit, retrain_epochs, finetune_epochs, seed)
+            acc = accuracy(candidate, x_held, y_held)
+            say(f"mild pruning φ = {phi:.1f}: accuracy {acc:.4f} ({(acc - acc_o) * 100:+.2f} points)")
+            if acc >= acc_o - 0.01:
+                mp, phi_mp, acc_mp = candidate, phi, acc
+                break
+    say(f"MP: φ_MP = {phi_mp:.1f}, accuracy {acc_mp:.4f}, {model_cost(mp).macs:,d} MACs")
+    mp_pred = predictions(mp, x_fit)
+    mp_held_pred = predictions(mp, x_held)
+    mp_macs = model_cost(mp).macs
+    candidates = []
+    for phi in ap_ratios:
+        c = build_candidate(original, mp_pred, phi, x_fit, y_fit, x_held, y_held, mp_held_pred, acc_mp, mp_macs,
+                            retrain_epochs, finetune_epochs, icnn_epochs, seed)
+        candidates.append(c)
+        say(f"AP φ = {phi:.1f}: AP accuracy {c.acc_ap:.4f}, system {c.acc_system:.4f} (eq. 5: {c.acc_eq5:.4f}), "
+            f"HCI {c.hci_fraction:.1%}, energy {c.macs / original_macs:.1%} of the original")
+    if max_loss is not None:
+        floor = acc_o - max_loss
+        min_accuracy = floor if min_accuracy is None else max(min_accuracy, floor)
+    eligible = [c for c in candidates if min_accuracy is None or c.acc_system >= min_accuracy]
+    if not eligible:
+        best = max(candidates, key=lambda c: c.acc_system)
+        raise ConvertError(f"no φ_AP reaches --min-accuracy {min_accuracy}: the best system accuracy was "
+                           f"{best.acc_system:.4f} (φ_AP = {best.phi_ap})")
+    chosen = min(eligible, key=lambda c: c.macs)
+    say(f"chose φ_AP = {chosen.phi_ap:.1f}")
+    return PrunedSystem(original, mp, chosen, phi_mp, acc_o, acc_mp,
+                        [c.row(original_macs) for c in candidates], min_accuracy)

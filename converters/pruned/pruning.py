@@ -1,0 +1,270 @@
+"""Structured ℓ1 filter pruning of Keras functional models (Li et al.; Maleki et al.'s pruning step).
+
+Pruning removes whole output channels — Conv2D filters or Dense units — with the smallest ℓ1
+norms, and slices everything that reads those channels: the next Conv2D's or Dense's input
+weights (through ``Flatten``, position by position), BatchNormalization, depthwise
+convolutions, pooling and activations. Channels that meet at an ``Add`` (a residual
+connection) form one group: its producers are pruned together, ranked by their summed ℓ1
+norms, so both branches keep the same channels. The result is an ordinary, smaller Keras
+model whose MACs drop as computed; nothing is masked.
+
+A layer type this module does not know is passed through untouched when no pruned channel
+reaches it, and is a :class:`~converters.errors.ConvertError` naming it when one would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from ..common.errors import ConvertError
+
+# Layers whose output channel i is computed from input channel i alone (or that merge inputs channel-wise).
+_CHANNELWISE = (
+    keras.layers.BatchNormalization, keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU,
+    keras.layers.ELU, keras.layers.Softmax, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D,
+    keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Dropout,
+    keras.layers.SpatialDropout2D, keras.layers.ZeroPadding2D, keras.layers.Cropping2D, keras.layers.UpSampling2D,
+    keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply, keras.layers.Average, keras.layers.Maximum,
+    keras.layers.Minimum, keras.layers.Identity, keras.layers.DepthwiseConv2D,
+)
+
+
+def _is_producer(layer: keras.layers.Layer) -> bool:
+    """Conv2D and Dense define their output channels (depthwise convolutions do not)."""
+    return (isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.DepthwiseConv2D)
+            and getattr(layer, "groups", 1) == 1) or isinstance(layer, keras.layers.Dense)
+
+
+def _inbound(model: keras.Model) -> dict[str, list[str]]:
+    """Layer name → names of the layers it reads, from the functional model's config."""
+    result: dict[str, list[str]] = {}
+    for entry in model.get_config()["layers"]:
+        nodes = entry.get("inbound_nodes", [])
+        if len(nodes) > 1:
+            raise ConvertError(f"layer {entry['name']!r} is called more than once (a shared layer): the pruner needs "
+                               "each layer used once")
+        names: list[str] = []
+
+        def walk(obj: Any) -> None:
+            if isinstance(obj, dict):
+                history = obj.get("config", {}).get("keras_history") if obj.get("class_name") == "__keras_tensor__" else None
+                if history:
+                    names.append(history[0])
+                else:
+                    for value in obj.values():
+                        walk(value)
+            elif isinstance(obj, (list, tuple)):
+                for value in obj:
+                    walk(value)
+
+        walk(nodes[0]["args"] if nodes else [])
+        result[entry["name"]] = names
+    return result
+
+
+@dataclass
+class ChannelGroup:
+    """Tensors whose channels must stay identical, and the layers that define them."""
+
+    id: int
+    producers: list[str] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)
+    fixed: str = ""  # why the group cannot be pruned ("" if it can)
+
+
+@dataclass
+class ChannelGraph:
+    """Which channel group each layer's output belongs to, and Flatten's spatial repeat."""
+
+    groups: dict[int, ChannelGroup]
+    group_of: dict[str, int]
+    repeat: dict[str, int]
+    inbound: dict[str, list[str]]
+    order: list[str]
+
+    def prunable(self) -> list[ChannelGroup]:
+        """Groups that can be pruned, in the order of their first producer (first to last)."""
+        position = {name: i for i, name in enumerate(self.order)}
+        groups = [g for g in self.groups.values() if g.producers and not g.fixed]
+        return sorted(groups, key=lambda g: min(position[p] for p in g.producers))
+
+    def group_named(self, layer: str) -> ChannelGroup:
+        return self.groups[self.group_of[layer]]
+
+
+def analyse(model: keras.Model) -> ChannelGraph:
+    """Build the channel groups of a functional model."""
+    if not isinstance(model, keras.Model) or not hasattr(model, "get_config"):
+        raise ConvertError("the pruner needs a functional Keras model")
+    inbound = _inbound(model)
+    parent: dict[int, int] = {}
+
+    def find(g: int) -> int:
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = parent[g]
+        return g
+
+    def new_group() -> int:
+        g = len(parent)
+        parent[g] = g
+        return g
+
+    raw_group: dict[str, int] = {}
+    repeat: dict[str, int] = {}
+    fixed: dict[int, str] = {}
+    order = [layer.name for layer in model.layers]
+    layers = {layer.name: layer for layer in model.layers}
+    for layer in model.layers:
+        name = layer.name
+        sources = inbound.get(name, [])
+        if isinstance(layer, keras.layers.InputLayer) or not sources:
+            raw_group[name] = new_group()
+            fixed[raw_group[name]] = "the model's input"
+            repeat[name] = 1
+        elif _is_producer(layer):
+            raw_group[name] = new_group()
+            repeat[name] = 1
+        elif isinstance(layer, keras.layers.Flatten):
+            raw_group[name] = raw_group[sources[0]]
+            shape = layer.input.shape
+            repeat[name] = repeat[sources[0]] * int(np.prod([d for d in shape[1:-1]] or [1]))
+        elif isinstance(layer, _CHANNELWISE) and not (
+                isinstance(layer, keras.layers.DepthwiseConv2D) and layer.depth_multiplier != 1):
+            g = raw_group[sources[0]]
+            for other in sources[1:]:
+                h = raw_group[other]
+                parent[find(h)] = find(g)
+            raw_group[name] = g
+            repeat[name] = 1 if isinstance(layer, (keras.layers.GlobalAveragePooling2D,
+                                                     keras.layers.GlobalMaxPooling2D)) else repeat[sources[0]]
+        else:
+            for source in sources:  # an unknown layer reads these channels: they must stay as they are
+                fixed.setdefault(raw_group[source], f"layer {name!r} ({type(layer).__name__}) reads them and the "
+                                 "pruner cannot slice that layer type")
+            raw_group[name] = new_group()
+            fixed[raw_group[name]] = f"produced by {name!r} ({type(layer).__name__})"
+            repeat[name] = 1
+    for output in model.outputs:
+        name = output._keras_history.operation.name
+        fixed.setdefault(raw_group[name], "the model's output")
+    groups: dict[int, ChannelGroup] = {}
+    group_of = {}
+    for name in order:
+        root = find(raw_group[name])
+        group = groups.setdefault(root, ChannelGroup(root))
+        group.members.append(name)
+        if _is_producer(layers[name]) and inbound.get(name):
+            group.producers.append(name)
+        group_of[name] = root
+    for g, reason in fixed.items():
+        groups[find(g)].fixed = groups[find(g)].fixed or reason
+    return ChannelGraph(groups, group_of, repeat, inbound, order)
+
+
+def filter_norms(model: keras.Model, group: ChannelGroup) -> np.ndarray:
+    """Summed ℓ1 norm of each output channel over the group's producers."""
+    total = None
+    for name in group.producers:
+        kernel = model.get_layer(name).get_weights()[0]
+        norms = np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(axis=0)
+        total = norms if total is None else total + norms
+    assert total is not None
+    return total
+
+
+def channels_to_keep(model: keras.Model, group: ChannelGroup, ratio: float) -> np.ndarray:
+    """Indices (ascending) of the channels that survive pruning ``ratio`` of them."""
+    norms = filter_norms(model, group)
+    keep = max(1, int(round(len(norms) * (1.0 - ratio))))
+    return np.sort(np.argsort(-norms, kind="stable")[:keep])
+
+
+def check_ratio(ratio: float) -> float:
+    if not 0.0 < ratio < 1.0:
+        raise ConvertError(f"a pruning ratio must be in (0, 1), got {ratio}")
+    return ratio
+
+
+def prune_group(model: keras.Model, graph: ChannelGraph, group: ChannelGroup, keep: np.ndarray) -> keras.Model:
+    """A new model in which ``group`` keeps only the channels ``keep``; weights sliced to match."""
+    if group.fixed:
+        raise ConvertError(f"cannot prune the channels of {', '.join(group.producers) or group.members[0]}: "
+                           f"{group.fixed}")
+    n = None
+    for name in group.producers:
+        n = model.get_layer(name).get_weights()[0].shape[-1]
+    in_group = set(group.members)
+    tensors: dict[str, Any] = {}
+    for layer in model.layers:
+        name = layer.name
+        sources = graph.inbound.get(name, [])
+        if isinstance(layer, keras.layers.InputLayer) or not sources:
+            tensors[name] = keras.Input(shape=layer.output.shape[1:], dtype=layer.output.dtype, name=name)
+            continue
+        config = layer.get_config()
+        weights = layer.get_weights()
+        reads_group = [s for s in sources if s in in_group]
+        if name in group.producers:
+            key = "filters" if "filters" in config else "units"
+            config[key] = len(keep)
+            weights[0] = weights[0][..., keep]
+            if len(weights) > 1:
+                weights[1] = weights[1][keep]
+        if reads_group and _is_producer(layer):
+            rows = keep
+            rep = graph.repeat[reads_group[0]]
+            if rep > 1:
+                rows = (np.arange(rep)[:, None] * n + keep[None, :]).ravel()
+            weights[0] = weights[0][..., rows, :] if not isinstance(layer, keras.layers.Dense) else weights[0][rows, :]
+        elif reads_group and isinstance(layer, keras.layers.BatchNormalization):
+            weights = [w[keep] for w in weights]
+        elif reads_group and isinstance(layer, keras.layers.DepthwiseConv2D):
+            weights[0] = weights[0][:, :, keep, :]
+            if len(weights) > 1:
+                weights[1] = weights[1][keep]
+        elif reads_group and weights and not isinstance(layer, _CHANNELWISE):
+            raise ConvertError(f"layer {name!r} ({type(layer).__name__}) reads pruned channels and the pruner cannot "
+                               "slice its weights")
+        new_layer = type(layer).from_config(config)
+        inputs = [tensors[s] for s in sources]
+        tensors[name] = new_layer(inputs if len(inputs) > 1 else inputs[0])
+        if weights:
+            new_layer.set_weights(weights)
+    outputs = [tensors[o._keras_history.operation.name] for o in model.outputs]
+    inputs = [tensors[i._keras_history.operation.name] for i in model.inputs]
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
+                       name=model.name)
+
+
+Retrain = Callable[[keras.Model, str], None]
+
+
+def prune_model(model: keras.Model, ratio: float, retrain: Retrain | None = None,
+                say: Callable[[str], None] = lambda m: None) -> keras.Model:
+    """Prune ``ratio`` of the channels of every prunable group, from the first layer to the last.
+
+    After each group, ``retrain(model, last_producer)`` is called: the caller freezes that layer
+    and everything before it and trains the rest briefly (Maleki et al.'s schedule).
+    """
+    check_ratio(ratio)
+    graph = analyse(model)
+    if not any(isinstance(layer, keras.layers.Conv2D) and _is_producer(layer) for layer in model.layers):
+        raise ConvertError("the model has no Conv2D layer: structured filter pruning needs convolutions")
+    pending = [g.producers[0] for g in graph.prunable()]
+    if not pending:
+        raise ConvertError("no layer can be pruned (every channel group reaches the output or an unknown layer)")
+    for first in pending:
+        graph = analyse(model)
+        group = graph.group_named(first)
+        keep = channels_to_keep(model, group, ratio)
+        model = prune_group(model, graph, group, keep)
+        last = max(group.producers, key=graph.order.index)
+        say(f"pruned {', '.join(group.producers)} to {len(keep)} channels")
+        if retrain is not None:
+            retrain(model, last)
+    return model

@@ -1,0 +1,105 @@
+"""``edge-capture``: record a power monitor to CSV without losing a sample.
+
+    edge-capture --port URL --profile NAME --out FILE [--duration S] [--rotate-mb N] [--raw] [--plot PNG]
+    edge-capture --list-profiles
+
+The summary (records, gaps, duration, mean power, energy) goes to stdout (``--json`` for one
+JSON object); progress and warnings go to stderr. Ctrl-C or SIGTERM ends cleanly with the
+summary; errors are one ``Error: …`` line (exit 1; usage errors exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+
+from ..power.capture import CaptureError, CaptureLog, install_sigterm, plot_capture, print_summary, run_capture
+from ..power.profiles import available, load_profile
+from .arg_types import positive_float
+from .guard import run_guarded
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-capture", description="Record a serial (or socket, or sysfs) power monitor to a CSV file, "
+        "stamping each record when it arrives, marking every gap, flushing every second.",
+        epilog="Ports are pyserial URLs: /dev/ttyACM0, loop://, socket://HOST:PORT, rfc2217://HOST:PORT, "
+               "hwgrep://REGEX, unix:///PATH, replay:///PATH.raw?speed=S. Add ?baud=N to override the profile's rate.")
+    parser.add_argument("--port", default="", metavar="URL", help="the monitor's port (default: the profile's, if any)")
+    parser.add_argument("--profile", metavar="NAME", help="the firmware profile (name, or path to a .toml)")
+    parser.add_argument("--out", metavar="FILE", help="the CSV to write")
+    parser.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    parser.add_argument("--rotate-mb", type=positive_float, metavar="N", help="start FILE.1.csv, FILE.2.csv… every N MB")
+    parser.add_argument("--raw", action="store_true", help="also keep the raw bytes in FILE.raw (+ FILE.raw.idx timing)")
+    parser.add_argument("--plot", metavar="PNG", help="draw power over time to this PNG at the end")
+    parser.add_argument("--baud", type=int, help="override the profile's baud rate")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--append", action="store_true", help="continue an existing capture")
+    mode.add_argument("--force", action="store_true", help="replace an existing capture")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--list-profiles", action="store_true", help="list the monitor profiles and exit")
+    parser.add_argument("--debug", action="store_true", help="tracebacks and debug logs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.list_profiles:
+        missing = [flag for flag, value in (("--profile", args.profile), ("--out", args.out)) if not value]
+        if missing:
+            parser.error("the following arguments are required: " + ", ".join(missing))
+        if args.baud is not None and args.baud <= 0:
+            parser.error(f"--baud must be a positive rate, got {args.baud}")
+
+    def handle() -> int:
+        if args.list_profiles:
+            names = {name: str(path) for name, path in available("monitor").items()}
+            if args.json:
+                print(json.dumps(names))
+            else:
+                for name, path in names.items():
+                    print(f"{name}\t{path}")
+            return 0
+        return _capture(args, load_profile(args.profile, "monitor"))
+
+    return run_guarded(handle, args.debug)
+
+
+def _capture(args: argparse.Namespace, profile) -> int:
+    for path, what in ((args.out, "the capture"), (args.plot, "the plot")):
+        if path:
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise CaptureError(f"{path}: cannot write {what}: the folder {folder} does not exist")
+    def make_capture() -> CaptureLog:
+        return CaptureLog(args.out, max_dt_s=3 * profile.transport.period_s + 0.5,
+                          rotate_bytes=int(args.rotate_mb * 1e6) if args.rotate_mb else 0, raw=args.raw,
+                          append=args.append, force=args.force)
+
+    previous_sigterm = install_sigterm()
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        summary = run_capture(profile, args.port, make_capture, duration_s=args.duration, baud=args.baud,
+                              progress=progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+    if args.plot:
+        plot_capture(summary.files, args.plot)
+        if progress:
+            progress(f"wrote {args.plot}")
+    print_summary(summary, args.json)
+    if summary.interrupted and progress:
+        progress("stopped by the user")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""What several ``edge-runtime`` commands share: the runtime options, opening a bundle, a test split."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from ..core.backends import BACKEND_NAMES
+from ..core.datasets import load_dataset
+from ..core.preprocess import Preprocessor
+from ..errors import InputError
+from ..registry import open_runtime
+from .arg_types import positive_int
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", help="bundle folder (made by edge-convert)")
+    parser.add_argument("--backend", choices=BACKEND_NAMES,
+                        help="interpreter package (default: the first installed, in this order)")
+    parser.add_argument("--threads", type=positive_int, default=1,
+                        help="interpreter threads (default 1: fastest for small models)")
+    parser.add_argument("--delegate", action="append", choices=("edgetpu",), default=[],
+                        help="load a hardware delegate (Coral Edge TPU: libedgetpu.so.1)")
+    parser.add_argument("--beta1", type=float, help="eq. 10's β1 (default: the bundle's, 0.8)")
+    parser.add_argument("--beta2", type=float, help="eq. 10's β2 (default: the bundle's, 1.1)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def check_runtime_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors the option types cannot catch alone (exit 2)."""
+    for name in ("beta1", "beta2"):
+        value = getattr(args, name, None)
+        if value is not None and not value > 0:
+            parser.error(f"--{name} must be positive, got {value}")
+
+
+def open_from_args(args: argparse.Namespace) -> Any:
+    """The runtime of ``args.bundle`` with the options of :func:`add_runtime_options`."""
+    return open_runtime(args.bundle, args.backend, args.threads, args.delegate, beta1=args.beta1, beta2=args.beta2)
+
+
+def load_test_split(spec: str, runtime: Any, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The test split of dataset ``spec`` as the bundle's int8 inputs, checked to fit the bundle."""
+    dataset = load_dataset(spec)
+    bundle = runtime.bundle
+    shape = (bundle.input.height, bundle.input.width, bundle.input.channels)
+    if dataset.image_shape != shape:
+        raise InputError(spec, f"images are {dataset.image_shape}, the bundle takes {shape}")
+    if len(dataset.labels) != len(bundle.labels):
+        raise InputError(spec, f"has {len(dataset.labels)} classes, the bundle has {len(bundle.labels)}")
+    pre = Preprocessor(bundle.input, runtime.input_quantization)
+    pixels, labels = dataset.x_test, dataset.y_test
+    if limit:
+        pixels, labels = pixels[:limit], labels[:limit]
+    return [pre.from_pixels(p) for p in pixels], labels

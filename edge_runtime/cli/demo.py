@@ -1,0 +1,138 @@
+"""``edge-runtime demo``: the reference model on digits, end to end, in one command.
+
+Training and conversion run in a child process (``python -m converters``), so this
+process — like the device — never imports TensorFlow; the bundle is cached in the
+work folder and reused on the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+from typing import Any
+
+from ..core.datasets import load_digits_dataset
+from ..errors import EdgeRuntimeError
+from ..registry import FAMILIES, open_runtime
+from .arg_types import positive_float, positive_int
+from .common import load_test_split
+from .evaluate import run_eval
+
+
+def add_parser(sub: Any) -> None:
+    demo = sub.add_parser("demo", help="train, convert and evaluate the reference model on digits",
+                          description="Train and convert Merkel's multi-exit CNN on scikit-learn's digits (cached "
+                                      "after the first run), evaluate it, write the plot and say what adaptive exits save.")
+    demo.add_argument("--workdir", help="where the bundle, plot and sample images go (default: ~/.cache/edge-adaptive/demo)")
+    demo.add_argument("--retrain", action="store_true", help="train and convert again even if a bundle is cached")
+    demo.add_argument("--threads", type=positive_int, default=1, help="interpreter threads (default 1)")
+    demo.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo.add_argument("--battery", action="store_true", help="drain a simulated battery through an emulated power "
+                      "monitor: adaptive vs the fixed full model, images per charge and accuracy")
+    demo.add_argument("--policy", default="auto", metavar="SPEC", help="with --battery: the α policy (default auto: a "
+                      "table whose steps start at the α where this bundle's exits begin to fire)")
+    demo.add_argument("--monitor-profile", default="adafruit-ina219-sketch", metavar="NAME",
+                      help="with --battery: the firmware the emulator speaks (default adafruit-ina219-sketch)")
+    demo.add_argument("--battery-profile", default="liion-1s-pisugar", metavar="NAME",
+                      help="with --battery: the cell (default liion-1s-pisugar, scaled down)")
+    demo.add_argument("--board", default="raspberry-pi-4", metavar="NAME", help="with --battery: the board's power "
+                      "profile (default raspberry-pi-4)")
+    demo.add_argument("--charge-seconds", type=positive_float, default=4.0, metavar="S", help="with --battery: one "
+                      "charge lasts S seconds of the fixed model's compute (default 4)")
+    demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    demo.set_defaults(handler=cmd_demo)
+
+
+def default_workdir() -> str:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "edge-adaptive", "demo")
+
+
+def _ensure_bundle(bundle: str, retrain: bool) -> None:
+    if os.path.isfile(os.path.join(bundle, "manifest.json")) and not retrain:
+        print(f"using the cached bundle {bundle} (--retrain to rebuild it)", file=sys.stderr)
+        return
+    print("training and converting Merkel's 6-exit CNN on digits (once; about a minute)", file=sys.stderr)
+    command = [sys.executable, "-m", "converters", "multi-exit", "--dataset", "digits", "--out", bundle, "--force"]
+    try:
+        completed = subprocess.run(command, stdout=subprocess.DEVNULL)
+    except OSError as exc:
+        raise EdgeRuntimeError(f"cannot start the converter ({exc})") from exc
+    if completed.returncode != 0:
+        raise EdgeRuntimeError("the converter failed (see its message above); the demo needs the 'convert' extra: "
+                               "pip install 'edge-adaptive[convert]'")
+
+
+def _write_samples(workdir: str, count: int = 5) -> list[str]:
+    """A few test digits as PNG files, for trying ``edge-runtime run``."""
+    from PIL import Image  # only the demo writes images
+
+    data = load_digits_dataset()
+    folder = os.path.join(workdir, "samples")
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = os.path.join(folder, f"test{i}_label{data.labels[data.y_test[i]]}.png")
+        if not os.path.exists(path):
+            partial = path + ".partial.png"
+            Image.fromarray(data.x_test[i][..., 0], mode="L").save(partial)
+            os.replace(partial, path)
+        paths.append(path)
+    return paths
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    workdir = os.path.abspath(args.workdir or default_workdir())
+    os.makedirs(workdir, exist_ok=True)
+    bundle = os.path.join(workdir, "digits-multi-exit")
+    _ensure_bundle(bundle, args.retrain)
+    if args.battery:
+        return _battery_demo(args, bundle, workdir)
+    plot = os.path.join(workdir, "digits-multi-exit.png")
+    say = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    report = run_eval(open_runtime(bundle, num_threads=args.threads), "digits", plot=plot, say=say)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(FAMILIES["multi_exit"].format_report(report))
+    samples = _write_samples(workdir)
+    mono = report["monolithic"]
+    best = report["at_monolithic_accuracy"]
+    lines = ["", "What adaptive exits save on this machine (digits test split, int8, "
+             f"{report['threads']} thread, {report['backend']}):"]
+    if best:
+        lines.append(f"  at the monolithic model's accuracy ({mono['accuracy']:.1%}, within 0.5 points): "
+                     f"{best['mac_saving']:.0%} fewer MACs and {best['latency_saving']:.0%} less time per image "
+                     f"(α = {best['alpha']}, accuracy {best['accuracy']:.1%})")
+    else:
+        lines.append("  no operating point reached the monolithic model's accuracy within 0.5 points")
+    oracle = report["oracle"]
+    lines.append(f"  the oracle (each image at its earliest correct exit) would save {oracle['mac_saving']:.0%} of MACs")
+    lines.append(f"  plot: {plot}")
+    lines.append(f"  try:  edge-runtime run {bundle} {' '.join(samples[:3])} --alpha 0.8")
+    print("\n".join(lines), file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _battery_demo(args: argparse.Namespace, bundle: str, workdir: str) -> int:
+    from edge_sim.battery_demo import format_battery_report, plot_battery, run_battery_demo  # the simulator
+
+    runtime = open_runtime(bundle, num_threads=args.threads)
+    images, labels = load_test_split("digits", runtime)
+    report = run_battery_demo(runtime, images, labels, policy_spec=args.policy, monitor_name=args.monitor_profile,
+                              battery_name=args.battery_profile, board_name=args.board, charge_s=args.charge_seconds)
+    plot = os.path.join(workdir, "battery.png")
+    plot_battery(report, plot)
+    report["plot"] = plot
+    if args.json:
+        for result in (report["adaptive"], report["fixed"]):
+            result.pop("trace", None)
+        print(json.dumps(report))
+    else:
+        print(format_battery_report(report))
+        print(f"  plot: {plot}")
+    return 0

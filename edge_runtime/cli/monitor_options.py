@@ -1,0 +1,58 @@
+"""The ``--monitor``/``--battery``/``--policy`` options shared by ``edge-runtime run`` and ``eval``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Any
+
+from ..power.live import LiveAlpha
+from ..power.policies import parse_policy
+from ..power.profiles import load_profile
+from ..power.transports import parse_monitor_spec
+from .arg_types import seconds, unit_interval
+
+log = logging.getLogger(__name__)
+
+
+def add_monitor_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("battery-driven α (instead of --alpha)")
+    group.add_argument("--monitor", metavar="PROFILE@URL",
+                       help="read a power monitor in the background, e.g. adafruit-ina219-sketch@/dev/ttyACM0, "
+                            "pisugar@unix:///tmp/pisugar-server.sock, linux-power-supply@/sys/class/power_supply/BAT0")
+    group.add_argument("--battery", metavar="PROFILE", help="the battery behind the monitor (e.g. liion-1s-pisugar); "
+                       "needed when the monitor reports no percentage")
+    group.add_argument("--policy", default="linear", metavar="SPEC",
+                       help="how α follows the battery: linear (α = 1 − SoC), table, table:80%%=0,50%%=0.9,0%%=1, "
+                            "lifetime:8h, lifetime:until=18:00 (default linear)")
+    group.add_argument("--grace", type=seconds, default=30.0, metavar="S",
+                       help="keep the last α this long when the monitor falls silent (default 30)")
+    group.add_argument("--safe-alpha", type=unit_interval, default=0.5, metavar="A",
+                       help="α after the grace period, and before the first reading (default 0.5)")
+    group.add_argument("--baud", type=int, help="override the monitor profile's baud rate")
+
+
+def check_monitor_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors of the monitor options (exit 2)."""
+    if getattr(args, "baud", None) is not None and args.baud <= 0:
+        parser.error(f"--baud must be a positive rate, got {args.baud}")
+
+
+def start_live_alpha(args: argparse.Namespace | None, plan_for: Any) -> LiveAlpha | None:
+    """Start the live α for ``args.monitor`` (or return None); waits briefly for a first reading."""
+    if args is None or not getattr(args, "monitor", None):
+        return None
+    name, url = parse_monitor_spec(args.monitor)
+    profile = load_profile(name, "monitor")
+    battery = load_profile(args.battery, "battery") if args.battery else None
+    policy = parse_policy(args.policy, time.time())
+    live = LiveAlpha(profile, url, battery, policy, plan_for, baud=args.baud, grace_s=args.grace,
+                     safe_alpha=args.safe_alpha)
+    live.start()
+    wait = min(max(args.grace, 0.5), 3 * profile.transport.period_s + 1.0)
+    if not live.wait_first(wait):
+        print(f"warning: no reading from {args.monitor} after {wait:.1f} s; using α = {args.safe_alpha:g} until one "
+              f"comes", file=sys.stderr)
+    return live

@@ -1,0 +1,101 @@
+"""``edge-runtime run``: classify image files, α fixed or following the battery."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from ..core.preprocess import Preprocessor
+from ..errors import EdgeRuntimeError, InputError
+from .arg_types import unit_interval
+from .common import add_runtime_options, open_from_args
+from .monitor_options import add_monitor_options, start_live_alpha
+
+DEFAULT_ALPHA = 0.5
+
+
+def add_parser(sub: Any) -> None:
+    run = sub.add_parser("run", help="classify image files", description="Classify JPEG/PNG files; each image leaves "
+                         "the network at the first exit good enough for α (or for the desired accuracy).")
+    add_runtime_options(run)
+    run.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files")
+    choice = run.add_mutually_exclusive_group()
+    choice.add_argument("--alpha", type=unit_interval, help=f"trade-off α in [0, 1]: 0 = most accurate, "
+                        f"1 = least energy (default {DEFAULT_ALPHA})")
+    choice.add_argument("--accuracy", type=unit_interval, help="desired accuracy Ã in [0, 1] instead of α")
+    add_monitor_options(run)
+    run.set_defaults(handler=cmd_run, check=check)
+
+
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.monitor and (args.alpha is not None or args.accuracy is not None):
+        parser.error("--monitor sets α from the battery: drop --alpha/--accuracy")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    runtime = open_from_args(args)
+    live = start_live_alpha(args, runtime.plan_for_alpha)
+    try:
+        return run_images(args, runtime, live)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
+    """Classify ``args.images`` one by one; a file that cannot be read is an error line, the rest go on."""
+    bundle = runtime.bundle
+    multi_exit = bundle.family == "multi_exit"
+    if args.accuracy is not None and not multi_exit:
+        raise EdgeRuntimeError(f"{bundle.path}: --accuracy applies to multi-exit bundles; a {bundle.family} bundle "
+                               "takes --alpha")
+    if args.accuracy is not None:
+        alpha, desired = None, args.accuracy
+        plan = runtime.plan(desired)
+    else:
+        alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
+        desired = runtime.desired_accuracy(alpha) if multi_exit else None
+        plan = runtime.plan_for_alpha(alpha)
+    pre = Preprocessor(bundle.input, runtime.input_quantization)
+    failures = 0
+    if not args.json:
+        alpha_text = f"α from {args.monitor} ({args.policy})" if live else (
+            "given Ã" if alpha is None else f"α = {alpha:g}" + (f" → desired accuracy {desired:.4f}" if multi_exit else ""))
+        print(f"# {alpha_text}; routes {', '.join(runtime.route_names)}", file=sys.stderr)
+    for path in args.images:
+        try:
+            image = pre.load(path)
+        except InputError as exc:
+            failures += 1
+            print(f"Error: {exc}", file=sys.stderr)
+            continue
+        extra: dict[str, Any] = {}
+        start = time.perf_counter_ns()
+        if live is not None:
+            point = live.current
+            decision = runtime.classify(image, point.plan)
+        else:
+            decision = runtime.classify(image, plan)
+        latency_us = (time.perf_counter_ns() - start) / 1000.0
+        if live is not None:
+            alpha = round(point.alpha, 6)
+            desired = runtime.desired_accuracy(point.alpha) if multi_exit else None
+            extra = {"soc": None if point.soc != point.soc else round(point.soc, 4), "alpha_source": point.source}
+        where = runtime.describe(decision)
+        record = {
+            "image": path, "label": bundle.labels[decision.label], "class_index": decision.label,
+            "confidence": round(decision.confidence, 6), "exit": where["exit"], "exit_name": where["exit_name"],
+            "macs": decision.macs, "latency_us": round(latency_us, 2), "alpha": alpha,
+            "desired_accuracy": None if desired is None else round(desired, 6), **extra,
+            **{k: v for k, v in where.items() if k not in ("exit", "exit_name")},
+        }
+        if args.json:
+            print(json.dumps(record), flush=True)
+        else:
+            battery = f"\tα {alpha:.3f} (SoC {extra['soc']}, {extra['alpha_source']})" if live else ""
+            print(f"{path}\t{record['label']}\tconfidence {decision.confidence:.3f}\t{record['exit_name']}"
+                  f"\t{decision.macs:,d} MACs\t{latency_us:.1f} µs{battery}", flush=True)
+    return 1 if failures else 0

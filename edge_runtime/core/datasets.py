@@ -1,0 +1,180 @@
+"""Labelled image datasets, shared by the converter and the device's ``eval``.
+
+Every dataset is held as uint8 pixels (N, H, W, C) plus integer labels, with the affine
+map real = pixel·pixel_scale + pixel_offset that the model was trained on. Splits are
+deterministic (seeded), so the converter and the device agree on what the test split is.
+
+Layouts (``--dataset``):
+* ``digits``: scikit-learn's bundled 8×8 digits (needs scikit-learn; offline);
+* a ``.npz`` with ``x_train, y_train, x_test, y_test`` (the Keras datasets layout);
+* a folder with one sub-folder of images per class (read with Pillow).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+
+TEST_FRACTION = 0.2
+HELD_OUT_FRACTION = 0.15
+SPLIT_SEED = 20261123
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test splits as uint8 pixels; ``labels`` names the classes by index."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    labels: tuple[str, ...]
+    color_mode: str
+    pixel_scale: float = 1.0 / 255.0
+    pixel_offset: float = 0.0
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
+
+    def to_float(self, pixels: np.ndarray) -> np.ndarray:
+        """The model's float input for uint8 pixels."""
+        return pixels.astype(np.float32) * np.float32(self.pixel_scale) + np.float32(self.pixel_offset)
+
+    def held_out_split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(x_fit, y_fit, x_held, y_held): a seeded split of the training data.
+
+        The held-out part calibrates quantization and measures exit accuracies; the test
+        split is never used for either.
+        """
+        order = np.random.default_rng(SPLIT_SEED + 1).permutation(len(self.y_train))
+        n_held = max(1, int(round(len(order) * HELD_OUT_FRACTION)))
+        held, fit = order[:n_held], order[n_held:]
+        return self.x_train[fit], self.y_train[fit], self.x_train[held], self.y_train[held]
+
+
+def _split_test(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(y))
+    n_test = max(1, int(round(len(order) * TEST_FRACTION)))
+    test, train = order[:n_test], order[n_test:]
+    return x[train], y[train], x[test], y[test]
+
+
+def load_digits_dataset() -> Dataset:
+    """scikit-learn's 8×8 digits (values 0–16) scaled to uint8 0–255, 20% held as the test split."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise InputError("digits", "this dataset ships with scikit-learn: pip install scikit-learn, "
+                         "or pass a .npz or an image folder") from exc
+    digits = load_digits()
+    pixels = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    x_train, y_train, x_test, y_test = _split_test(pixels, digits.target.astype(np.int64))
+    return Dataset("digits", x_train, y_train, x_test, y_test, tuple(str(i) for i in range(10)), "L")
+
+
+def _as_pixels(path: str, name: str, array: np.ndarray) -> np.ndarray:
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4 or array.shape[-1] not in (1, 3):
+        raise InputError(path, f"{name} has shape {array.shape}; expected (N, H, W) or (N, H, W, 1 or 3)")
+    if array.dtype == np.uint8:
+        return array
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise InputError(path, f"{name} contains NaN or infinite values")
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high > 255:
+        raise InputError(path, f"{name} values span [{low}, {high}]; expected pixels in [0, 255] or [0, 1]")
+    if high <= 1.0:
+        values = values * 255.0
+    return np.round(values).astype(np.uint8)
+
+
+def load_npz_dataset(path: str) -> Dataset:
+    """A .npz in the Keras datasets layout (``x_train, y_train, x_test, y_test``)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data.files]
+            if missing:
+                raise InputError(path, f"missing arrays {', '.join(missing)}; expected x_train, y_train, x_test, y_test "
+                                 f"(found {', '.join(data.files) or 'none'})")
+            arrays = {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"is not a readable .npz file: {exc}") from exc
+    x_train = _as_pixels(path, "x_train", arrays["x_train"])
+    x_test = _as_pixels(path, "x_test", arrays["x_test"])
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise InputError(path, f"x_train images are {x_train.shape[1:]}, x_test images {x_test.shape[1:]}")
+    y_train = arrays["y_train"].reshape(-1).astype(np.int64)
+    y_test = arrays["y_test"].reshape(-1).astype(np.int64)
+    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if len(x) != len(y):
+            raise InputError(path, f"x_{name} has {len(x)} images but y_{name} has {len(y)} labels")
+    if min(y_train.min(), y_test.min()) < 0:
+        raise InputError(path, "labels must be non-negative class indices")
+    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    mode = "RGB" if x_train.shape[-1] == 3 else "L"
+    return Dataset(os.path.basename(path), x_train, y_train, x_test, y_test,
+                   tuple(str(i) for i in range(n_classes)), mode)
+
+
+def load_folder_dataset(path: str) -> Dataset:
+    """One sub-folder of images per class; all images converted to one mode and the most common size."""
+    from PIL import Image, UnidentifiedImageError
+
+    classes = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)) and not d.startswith("."))
+    files: list[tuple[str, int]] = []
+    for index, name in enumerate(classes):
+        folder = os.path.join(path, name)
+        files += [(os.path.join(folder, f), index) for f in sorted(os.listdir(folder))
+                  if f.lower().endswith(IMAGE_SUFFIXES)]
+    if len(classes) < 2 or not files:
+        raise InputError(path, "expected a .npz, 'digits', or a folder with one sub-folder of images per class "
+                         f"(found {len(classes)} sub-folders and {len(files)} images)")
+    images = []
+    for file, _ in files:
+        try:
+            with Image.open(file) as image:
+                image.load()
+                images.append(image.copy())
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InputError(file, f"is not an image Pillow can read: {exc}") from exc
+    mode = "RGB" if any(im.mode not in ("L", "1", "LA", "I", "I;16", "F") for im in images) else "L"
+    size = Counter(im.size for im in images).most_common(1)[0][0]
+    pixels = np.stack([
+        np.asarray((im.convert(mode) if im.size == size else im.convert(mode).resize(size, Image.Resampling.BILINEAR)),
+                   dtype=np.uint8)
+        for im in images
+    ])
+    if pixels.ndim == 3:
+        pixels = pixels[..., None]
+    labels = np.array([label for _, label in files], dtype=np.int64)
+    x_train, y_train, x_test, y_test = _split_test(pixels, labels)
+    return Dataset(os.path.basename(os.path.normpath(path)), x_train, y_train, x_test, y_test, tuple(classes), mode)
+
+
+def load_dataset(spec: str) -> Dataset:
+    """Load ``digits``, a ``.npz`` file or an image folder.
+
+    Raises:
+        InputError: a path in no known layout, naming what was expected.
+    """
+    if spec == "digits":
+        return load_digits_dataset()
+    if os.path.isfile(spec):
+        if spec.endswith(".npz"):
+            return load_npz_dataset(spec)
+        raise InputError(spec, "is a file but not a .npz; expected 'digits', a .npz with x_train, y_train, "
+                         "x_test, y_test, or a folder with one sub-folder of images per class")
+    if os.path.isdir(spec):
+        return load_folder_dataset(spec)
+    raise InputError(spec, "no such file or folder; expected 'digits', a .npz with x_train, y_train, x_test, y_test, "
+                     "or a folder with one sub-folder of images per class")

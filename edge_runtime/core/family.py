@@ -1,0 +1,31 @@
+"""What a model family gives the registry: its manifest part, its runtime, its eval and its report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family, as the registry and the commands see it.
+
+    Attributes:
+        name: the manifest's ``family`` value.
+        title: what the family is, for people.
+        part: the record type of the family's keys in the manifest (with ``check(reader, header)``).
+        runtime: the runtime class, built as ``runtime(bundle, backend, threads, delegates, **options)``.
+        evaluate: (runtime, images, labels, progress) → the eval report.
+        format_report: eval report → text for people.
+        plot: (eval report, PNG path) → None.
+        info_lines: bundle → the lines ``edge-runtime info`` prints for this family.
+    """
+
+    name: str
+    title: str
+    part: type
+    runtime: type
+    evaluate: Callable[..., dict[str, Any]]
+    format_report: Callable[[dict[str, Any]], str]
+    plot: Callable[[dict[str, Any], str], None]
+    info_lines: Callable[[Any], list[str]]

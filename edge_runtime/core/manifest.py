@@ -1,0 +1,169 @@
+"""The family-neutral part of a bundle's ``manifest.json``: one definition for writer and reader.
+
+Format version 1. Every family's manifest starts with :class:`ManifestHeader` (format, producer,
+labels, input spec, files with their hashes, segments with their tensors and costs, the
+monolithic reference); the family's own keys (:mod:`edge_runtime.families`) sit beside it at the
+top level. Segment conventions: each segment has one int8 input named ``x`` unless its family says
+otherwise; outputs are named ``features`` (what the next segment reads), ``probs`` (a softmax) and
+``confidence`` (its top probability, computed in the graph).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..schema import Reader, spec
+from .quant import Quantization
+
+FORMAT = "edge-adaptive-bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+COLOR_MODES = {"L": 1, "RGB": 3}
+
+
+def _positive_ints(shape: tuple[int, ...]) -> bool:
+    return all(d > 0 for d in shape)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One int8 tensor of a segment: its signature name, shape and quantization (real = scale·(q − zero_point))."""
+
+    name: str
+    shape: tuple[int, ...] = spec("positive integers", check=_positive_ints)
+    dtype: Literal["int8"] = spec()
+    scale: float = spec("a positive number", check=lambda v: v > 0)
+    zero_point: int = spec()
+
+    @property
+    def quantization(self) -> Quantization:
+        return Quantization(self.scale, self.zero_point)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One signature of one model file.
+
+    Attributes:
+        macs: multiply-accumulates of one run (eq. 3/4, counted per layer).
+        params: parameters stored for it.
+        bytes_moved: activations and weights read and written by one run (the memory term of the energy model).
+    """
+
+    name: str = spec(from_key=True)
+    file: str = spec()
+    signature: str = spec()
+    inputs: dict[str, TensorSpec] = spec("a list of tensors", by_name=True)
+    outputs: dict[str, TensorSpec] = spec("a list of tensors", by_name=True)
+    macs: int = spec("a number of MACs ≥ 0", check=lambda v: v >= 0)
+    params: int = spec()
+    bytes_moved: int = spec()
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How to turn an image file into the model's input: real = pixel·pixel_scale + pixel_offset."""
+
+    height: int = spec("a positive integer", check=lambda v: v > 0)
+    width: int = spec("a positive integer", check=lambda v: v > 0)
+    channels: int = spec()
+    color_mode: Literal["L", "RGB"] = spec()
+    pixel_scale: float = spec()
+    pixel_offset: float = spec()
+    resize: Literal["bilinear", "nearest", "refuse"] = spec()
+
+    @property
+    def image_shape(self) -> tuple[int, int, int, int]:
+        """The int8 model input's shape, batch of one."""
+        return (1, self.height, self.width, self.channels)
+
+    def validate(self, reader: Reader, where: str) -> None:
+        if COLOR_MODES[self.color_mode] != self.channels:
+            raise reader.fail(f"{where}.channels", f"expected {COLOR_MODES[self.color_mode]} for color_mode "
+                              f"{self.color_mode}, got {self.channels}")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A model file of the bundle: its sha256 and size in bytes."""
+
+    sha256: str = spec("a hex sha256 digest")
+    bytes: int = spec("a size in bytes")
+
+
+@dataclass(frozen=True)
+class MonolithicRef:
+    """The whole network as one model: the reference every saving is measured against."""
+
+    segment: str
+
+
+@dataclass(frozen=True)
+class FormatStamp:
+    """What is read first, so a bundle of another format or version is named as such and nothing more."""
+
+    format: str = spec(f'"{FORMAT}"')
+    format_version: int = spec()
+    family: str = spec("a model family")
+
+    def validate(self, reader: Reader, where: str) -> None:
+        if self.format != FORMAT:
+            raise reader.fail("format", f"expected {FORMAT!r}, got {self.format!r}")
+        if self.format_version != FORMAT_VERSION:
+            raise reader.fail("format_version", f"this runtime reads version {FORMAT_VERSION}, the bundle is version "
+                              f"{self.format_version}: convert it again with a matching edge-convert")
+
+
+@dataclass(frozen=True)
+class ManifestHeader:
+    """Everything but the family's own keys."""
+
+    format: str
+    format_version: int
+    family: str
+    labels: tuple[str, ...] = spec("a non-empty list of strings", check=lambda v: len(v) > 0)
+    input: InputSpec = spec()
+    files: dict[str, FileEntry] = spec()
+    segments: dict[str, Segment] = spec()
+    monolithic: MonolithicRef = spec()
+    producer: dict[str, Any] = spec(default_factory=dict)
+
+    def validate(self, reader: Reader, where: str) -> None:
+        for name in self.files:
+            if "/" in name or "\\" in name or name in (".", ".."):
+                raise reader.fail(f"files.{name}", "expected a plain file name inside the bundle folder")
+        for segment in self.segments.values():
+            if segment.file not in self.files:
+                raise reader.fail(f"segments.{segment.name}.file", f"{segment.file!r} is not listed in files")
+        if self.monolithic.segment not in self.segments:
+            raise reader.fail("monolithic.segment", f"segment {self.monolithic.segment!r} is not in segments")
+        mono = self.monolithic_segment
+        if "x" not in mono.inputs or mono.inputs["x"].shape != self.input.image_shape:
+            raise reader.fail("monolithic", f"its input must be the image, shape {list(self.input.image_shape)}")
+        if "probs" not in mono.outputs or mono.outputs["probs"].shape[-1] != len(self.labels):
+            raise reader.fail("monolithic", f"needs an output 'probs' with {len(self.labels)} classes")
+
+    @property
+    def monolithic_segment(self) -> Segment:
+        return self.segments[self.monolithic.segment]
+
+
+def require_segment(reader: Reader, segments: dict[str, Segment], name: str, where: str) -> Segment:
+    """``segments[name]``, or an error naming ``where`` the missing segment was referenced."""
+    if name not in segments:
+        raise reader.fail(where, f"segment {name!r} is not in segments")
+    return segments[name]
+
+
+def require_tensor(reader: Reader, segment: Segment, kind: Literal["inputs", "outputs"], name: str,
+                   shape: tuple[int, ...] | None = None, what: str = "") -> TensorSpec:
+    """A segment's input or output tensor ``name``, checked to have ``shape`` when given."""
+    table = segment.inputs if kind == "inputs" else segment.outputs
+    where = f"segments.{segment.name}.{kind}"
+    if name not in table:
+        raise reader.fail(where, f"expected a tensor named {name!r}{f' ({what})' if what else ''}")
+    if shape is not None and table[name].shape != shape:
+        raise reader.fail(where, f"{name}{f' ({what})' if what else ''} must be {list(shape)}, "
+                          f"found {list(table[name].shape)}")
+    return table[name]

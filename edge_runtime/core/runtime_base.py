@@ -1,0 +1,98 @@
+"""What every bundle runtime shares: one interpreter per model file, signatures opened and checked
+against the manifest at load, and the monolithic reference model.
+
+Thread rules: a runtime belongs to one thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import BundleError
+from .backends import Backend, load_backend
+from .bundle import Bundle
+from .manifest import Segment
+from .quant import Quantization
+from .signature_model import SignatureHandle, SignatureModel
+
+
+class BundleRuntime:
+    """Loads a verified bundle's model files; the families' runtimes build on it.
+
+    Args:
+        bundle: a verified bundle (:func:`edge_runtime.registry.load_bundle`).
+        backend: interpreter package (default: the first installed).
+        num_threads: interpreter threads; 1 is fastest for small models (a second thread must be
+            woken for every segment).
+        delegates: delegates from :mod:`edge_runtime.core.delegates`.
+        fast: use direct subgraph calls (see :mod:`edge_runtime.core.signature_model`).
+    """
+
+    def __init__(self, bundle: Bundle, backend: Backend | None = None, num_threads: int = 1,
+                 delegates: list[Any] | None = None, fast: bool = True) -> None:
+        self.bundle = bundle
+        self.backend = backend or load_backend()
+        self.num_threads = num_threads
+        self._models: dict[str, SignatureModel] = {}
+        self._delegates = delegates
+        self._fast = fast
+        self._checked: set[str] = set()
+        self._mono = self.handle(bundle.monolithic)
+
+    def model(self, file: str) -> SignatureModel:
+        """The interpreter of one model file of the bundle (opened once)."""
+        if file not in self._models:
+            path = self.bundle.file_path(file)
+            try:
+                self._models[file] = SignatureModel(self.backend, path, self.num_threads, self._delegates, self._fast)
+            except ValueError as exc:
+                raise BundleError(path, f"the interpreter cannot load it: {exc}") from exc
+        return self._models[file]
+
+    def handle(self, segment: Segment) -> SignatureHandle:
+        """The segment's signature, opened once and checked against the manifest (names, shapes, quantization)."""
+        model = self.model(segment.file)
+        path = self.bundle.file_path(segment.file)
+        if segment.signature not in model.signature_keys:
+            raise BundleError(path, f"has no signature {segment.signature!r} (it has {', '.join(model.signature_keys)})",
+                              f"segments.{segment.name}.signature")
+        if segment.signature in self._checked:
+            return model.handle(segment.signature)
+        handle = model.handle(segment.signature)
+        details = dict(zip(("inputs", "outputs"), model.signature_io(segment.signature)))
+        for kind, declared, actual in (("inputs", segment.inputs, handle.inputs), ("outputs", segment.outputs, handle.outputs)):
+            field = f"segments.{segment.name}.{kind}"
+            for name, spec in declared.items():
+                if name not in actual:
+                    raise BundleError(path, f"signature {segment.signature!r} has no {kind[:-1]} {name!r}", field)
+                if tuple(actual[name].shape) != spec.shape or actual[name].dtype != np.int8:
+                    raise BundleError(path, f"{kind[:-1]} {name!r} is {actual[name].dtype}{list(actual[name].shape)} "
+                                      f"in the model, the manifest says int8{list(spec.shape)}", field)
+                scale, zero_point = details[kind][name]["quantization"]
+                if not spec.quantization.matches(Quantization(float(scale), int(zero_point))):
+                    raise BundleError(path, f"{kind[:-1]} {name!r} is quantized (scale {scale}, zero point {zero_point}) "
+                                      f"in the model, the manifest says (scale {spec.quantization.scale}, zero point "
+                                      f"{spec.quantization.zero_point})", field)
+        self._checked.add(segment.signature)
+        return handle
+
+    @property
+    def input_quantization(self) -> Quantization:
+        """Quantization of the image input (the same for every segment that reads the image)."""
+        return self.bundle.monolithic.inputs["x"].quantization
+
+    @property
+    def uses_fast_path(self) -> bool:
+        return all(model.fast for model in self._models.values())
+
+    def classify_monolithic(self, image: np.ndarray) -> int:
+        """Class index from the single int8 model of the whole network (the reference)."""
+        return int(self.monolithic_probs(image).argmax())
+
+    def monolithic_probs(self, image: np.ndarray) -> np.ndarray:
+        """Run the monolithic model on one quantized image; its int8 probs (a view, valid until the next run)."""
+        np.copyto(self._mono.inputs["x"], image)
+        self._mono.run()
+        return self._mono.outputs["probs"]

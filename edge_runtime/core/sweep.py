@@ -1,0 +1,64 @@
+"""The α sweep every family's ``eval`` runs: each operating point timed over the test split, the
+monolithic reference timed between them, savings relative to it."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .decision import Decision
+from .timing import MonolithicPasses, timed_pass
+
+EQUAL_ACCURACY_TOLERANCE = 0.005  # "at the monolithic model's accuracy": within half a point
+
+Summarize = Callable[[list[Decision]], dict[str, Any]]
+
+
+def pass_stats(decisions: list[Decision], labels: np.ndarray) -> dict[str, Any]:
+    """Accuracy and mean MACs of one pass."""
+    return {"accuracy": float(np.mean(np.array([d.label for d in decisions]) == labels)),
+            "mean_macs": float(np.mean([d.macs for d in decisions]))}
+
+
+def measure(classify: Callable[[np.ndarray, Any], Decision], plan: Any, images: list[np.ndarray],
+            labels: np.ndarray, summarize: Summarize | None = None) -> dict[str, Any]:
+    """One timed pass of ``plan``: accuracy, mean MACs, mean latency and the family's own figures."""
+    decisions, latency = timed_pass(lambda image: classify(image, plan), images)
+    row = {**pass_stats(decisions, labels), "mean_latency_us": latency}
+    if summarize is not None:
+        row.update(summarize(decisions))
+    return row
+
+
+def sweep(classify: Callable[[np.ndarray, Any], Decision], points: Sequence[tuple[dict[str, Any], Any]],
+          images: list[np.ndarray], labels: np.ndarray, mono: MonolithicPasses, summarize: Summarize | None = None,
+          progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Measure each (row fields, plan) in turn, with a monolithic pass after each."""
+    rows = []
+    for index, (fields, plan) in enumerate(points):
+        rows.append({**fields, **measure(classify, plan, images, labels, summarize)})
+        mono.run()
+        if progress is not None and index % 5 == 4:
+            progress(f"swept {index + 1}/{len(points)} operating points")
+    return rows
+
+
+def add_savings(rows: Sequence[dict[str, Any]], reference_macs: float, reference_latency_us: float) -> None:
+    """``mac_saving`` and ``latency_saving`` of each row against the reference (in place)."""
+    for row in rows:
+        row["mac_saving"] = 1.0 - row["mean_macs"] / reference_macs
+        row["latency_saving"] = 1.0 - row["mean_latency_us"] / reference_latency_us
+
+
+def best_within(rows: Sequence[dict[str, Any]], floor: float, key: str = "mac_saving") -> dict[str, Any] | None:
+    """The row with the largest ``key`` among those at least ``floor`` accurate (None if none is)."""
+    eligible = [r for r in rows if r["accuracy"] >= floor]
+    return max(eligible, key=lambda r: r[key]) if eligible else None
+
+
+def header(runtime: Any, labels: np.ndarray, family: str) -> dict[str, Any]:
+    """What every eval report starts with."""
+    return {"bundle": runtime.bundle.path, "family": family, "test_samples": int(len(labels)),
+            "threads": runtime.num_threads, "backend": f"{runtime.backend.name} {runtime.backend.version}".strip(),
+            "fast_path": runtime.uses_fast_path}

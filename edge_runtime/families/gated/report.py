@@ -1,0 +1,61 @@
+"""What a person reads of a gated bundle: the eval table, EnergyNet's Fig. 3, and ``info``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...core.bundle import Bundle
+from ...core.plots import pyplot, save_atomic
+
+
+def format_report(report: dict[str, Any]) -> str:
+    mono = report["monolithic"]
+    lines = [f"{'alpha':>6} {'accuracy':>9} {'blocks':>7} {'E save':>7} {'MACs':>11} {'MAC save':>9} {'µs':>8} {'time save':>10}"]
+    for r in report["rows"]:
+        lines.append(f"{r['alpha']:6.2f} {r['accuracy']:9.4f} {r['blocks_run']:7.2f} {r['energy_saving']:6.1%} "
+                     f"{r['mean_macs']:11,.0f} {r['mac_saving']:8.1%} {r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%}")
+    lines.append("")
+    lines.append(f"ungated int8 network: accuracy {mono['accuracy']:.4f}  {mono['macs']:>11,d} MACs  {mono['latency_us']:8.1f} µs")
+    every = report["every_block"]
+    lines.append(f"every block (α = 0) : accuracy {every['accuracy']:.4f}  {every['mean_macs']:>11,.0f} MACs  "
+                 f"{every['latency_us']:8.1f} µs (one invocation of the ungated network)")
+    lines.append(f"  same, through the gated chain: accuracy {every['chain_accuracy']:.4f}  {every['chain_latency_us']:8.1f} µs")
+    for key, title in (("at_equal_accuracy", "at equal accuracy (−0.5 points)"), ("at_4x_mac_saving", "at 4× fewer MACs")):
+        best = report[key]
+        if best:
+            lines.append(f"{title}: α = {best['alpha']}, accuracy {best['accuracy']:.4f}, {best['blocks_run']:.2f} blocks, "
+                         f"energy saving {best['energy_saving']:.1%}, {best['mac_saving']:.1%} fewer MACs, "
+                         f"{best['latency_saving']:.1%} less time")
+    return "\n".join(lines)
+
+
+def plot(report: dict[str, Any], path: str) -> None:
+    """EnergyNet's Fig. 3: accuracy vs energy saving (modelled eq. 2, MACs, measured time)."""
+    plt = pyplot()
+    rows = report["rows"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, label, marker in (("energy_saving", "modelled energy (eq. 2)", "o-"), ("mac_saving", "MACs", "s-"),
+                               ("latency_saving", "measured time", "^-")):
+        ax.plot([100 * r[key] for r in rows], [100 * r["accuracy"] for r in rows], marker, label=label)
+    ax.axhline(100 * report["monolithic"]["accuracy"], color="gray", ls=":", label="ungated int8")
+    ax.set_xlabel("saving vs the ungated network (%)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Fig. 3: accuracy vs energy saving (α sweep of the gate threshold)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_atomic(fig, path)
+    plt.close(fig)
+
+
+def info_lines(bundle: Bundle) -> list[str]:
+    """``edge-runtime info``'s family lines."""
+    spec = bundle.part.gated
+    cal = bundle.part.calibration
+    lines = []
+    lines.append(f"ungated     {bundle.monolithic.macs:,d} MACs, held-out int8 accuracy {cal.get('monolithic_accuracy', float('nan')):.4f}; "
+          f"device gates agree with Keras on {cal.get('gate_agreement_with_keras', float('nan')):.1%} of decisions")
+    lines.append(f"stem        segment {spec.stem}: {bundle.segments[spec.stem].macs:,d} MACs (with gate 1)")
+    for b in spec.blocks:
+        lines.append(f"{b.name:<11} run {b.run} ({bundle.segments[b.run].macs:,d} MACs) | skip {b.skip} "
+              f"({bundle.segments[b.skip].macs:,d} MACs{', projection' if b.projection else ''}) | energy share {b.energy:.1%}")
+    return lines

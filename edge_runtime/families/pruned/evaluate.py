@@ -1,0 +1,56 @@
+"""``eval`` of a pruned bundle: the α sweep of the selector's threshold, AP and MP alone, and the
+original network as one int8 model timed in interleaved passes; Maleki et al.'s Table 2 columns."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ...core.decision import Decision
+from ...core.sweep import add_savings, best_within, header, measure, sweep
+from ...core.timing import MonolithicPasses
+from .runtime import AP, MP, PrunedRuntime
+
+LOSS_BUDGET = 0.02  # "at ≤ 2 points accuracy loss"
+
+
+def _mp_share(decisions: list[Decision]) -> dict[str, Any]:
+    return {"hci_fraction": float(np.mean([d.answered_by == "mp" for d in decisions]))}
+
+
+def evaluate(runtime: PrunedRuntime, images: list[np.ndarray], labels: np.ndarray,
+             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    labels = np.asarray(labels)
+    bundle = runtime.bundle
+    figures = runtime.part.pruned.figures
+    original_macs = bundle.monolithic.macs
+    mono = MonolithicPasses(runtime.classify_monolithic, images, labels)
+    mono_accuracy = mono.run()
+    points = [({"alpha": row.alpha, "threshold_q": row.threshold_q}, runtime.plan_for_alpha(row.alpha))
+              for row in runtime.alpha_rows]
+    rows = sweep(runtime.classify, points, images, labels, mono, _mp_share, progress)
+    ap_only = measure(runtime.classify, runtime.fixed_plan(AP), images, labels, _mp_share)
+    mp_only = measure(runtime.classify, runtime.fixed_plan(MP), images, labels, _mp_share)
+    mono.run()
+    add_savings(rows + [ap_only, mp_only], original_macs, mono.mean_latency)
+    trained = min(rows, key=lambda r: abs(r["alpha"] - 0.5))
+    mp_macs = runtime.mp_segment.macs
+    best = best_within(rows, mono_accuracy - LOSS_BUDGET)
+    return {
+        **header(runtime, labels, "pruned"),
+        "rows": rows,
+        "ap_only": ap_only, "mp_only": mp_only,
+        "monolithic": mono.report(mono_accuracy, original_macs),
+        "pruned": {
+            "acc_original": mono_accuracy, "phi_mp": figures.get("phi_mp"), "acc_mp": mp_only["accuracy"],
+            "phi_ap": figures.get("phi_ap"), "ap_mac_reduction": figures.get("ap_mac_reduction"),
+            "acc_ap": ap_only["accuracy"], "acc_system": trained["accuracy"],
+            "saving_vs_original": trained["mac_saving"], "saving_vs_mp": 1.0 - trained["mean_macs"] / mp_macs,
+            "latency_saving_vs_original": trained["latency_saving"], "hci_fraction": trained["hci_fraction"],
+            "sweep": figures.get("sweep", []), "min_accuracy": figures.get("min_accuracy"),
+        },
+        "within_2_points": None if best is None else {
+            "alpha": best["alpha"], "accuracy": best["accuracy"], "mac_saving": best["mac_saving"],
+            "latency_saving": best["latency_saving"]},
+    }

@@ -1,0 +1,83 @@
+"""What a person reads of a pruned bundle: the eval table, Maleki et al.'s Fig. 10, and ``info``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...core.bundle import Bundle
+from ...core.plots import pyplot, save_atomic
+
+
+def format_report(report: dict[str, Any]) -> str:
+    mono = report["monolithic"]
+    lines = [f"{'alpha':>6} {'thr':>5} {'accuracy':>9} {'MACs':>11} {'MAC save':>9} {'µs':>8} {'time save':>10} {'→ MP':>6}"]
+    for r in report["rows"]:
+        lines.append(f"{r['alpha']:6.2f} {r['threshold_q']:5d} {r['accuracy']:9.4f} {r['mean_macs']:11,.0f} "
+                     f"{r['mac_saving']:8.1%} {r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%} {r['hci_fraction']:6.1%}")
+    lines.append("")
+    for name in ("ap_only", "mp_only"):
+        r = report[name]
+        lines.append(f"{name:<18}: accuracy {r['accuracy']:.4f}  {r['mean_macs']:>11,.0f} MACs  {r['mean_latency_us']:8.1f} µs")
+    lines.append(f"original int8     : accuracy {mono['accuracy']:.4f}  {mono['macs']:>11,d} MACs  {mono['latency_us']:8.1f} µs")
+    p = report["pruned"]
+    lines.append(f"Table 2: acc_original {p['acc_original']:.4f}, φ_MP {p['phi_mp']}, acc_MP {p['acc_mp']:.4f}, "
+                 f"φ_AP {p['phi_ap']}, AP MAC reduction {p['ap_mac_reduction']:.1%}, acc_AP {p['acc_ap']:.4f}, "
+                 f"acc_system {p['acc_system']:.4f}, saving vs original {p['saving_vs_original']:.1%}, "
+                 f"vs MP {p['saving_vs_mp']:.1%}")
+    best = report["within_2_points"]
+    if best:
+        lines.append(f"within 2 points of the original: α = {best['alpha']}, accuracy {best['accuracy']:.4f}, "
+                     f"{best['mac_saving']:.1%} fewer MACs, {best['latency_saving']:.1%} less time")
+    return "\n".join(lines)
+
+
+def plot(report: dict[str, Any], path: str) -> None:
+    """Maleki et al.'s Fig. 10 (energy and accuracy vs φ_AP, chosen point marked) beside the measured α sweep."""
+    plt = pyplot()
+    fig, (ax, ax_alpha) = plt.subplots(1, 2, figsize=(12, 4.5))
+    sweep = report["pruned"]["sweep"]
+    if sweep:
+        phis = [100 * s["phi_ap"] for s in sweep]
+        ax.plot(phis, [s["energy"] for s in sweep], "o-", color="tab:blue", label="energy (MACs ÷ original)")
+        ax.set_xlabel("φ_AP (% of filters pruned)")
+        ax.set_ylabel("normalised energy")
+        acc = ax.twinx()
+        acc.plot(phis, [100 * s["acc_system"] for s in sweep], "s--", color="tab:red", label="system accuracy")
+        acc.set_ylabel("accuracy (%)")
+        chosen = report["pruned"]["phi_ap"]
+        for s in sweep:
+            if s["phi_ap"] == chosen:
+                ax.plot([100 * chosen], [s["energy"]], "k*", ms=16, label="chosen")
+        handles, names = ax.get_legend_handles_labels()
+        more, more_names = acc.get_legend_handles_labels()
+        ax.legend(handles + more, names + more_names, loc="center right", fontsize=8)
+    ax.set_title("Fig. 10: energy and accuracy vs φ_AP (held-out, float)")
+    rows = report["rows"]
+    ax_alpha.plot([100 * r["mac_saving"] for r in rows], [100 * r["accuracy"] for r in rows], "o-", label="MACs")
+    ax_alpha.plot([100 * r["latency_saving"] for r in rows], [100 * r["accuracy"] for r in rows], "s-",
+                  label="measured time")
+    ax_alpha.axhline(100 * report["monolithic"]["accuracy"], color="gray", ls=":", label="original int8")
+    ax_alpha.set_xlabel("saving vs the original (%)")
+    ax_alpha.set_ylabel("test accuracy (%)")
+    ax_alpha.set_title("α sweep of the selector threshold (int8, test split)")
+    ax_alpha.legend(fontsize=8)
+    fig.tight_layout()
+    save_atomic(fig, path)
+    plt.close(fig)
+
+
+def info_lines(bundle: Bundle) -> list[str]:
+    """``edge-runtime info``'s family lines."""
+    spec = bundle.part.pruned
+    f = spec.figures
+    cal = bundle.part.calibration
+    lines = []
+    lines.append(f"original    {bundle.monolithic.macs:,d} MACs, held-out int8 accuracy {cal.get('monolithic_accuracy', float('nan')):.4f}")
+    lines.append(f"pruning     φ_MP {f.get('phi_mp')}, φ_AP {f.get('phi_ap')} (AP has {f.get('ap_mac_reduction', 0):.1%} fewer MACs)")
+    lines.append(f"held-out    AP {cal.get('acc_ap', float('nan')):.4f}, MP {cal.get('acc_mp', float('nan')):.4f}, system "
+          f"{cal.get('acc_system', float('nan')):.4f} at the trained threshold ({cal.get('hci_fraction', 0):.1%} to MP)")
+    for role in ("trunk", "icnn_head", "ap_head", "mp", "selector"):
+        name = getattr(spec, role)
+        if name:
+            lines.append(f"{role:<11} segment {name}: {bundle.segments[name].macs:,d} MACs")
+    return lines

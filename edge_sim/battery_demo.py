@@ -1,0 +1,189 @@
+"""``edge-runtime demo --battery``: the closed loop, battery → monitor → α → exits → energy → battery.
+
+A simulated Li-ion cell, scaled down so that one charge lasts seconds, is drained by the energy
+each inference actually costs: its measured wall time × the board profile's power (idle plus
+one busy core). A firmware emulator prints the cell's voltage and current on a real
+pseudo-terminal in the monitor profile's own format; the runtime reads it back through pyserial
+and the profile's parser, estimates the state of charge by coulomb counting, and lets the policy
+set α for each image. The same cell is then drained again by the fixed full model (the
+monolithic int8 model); the report compares images per charge and accuracy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from edge_runtime.core.plots import pyplot, save_atomic
+from edge_runtime.families.multi_exit.runtime import MultiExitRuntime
+from edge_runtime.power.live import LiveAlpha
+from edge_runtime.power.policies import parse_policy
+from edge_runtime.power.profiles import BatteryProfile, BoardProfile, load_profile
+
+from .emulate import PtyEmulator, SimulatedBattery, battery_values
+
+BANDS = ((1.0, 0.75), (0.75, 0.5), (0.5, 0.25), (0.25, 0.0))
+
+
+def _scaled_battery(profile: BatteryProfile, capacity_j: float) -> BatteryProfile:
+    """The same chemistry and curve with a capacity of ``capacity_j`` joules."""
+    mah = capacity_j / profile.nominal_voltage_v / 3.6
+    return dataclasses.replace(profile, name=f"{profile.name} (scaled to {mah:.3g} mAh)", capacity_mah=mah)
+
+
+def _drain(battery: SimulatedBattery, power_w: float, images: list[np.ndarray], labels: np.ndarray,
+           classify: Callable[[int, np.ndarray], Any], say: Callable[[str], None], name: str) -> dict[str, Any]:
+    """Classify the test images in a loop until the battery is empty; charge each inference's measured time."""
+    n = len(images)
+    correct = []
+    exits = []
+    alphas = []
+    socs = []
+    count = 0
+    last_wall = time.perf_counter()
+    next_report = last_wall + 1.0
+    while not battery.empty:
+        i = count % n
+        soc = battery.soc
+        start = time.perf_counter_ns()
+        label, exit_index, alpha = classify(i, images[i])
+        spent_s = (time.perf_counter_ns() - start) * 1e-9
+        now = time.perf_counter()
+        battery.consume(power_w * spent_s, now - last_wall)
+        last_wall = now
+        correct.append(label == labels[i])
+        exits.append(exit_index)
+        alphas.append(alpha)
+        socs.append(soc)
+        count += 1
+        if now >= next_report:
+            say(f"  {name}: {count:,d} images, battery {battery.soc:6.1%}, α {alpha:.3f}, "
+                f"mean exit of the last 1000 {np.mean(exits[-1000:]):.2f}")
+            next_report = now + 1.0
+    correct_a = np.array(correct)
+    socs_a = np.array(socs)
+    bands = []
+    for hi, lo in BANDS:
+        mask = (socs_a <= hi) & (socs_a > lo) if lo > 0 else (socs_a <= hi)
+        if mask.any():
+            bands.append({"soc_from": hi, "soc_to": lo, "images": int(mask.sum()),
+                          "accuracy": float(correct_a[mask].mean()),
+                          "mean_alpha": float(np.mean(np.array(alphas)[mask])),
+                          "mean_exit": float(np.mean(np.array(exits)[mask]))})
+    return {"images": count, "accuracy": float(correct_a.mean()) if count else 0.0, "bands": bands,
+            "trace": {"soc": socs_a[::max(1, count // 400)].tolist(),
+                      "alpha": alphas[::max(1, count // 400)], "exit": exits[::max(1, count // 400)]}}
+
+
+def auto_table(runtime: MultiExitRuntime) -> str:
+    """A step table placed in the part of α's range where this bundle's exits fire (from α₀ up):
+    full accuracy above 75 % charge, then halfway from α₀ to 1, three quarters of the way, and 1
+    below 25 %. At α₀ itself an exit can fire but hardly any input is confident enough."""
+    start = runtime.alpha_where_exits_start()
+    return (f"table:75%=0,50%={start + (1 - start) / 2:.4f},25%={start + 3 * (1 - start) / 4:.4f},0%=1")
+
+
+def run_battery_demo(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.ndarray, *,
+                     policy_spec: str = "auto", monitor_name: str = "adafruit-ina219-sketch",
+                     battery_name: str = "liion-1s-pisugar", board_name: str = "raspberry-pi-4",
+                     charge_s: float = 4.0, interval_s: float = 0.02,
+                     say: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict[str, Any]:
+    """Drain the same simulated battery with the adaptive runtime and with the fixed full model.
+
+    ``charge_s`` sets the capacity: the energy the fixed model's inferences spend in that many
+    seconds of compute. ``policy_spec`` "auto" is :func:`auto_table`.
+    """
+    if policy_spec == "auto":
+        policy_spec = auto_table(runtime)
+    monitor = load_profile(monitor_name, "monitor")
+    board: BoardProfile = load_profile(board_name, "board")
+    power_w = board.idle_power_w + board.active_power_w
+    capacity_j = power_w * charge_s
+    battery_profile = _scaled_battery(load_profile(battery_name, "battery"), capacity_j)
+    say(f"battery: {battery_profile.name}, {capacity_j:.1f} J; board {board.name} at {power_w:.2f} W while computing; "
+        f"monitor {monitor.name} on a pseudo-terminal; policy {policy_spec}")
+
+    say("fixed full model (the monolithic int8 model):")
+    fixed_battery = SimulatedBattery(battery_profile, capacity_j=capacity_j)
+
+    def fixed(i: int, image: np.ndarray) -> tuple[int, int, float]:
+        return runtime.classify_monolithic(image), len(runtime.exits) - 1, 0.0
+
+    fixed_result = _drain(fixed_battery, power_w, images, labels, fixed, say, "fixed")
+
+    say("adaptive (α from the battery, read back through the monitor):")
+    battery = SimulatedBattery(battery_profile, capacity_j=capacity_j)
+    with tempfile.TemporaryDirectory(prefix="edge-demo-") as folder:
+        link = os.path.join(folder, "ttyMONITOR")
+        emulator = PtyEmulator(monitor, link, battery_values(battery), interval_s=interval_s).open()
+        live = LiveAlpha(monitor, link, battery_profile, parse_policy(policy_spec, time.time()),
+                         runtime.plan_for_alpha, grace_s=5.0, safe_alpha=0.0)
+        live.start()
+        emulator.start()
+        try:
+            if not live.wait_first(5.0):
+                say("  warning: no reading from the emulated monitor yet")
+
+            def adaptive(i: int, image: np.ndarray) -> tuple[int, int, float]:
+                point = live.current
+                decision = runtime.classify(image, point.plan)
+                return decision.label, decision.exit_index, point.alpha
+
+            adaptive_result = _drain(battery, power_w, images, labels, adaptive, say, "adaptive")
+        finally:
+            live.stop()
+            emulator.stop()
+    ratio = adaptive_result["images"] / max(fixed_result["images"], 1)
+    return {
+        "adaptive": {**adaptive_result, "monitor_samples": live.samples, "monitor_gaps": dict(live.gaps)},
+        "fixed": fixed_result,
+        "images_ratio": ratio,
+        "accuracy_change_points": 100.0 * (adaptive_result["accuracy"] - fixed_result["accuracy"]),
+        "policy": policy_spec, "monitor": monitor.name, "battery": battery_profile.name, "board": board.name,
+        "capacity_j": capacity_j, "power_w": power_w,
+    }
+
+
+def format_battery_report(report: dict[str, Any]) -> str:
+    a, f = report["adaptive"], report["fixed"]
+    lines = ["", f"One charge of the same battery ({report['capacity_j']:.1f} J, policy {report['policy']}):",
+             f"  fixed full model : {f['images']:>9,d} images, accuracy {f['accuracy']:.2%}",
+             f"  adaptive         : {a['images']:>9,d} images, accuracy {a['accuracy']:.2%}",
+             f"  → {report['images_ratio']:.2f}× the images per charge, accuracy {report['accuracy_change_points']:+.2f} "
+             f"points; the monitor gave {a['monitor_samples']} readings",
+             "", f"  {'charge':>11} {'images':>9} {'mean α':>7} {'mean exit':>9} {'accuracy':>9}"]
+    for band in a["bands"]:
+        lines.append(f"  {band['soc_from']:>4.0%} → {band['soc_to']:<4.0%} {band['images']:>9,d} {band['mean_alpha']:7.3f} "
+                     f"{band['mean_exit']:9.2f} {band['accuracy']:9.2%}")
+    return "\n".join(lines)
+
+
+def plot_battery(report: dict[str, Any], path: str) -> None:
+    """State of charge, α and the exit taken over one charge (atomic PNG)."""
+    plt = pyplot()
+    trace = report["adaptive"]["trace"]
+    soc = np.array(trace["soc"])
+    fig, ax = plt.subplots(figsize=(9, 4))
+    x = 100 * (1 - soc)
+    ax.plot(x, trace["alpha"], label="α (from the monitor)", color="tab:red")
+    ax.set_xlabel("charge used (%)")
+    ax.set_ylabel("α")
+    ax.set_ylim(-0.02, 1.02)
+    ax2 = ax.twinx()
+    exits = np.array(trace["exit"], dtype=float)
+    window = max(1, len(exits) // 40)
+    smooth = np.convolve(exits, np.ones(window) / window, mode="valid")
+    ax2.plot(x[window - 1:], smooth, label="exit taken (moving mean)", color="tab:blue")
+    ax2.set_ylabel("exit")
+    ax.set_title(f"adaptive: {report['adaptive']['images']:,d} images per charge vs "
+                 f"{report['fixed']['images']:,d} for the fixed model ({report['images_ratio']:.2f}×)")
+    fig.legend(loc="center left", bbox_to_anchor=(0.08, 0.5))
+    fig.tight_layout()
+    save_atomic(fig, path)
+    plt.close(fig)
