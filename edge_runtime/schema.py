@@ -49,8 +49,12 @@ def spec(expected: str = "", *, check: Callable[[Any], bool] | None = None, defa
 
 def show(value: Any) -> str:
     """A value as quoted in messages (shortened)."""
-    text = f'"{value}"' if isinstance(value, str) else repr(value)
+    text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _choice(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
 def _describe(hint: Any) -> str:
@@ -64,7 +68,7 @@ def _describe(hint: Any) -> str:
     if hint is bool:
         return "true or false"
     if origin is Literal:
-        return "one of " + ", ".join(show(c) for c in typing.get_args(hint))
+        return "one of " + ", ".join(_choice(c) for c in typing.get_args(hint))
     if origin in (tuple, list):
         return "a list"
     if origin is dict or dataclasses.is_dataclass(hint):

@@ -26,7 +26,8 @@ from edge_runtime.power.live import LiveAlpha
 from edge_runtime.power.policies import parse_policy
 from edge_runtime.power.profiles import BatteryProfile, BoardProfile, load_profile
 
-from .emulate import PtyEmulator, SimulatedBattery, battery_values
+from .battery import SimulatedBattery, battery_values
+from .pty import PtyEmulator
 
 BANDS = ((1.0, 0.75), (0.75, 0.5), (0.5, 0.25), (0.25, 0.0))
 
@@ -133,7 +134,7 @@ def run_battery_demo(runtime: MultiExitRuntime, images: list[np.ndarray], labels
             def adaptive(i: int, image: np.ndarray) -> tuple[int, int, float]:
                 point = live.current
                 decision = runtime.classify(image, point.plan)
-                return decision.label, decision.exit_index, point.alpha
+                return decision.label, runtime.route_names.index(decision.answered_by), point.alpha
 
             adaptive_result = _drain(battery, power_w, images, labels, adaptive, say, "adaptive")
         finally:

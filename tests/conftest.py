@@ -16,7 +16,7 @@ TRAINING_SEED = os.environ.get("EDGE_TEST_SEED", "0")
 
 def _convert_digits(tmp_path_factory, family: str, *options: str) -> str:
     """Train and convert a tiny ``family`` bundle on digits with ``edge-convert``; return its folder."""
-    from converters.cli import main
+    from converters.cli.main import main
 
     out = str(tmp_path_factory.mktemp("bundles") / family)
     code = main([family, "--dataset", "digits", "--out", out, *options, "--quiet", "--seed", TRAINING_SEED])
@@ -40,21 +40,21 @@ def bundle_copy(digits_bundle, tmp_path) -> str:
 
 @pytest.fixture(scope="session")
 def digits():
-    from edge_runtime.datasets import load_digits_dataset
+    from edge_runtime.core.datasets import load_digits_dataset
 
     return load_digits_dataset()
 
 
 @pytest.fixture(scope="session")
 def runtime(digits_bundle):
-    from edge_runtime.multi_exit import open_runtime
+    from edge_runtime.registry import open_runtime
 
     return open_runtime(digits_bundle)
 
 
 @pytest.fixture(scope="session")
 def test_images(runtime, digits):
-    from edge_runtime.preprocess import Preprocessor
+    from edge_runtime.core.preprocess import Preprocessor
 
     pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
     return [pre.from_pixels(p) for p in digits.x_test], digits.y_test

@@ -20,9 +20,12 @@ import signal
 import sys
 import time
 
-from edge_runtime.power.emulate import (PiSugarServerEmulator, PtyEmulator, SimulatedBattery, SysfsEmulator,
-                                        battery_values, pattern_values)
-from edge_runtime.cli_errors import run_guarded
+from edge_sim.battery import SimulatedBattery, battery_values
+from edge_sim.pisugar import PiSugarServerEmulator
+from edge_sim.pty import PtyEmulator
+from edge_sim.sysfs import SysfsEmulator
+from edge_sim.wire import pattern_values
+from edge_runtime.cli.guard import run_guarded
 from edge_runtime.power.profiles import load_profile
 
 

@@ -149,10 +149,10 @@ class ManifestHeader:
         return self.segments[self.monolithic.segment]
 
 
-def require_segment(reader: Reader, segments: dict[str, Segment], name: str, where: str) -> Segment:
-    """``segments[name]``, or an error naming ``where`` the missing segment was referenced."""
+def require_segment(reader: Reader, segments: dict[str, Segment], name: str, where: str, why: str = "") -> Segment:
+    """``segments[name]``, or an error naming ``where`` the missing segment was referenced (and ``why`` it matters)."""
     if name not in segments:
-        raise reader.fail(where, f"segment {name!r} is not in segments")
+        raise reader.fail(where, f"segment {name!r} is not in segments{f' ({why})' if why else ''}")
     return segments[name]
 
 

@@ -77,7 +77,7 @@ class GatedPart:
             what = "LSTM state" if name in ("h", "c") else ""
             return require_tensor(reader, seg, kind, name, shape, what).shape  # type: ignore[arg-type]
 
-        stem = require_segment(reader, segments, spec_.stem, "gated.stem")
+        stem = require_segment(reader, segments, spec_.stem, "gated.stem", "a gate segment is missing")
         need(stem, "inputs", "x", header.input.image_shape)
         features = need(stem, "outputs", "features")
         for t in ("h", "c"):
@@ -86,8 +86,8 @@ class GatedPart:
         for i, block in enumerate(spec_.blocks):
             field = f"gated.blocks[{i}]"
             last = i == len(spec_.blocks) - 1
-            run = require_segment(reader, segments, block.run, f"{field}.run")
-            skip = require_segment(reader, segments, block.skip, f"{field}.skip")
+            run = require_segment(reader, segments, block.run, f"{field}.run", "a gate segment is missing")
+            skip = require_segment(reader, segments, block.skip, f"{field}.skip", "a gate segment is missing")
             for seg in (run, skip):
                 need(seg, "inputs", "x", features)
                 for t in ("h", "c") if not last else ():

@@ -82,7 +82,7 @@ class PrunedPart:
             require_tensor(reader, roles[role], "inputs", "x", features, "the trunk's features")
         for role in ("ap_head", "mp"):
             require_tensor(reader, roles[role], "outputs", "probs", (1, n_labels), "one per label")
-        require_tensor(reader, roles["icnn_head"], "outputs", "probs", (1, 2), "LCI, HCI")
+        require_tensor(reader, roles["icnn_head"], "outputs", "probs", (1, 2), "")
         if spec_.selector is not None:
             selector = require_segment(reader, segments, spec_.selector, "pruned.selector")
             outputs = selector.outputs

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from converters.cli import main
+from converters.cli.main import main
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def test_user_model_with_exits(residual_model, tmp_path, capsys):
     with open(os.path.join(out, "manifest.json")) as f:
         manifest = json.load(f)
     assert manifest["producer"]["exits_after"] == ["stem", "res_add"]
-    from edge_runtime.multi_exit import open_runtime
+    from edge_runtime.registry import open_runtime
 
     runtime = open_runtime(out)
     assert runtime.plan(1.0).invocations == 1
@@ -75,7 +75,7 @@ def test_npz_dataset_and_interrupted_run_leaves_nothing(tmp_path, digits, monkey
     path = str(tmp_path / "digits.npz")
     np.savez(path, x_train=digits.x_train[..., 0], y_train=digits.y_train, x_test=digits.x_test[..., 0],
              y_test=digits.y_test)
-    import converters.multi_exit_export as export
+    import converters.multi_exit.export as export
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt

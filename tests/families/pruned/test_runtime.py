@@ -8,11 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from edge_runtime.bundle import load_bundle
+from edge_runtime.registry import load_bundle
 from edge_runtime.errors import BundleError
-from edge_runtime.multi_exit import open_runtime
-from edge_runtime.preprocess import Preprocessor
-from edge_runtime.pruned import AP, MP, PrunedRuntime
+from edge_runtime.registry import open_runtime
+from edge_runtime.core.preprocess import Preprocessor
+from edge_runtime.families.pruned.runtime import AP, MP, PrunedRuntime
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def pruned(pruned_bundle, digits):
 
 def test_the_bundle_says_what_the_device_needs(pruned_bundle):
     bundle = load_bundle(pruned_bundle)
-    spec = bundle.pruned
+    spec = bundle.part.pruned
     assert bundle.family == "pruned" and spec.selector == "selector"
     assert bundle.monolithic.name == "original"
     figures = spec.figures
@@ -34,9 +34,9 @@ def test_the_bundle_says_what_the_device_needs(pruned_bundle):
     # AP (trunk + its head) and MP are smaller than the original, and the selector is trunk + both heads
     assert segments["trunk"].macs + segments["ap_head"].macs < segments["mp"].macs < bundle.monolithic.macs
     assert segments["selector"].macs == segments["trunk"].macs + segments["icnn_head"].macs + segments["ap_head"].macs
-    alphas = [row.alpha for row in spec.alpha_table]
+    alphas = [row.alpha for row in spec.alpha_table.rows]
     assert alphas[0] == 0.0 and alphas[-1] == 1.0 and len(alphas) == 21
-    fractions = [row.hci_fraction for row in spec.alpha_table]
+    fractions = [row.hci_fraction for row in spec.alpha_table.rows]
     assert fractions[0] == 1.0 and fractions[-1] == 0.0 and fractions == sorted(fractions, reverse=True)
 
 
@@ -48,10 +48,10 @@ def test_selection_goes_to_mp_when_the_selector_says_hci(pruned):
         code, ap_label, mp_label = runtime.scores(image)
         to_mp = runtime.classify(image, everything_mp)
         to_ap = runtime.classify(image, nothing_mp)
-        assert (to_mp.exit_index, to_mp.label, to_mp.macs) == (MP, mp_label, runtime.mp_macs)
-        assert (to_ap.exit_index, to_ap.label, to_ap.macs) == (AP, ap_label, runtime.ap_macs)
+        assert (to_mp.answered_by, to_mp.label, to_mp.macs) == ("mp", mp_label, runtime.mp_macs)
+        assert (to_ap.answered_by, to_ap.label, to_ap.macs) == ("ap", ap_label, runtime.ap_macs)
         plan = runtime.plan_for_alpha(0.5)
-        assert runtime.classify(image, plan).exit_index == (MP if code >= plan.threshold_q else AP)
+        assert runtime.classify(image, plan).answered_by == ("mp" if code >= plan.threshold_q else "ap")
 
 
 def test_fused_selector_agrees_with_the_separate_segments(pruned):
@@ -67,12 +67,12 @@ def test_alpha_moves_work_from_mp_to_ap(pruned):
     mp_share = []
     for alpha in (0.0, 0.5, 1.0):
         plan = runtime.plan_for_alpha(alpha)
-        mp_share.append(np.mean([runtime.classify(image, plan).exit_index == MP for image in images]))
+        mp_share.append(np.mean([runtime.classify(image, plan).answered_by == "mp" for image in images]))
     assert mp_share[0] == 1.0 and mp_share[2] == 0.0 and mp_share[0] >= mp_share[1] >= mp_share[2]
 
 
 def test_eval_json_has_table_2_and_the_sweep(pruned_bundle, tmp_path, capsys):
-    from edge_runtime.cli import main
+    from edge_runtime.cli.main import main
 
     png = tmp_path / "fig10.png"
     assert main(["eval", pruned_bundle, "--dataset", "digits", "--limit", "60", "--json", "--plot", str(png)]) == 0
@@ -88,7 +88,7 @@ def test_eval_json_has_table_2_and_the_sweep(pruned_bundle, tmp_path, capsys):
 def test_run_names_the_route(pruned_bundle, tmp_path, digits, capsys):
     from PIL import Image
 
-    from edge_runtime.cli import main
+    from edge_runtime.cli.main import main
 
     path = tmp_path / "digit.png"
     Image.fromarray(digits.x_test[0][..., 0], mode="L").save(path)
@@ -114,7 +114,7 @@ def test_a_broken_pruned_manifest_is_one_clear_error(pruned_bundle, tmp_path):
 
 
 def test_converter_rejects_bad_ratios(tmp_path, capsys):
-    from converters.cli import main
+    from converters.cli.main import main
 
     for args in (["--ap-ratios", "0.5,1.2"], ["--mild", "0"], ["--max-loss", "2"]):
         assert main(["pruned", "--out", str(tmp_path / "x"), *args]) == 1
@@ -133,9 +133,9 @@ def test_a_users_keras_model_is_pruned(tmp_path, capsys):
     """--model: the user's own trained CNN (a residual one) goes through the same pipeline."""
     import keras
 
-    from converters.cli import main
-    from converters.pruned import fit
-    from edge_runtime.datasets import load_digits_dataset
+    from converters.cli.main import main
+    from converters.pruned.algorithm import fit
+    from edge_runtime.core.datasets import load_digits_dataset
 
     data = load_digits_dataset()
     keras.utils.set_random_seed(0)

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from edge_runtime.power.emulate import PtyEmulator, SimulatedBattery, battery_values
+from edge_sim.battery import SimulatedBattery, battery_values
+from edge_sim.pty import PtyEmulator
 from edge_runtime.power.live import LiveAlpha
 from edge_runtime.power.policies import Linear, Table
 from edge_runtime.power.profiles import load_profile
@@ -80,7 +81,7 @@ def test_closed_loop_over_a_pseudo_terminal(tmp_path, runtime, test_images):
             point = live.current
             decision = runtime.classify(images[len(seen) % len(images)], point.plan)
             battery.consume(5.0 * 0.001, 0.001)  # 5 mJ per image: a charge lasts a few seconds
-            seen.append((point.alpha, decision.exit_index))
+            seen.append((point.alpha, runtime.route_names.index(decision.answered_by)))
             time.sleep(0.0005)
     finally:
         live.stop()
@@ -97,8 +98,8 @@ def test_closed_loop_over_a_pseudo_terminal(tmp_path, runtime, test_images):
 def test_run_carries_soc_and_alpha_in_each_record(tmp_path, digits_bundle, capsys):
     from PIL import Image
 
-    from edge_runtime.cli import main
-    from edge_runtime.datasets import load_digits_dataset
+    from edge_runtime.cli.main import main
+    from edge_runtime.core.datasets import load_digits_dataset
 
     data = load_digits_dataset()
     paths = []
@@ -124,7 +125,7 @@ def test_run_carries_soc_and_alpha_in_each_record(tmp_path, digits_bundle, capsy
 
 
 def test_run_refuses_alpha_with_monitor(digits_bundle):
-    from edge_runtime.cli import main
+    from edge_runtime.cli.main import main
 
     with pytest.raises(SystemExit) as info:
         main(["run", digits_bundle, "x.png", "--alpha", "0.3", "--monitor", "csv@loop://"])
@@ -132,7 +133,7 @@ def test_run_refuses_alpha_with_monitor(digits_bundle):
 
 
 def test_a_silent_monitor_never_stops_inference(tmp_path, digits_bundle, capsys):
-    from edge_runtime.cli import main
+    from edge_runtime.cli.main import main
 
     link = str(tmp_path / "tty")
     emulator = PtyEmulator(INA219, link, lambda seq, t: {}, interval_s=1.0).open()  # a port that says nothing
@@ -151,7 +152,7 @@ def test_a_silent_monitor_never_stops_inference(tmp_path, digits_bundle, capsys)
 
 
 def test_battery_demo_report(digits_bundle, runtime, test_images):
-    from edge_runtime.battery_demo import run_battery_demo
+    from edge_sim.battery_demo import run_battery_demo
 
     images, labels = test_images
     report = run_battery_demo(runtime, images, labels, charge_s=0.4, interval_s=0.01, say=lambda m: None)
@@ -165,11 +166,11 @@ def test_battery_demo_report(digits_bundle, runtime, test_images):
 
 
 def test_auto_table_starts_where_exits_can_fire(runtime):
-    from edge_runtime.battery_demo import auto_table
+    from edge_sim.battery_demo import auto_table
     from edge_runtime.power.policies import parse_policy
 
     start = runtime.alpha_where_exits_start()
-    last = len(runtime.bundle.exits) - 1
+    last = len(runtime.exits) - 1
     above = runtime.plan_for_alpha(start)
     assert above.invocations > 1 or above.steps[0].exit_index != last
     if start > 0.0:  # some trained bundles let an exit fire at α = 0 already
@@ -181,7 +182,7 @@ def test_auto_table_starts_where_exits_can_fire(runtime):
 
 def test_exits_that_fire_at_alpha_zero_start_at_zero(runtime):
     """Bisection used to answer ≈ its tolerance (1e-4), not 0, when an exit can fire at α = 0."""
-    from edge_runtime.multi_exit import MultiExitRuntime
+    from edge_runtime.families.multi_exit.runtime import MultiExitRuntime
 
     lenient = MultiExitRuntime(runtime.bundle, runtime.backend, beta2=0.3)  # any exit ≥ 0.3·Ã confident leaves
     assert lenient.plan_for_alpha(0.0).invocations > 1

@@ -15,9 +15,11 @@ import pytest
 import serial
 
 from edge_runtime.power.capture import CaptureLog, read_capture
-from edge_runtime.power.capture_cli import main
-from edge_runtime.power.emulate import (PiSugarServerEmulator, PtyEmulator, SysfsEmulator, pattern_check,
-                                        pattern_values)
+from edge_runtime.cli.capture import main
+from edge_sim.pisugar import PiSugarServerEmulator
+from edge_sim.pty import PtyEmulator
+from edge_sim.sysfs import SysfsEmulator
+from edge_sim.wire import pattern_check, pattern_values
 from edge_runtime.power.profiles import load_profile
 from edge_runtime.power.samples import Gap, Sample
 
@@ -94,7 +96,7 @@ def test_unplug_and_replug_are_marked_and_nothing_after_is_lost(emulator, tmp_pa
 def test_kill_9_leaves_a_valid_csv_missing_at_most_the_last_second(emulator, tmp_path):
     em = emulator(interval_s=0.002)
     out = str(tmp_path / "log.csv")
-    proc = subprocess.Popen([sys.executable, "-m", "edge_runtime.power.capture_cli", "--port", em.link, "--profile",
+    proc = subprocess.Popen([sys.executable, "-m", "edge_runtime.cli.capture", "--port", em.link, "--profile",
                              "csv", "--out", out, "--quiet"], stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     em.start()
@@ -115,7 +117,7 @@ def test_kill_9_leaves_a_valid_csv_missing_at_most_the_last_second(emulator, tmp
 def test_ctrl_c_ends_cleanly_with_the_summary(emulator, tmp_path):
     em = emulator(interval_s=0.01)
     out = str(tmp_path / "log.csv")
-    proc = subprocess.Popen([sys.executable, "-m", "edge_runtime.power.capture_cli", "--port", em.link, "--profile",
+    proc = subprocess.Popen([sys.executable, "-m", "edge_runtime.cli.capture", "--port", em.link, "--profile",
                              "csv", "--out", out, "--json", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     time.sleep(1.0)

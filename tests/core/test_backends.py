@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from edge_runtime.backends import Backend, load_backend
-from edge_runtime.delegates import edgetpu_library, load_delegates
+from edge_runtime.core.backends import Backend, load_backend
+from edge_runtime.core.delegates import edgetpu_library, load_delegates
 from edge_runtime.errors import BackendError
 
 
@@ -59,8 +59,8 @@ def test_edgetpu_library_names():
 def test_device_process_never_imports_tensorflow(digits_bundle):
     code = f"""
 import sys
-from edge_runtime.multi_exit import open_runtime
-from edge_runtime.preprocess import Preprocessor
+from edge_runtime.registry import open_runtime
+from edge_runtime.core.preprocess import Preprocessor
 import numpy as np
 runtime = open_runtime({digits_bundle!r})
 image = np.zeros((1, 8, 8, 1), np.int8)

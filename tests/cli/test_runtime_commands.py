@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_runtime.cli import main
+from edge_runtime.cli.main import main
 
 pytestmark = pytest.mark.slow
 

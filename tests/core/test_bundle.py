@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from edge_runtime.bundle import load_bundle
+from edge_runtime.registry import load_bundle
 from edge_runtime.errors import BundleError
-from edge_runtime.multi_exit import MultiExitRuntime
+from edge_runtime.families.multi_exit.runtime import MultiExitRuntime
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ def _edit(folder, change):
 
 def test_loads(digits_bundle):
     bundle = load_bundle(digits_bundle)
-    assert bundle.family == "multi_exit" and len(bundle.exits) == 4 and bundle.labels[3] == "3"
+    assert bundle.family == "multi_exit" and len(bundle.part.exits) == 4 and bundle.labels[3] == "3"
 
 
 def test_missing_tflite(bundle_copy):
@@ -52,12 +52,13 @@ def test_sha256_mismatch(bundle_copy):
 
 
 def test_corrupt_tflite_with_matching_hash_fails_at_load(bundle_copy):
-    from converters.bundle_writer import file_entry
+    from converters.common.bundle_writer import file_entry
+    from edge_runtime.schema import dump
 
     path = os.path.join(bundle_copy, "monolithic.tflite")
     with open(path, "wb") as f:
         f.write(b"not a flatbuffer" * 64)
-    _edit(bundle_copy, lambda m: m["files"].__setitem__("monolithic.tflite", file_entry(path)))
+    _edit(bundle_copy, lambda m: m["files"].__setitem__("monolithic.tflite", dump(file_entry(path))))
     with pytest.raises(BundleError, match=r"monolithic\.tflite: the interpreter cannot load it"):
         MultiExitRuntime(load_bundle(bundle_copy))
 

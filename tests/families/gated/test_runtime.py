@@ -9,11 +9,11 @@ import shutil
 import numpy as np
 import pytest
 
-from edge_runtime.bundle import load_bundle
+from edge_runtime.registry import load_bundle
 from edge_runtime.errors import BundleError
-from edge_runtime.gated import GatedRuntime
-from edge_runtime.multi_exit import open_runtime
-from edge_runtime.preprocess import Preprocessor
+from edge_runtime.families.gated.runtime import GatedRuntime
+from edge_runtime.registry import open_runtime
+from edge_runtime.core.preprocess import Preprocessor
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_device_gates_decide_as_in_training(gated_bundle):
     step, too few for the margin loss to push every logit clear of int8 rounding: over training
     seeds 0–5 it agreed on 97.9–100% of decisions. A broken export or threshold gives far less.
     """
-    calibration = load_bundle(gated_bundle).calibration
+    calibration = load_bundle(gated_bundle).part.calibration
     assert calibration["gate_agreement_with_keras_test_split"] >= 0.97
     assert calibration["gate_agreement_with_keras"] >= 0.97
 
@@ -49,13 +49,13 @@ def test_a_skipped_block_is_never_invoked(gated):
     nothing = runtime.plan_for_delta(1e9)
     for image in images[:20]:
         decision = runtime.classify(image, nothing)
-        assert decision.blocks == ()
+        assert decision.ran == ()
     assert not any(name.startswith("run_") for name in calls)
     calls.clear()
     trained = runtime.plan_for_alpha(0.5)
     expected: dict[str, int] = {}
     for image in images[:50]:
-        for name in runtime.classify(image, trained).blocks:
+        for name in runtime.classify(image, trained).ran:
             run_name = next(run.name for block, run, _ in runtime._blocks if block == name)
             expected[run_name] = expected.get(run_name, 0) + 1
     assert {k: v for k, v in calls.items() if k.startswith("run_")} == expected
@@ -67,20 +67,20 @@ def test_every_block_matches_the_ungated_network(gated):
     chained = np.array([runtime.classify_chain(image, plan).label for image in images])
     plain = np.array([runtime.classify_monolithic(image) for image in images])
     assert np.mean(chained == plain) >= 0.97  # same weights; int8 rounding differs at the joints
-    assert all(len(runtime.classify_chain(image, plan).blocks) == len(runtime.block_names) for image in images[:10])
+    assert all(len(runtime.classify_chain(image, plan).ran) == len(runtime.block_names) for image in images[:10])
     # with every block running, classify answers with the ungated network in one invocation
     assert [runtime.classify(image, plan).label for image in images] == plain.tolist()
 
 
 def test_alpha_skips_more_blocks(gated):
     runtime, images, _ = gated
-    means = [np.mean([len(runtime.classify(image, runtime.plan_for_alpha(a)).blocks) for image in images[:80]])
+    means = [np.mean([len(runtime.classify(image, runtime.plan_for_alpha(a)).ran) for image in images[:80]])
              for a in (0.0, 0.5, 1.0)]
     assert means[0] == len(runtime.block_names) and means[2] == 0 and means[0] >= means[1] >= means[2]
 
 
 def test_eval_reports_blocks_run_and_fig_3(gated_bundle, tmp_path, capsys):
-    from edge_runtime.cli import main
+    from edge_runtime.cli.main import main
 
     png = tmp_path / "fig3.png"
     assert main(["eval", gated_bundle, "--dataset", "digits", "--limit", "60", "--json", "--plot", str(png)]) == 0
@@ -94,14 +94,14 @@ def test_eval_reports_blocks_run_and_fig_3(gated_bundle, tmp_path, capsys):
 def test_run_traces_the_blocks(gated_bundle, tmp_path, digits, capsys):
     from PIL import Image
 
-    from edge_runtime.cli import main
+    from edge_runtime.cli.main import main
 
     path = tmp_path / "digit.png"
     Image.fromarray(digits.x_test[0][..., 0], mode="L").save(path)
     assert main(["run", gated_bundle, str(path), "--alpha", "0", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
-    assert record["blocks_run"] == list(load_bundle(gated_bundle).gated and
-                                        [b.name for b in load_bundle(gated_bundle).gated.blocks])
+    assert record["blocks_run"] == list(load_bundle(gated_bundle).part.gated and
+                                        [b.name for b in load_bundle(gated_bundle).part.gated.blocks])
 
 
 def _damaged(gated_bundle, tmp_path, change):
@@ -138,7 +138,7 @@ def test_bad_gated_bundles_are_one_clear_error(gated_bundle, tmp_path):
 
 
 def test_converter_rejects_a_bad_schedule(tmp_path, capsys):
-    from converters.cli import main
+    from converters.cli.main import main
 
     assert main(["gated", "--out", str(tmp_path / "x"), "--alpha-schedule", "0.1,0.9"]) == 1
     assert "expected three α ≥ 0" in capsys.readouterr().err

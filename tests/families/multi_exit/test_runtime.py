@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from edge_runtime.errors import ValueRangeError
-from edge_runtime.exit_rule import choose_exit
-from edge_runtime.multi_exit import MultiExitRuntime
+from edge_runtime.families.multi_exit.exit_rule import choose_exit
+from edge_runtime.families.multi_exit.runtime import MultiExitRuntime
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ def test_full_span_equals_the_consecutive_chain(runtime, test_images):
     (seen: one input in a few hundred, by a few codes of confidence). Labels must agree.
     """
     images, _ = test_images
-    last = len(runtime.bundle.exits) - 1
+    last = len(runtime.exits) - 1
     full = runtime.fixed_plan(last)
     same, differences = 0, []
     for image in images[:200]:
@@ -34,7 +34,7 @@ def test_full_span_equals_the_consecutive_chain(runtime, test_images):
 
 def test_chain_agrees_with_the_monolithic_model(runtime, test_images):
     images, labels = test_images
-    last = runtime.fixed_plan(len(runtime.bundle.exits) - 1)
+    last = runtime.fixed_plan(len(runtime.exits) - 1)
     chained = np.array([runtime.classify(im, last).label for im in images])
     mono = np.array([runtime.classify_monolithic(im) for im in images])
     # Separately calibrated files: quantization may differ by an ulp, so allow a rare flip.
@@ -53,7 +53,7 @@ def test_plans_take_the_exit_eq10_takes(runtime, test_images):
         for image, (labels, confidences) in zip(images[:150], scores):
             expected = choose_exit(confidences, accuracies, target, runtime.beta1, runtime.beta2)
             decision = runtime.classify(image, plan)
-            assert decision.exit_index == expected, target
+            assert runtime.route_names.index(decision.answered_by) == expected, target
             assert decision.label == labels[expected]
 
 
@@ -89,8 +89,8 @@ def test_int8_exits_stay_close_to_float(runtime):
     points on 216 held-out images. Two binomial standard errors bound that honestly, while a
     strong exit keeps the 3-point bound.
     """
-    held_out = runtime.bundle.calibration["held_out_samples"]
-    for ex in runtime.bundle.exits:
+    held_out = runtime.part.calibration.figures["held_out_samples"]
+    for ex in runtime.exits:
         p = ex.float_accuracy
         tolerance = max(0.03, 2 * math.sqrt(p * (1 - p) / held_out))
         assert abs(ex.accuracy - ex.float_accuracy) <= tolerance, (ex.name, ex.accuracy, p)
@@ -107,7 +107,7 @@ def test_desired_accuracy_is_clamped_to_the_exits(runtime):
 
 
 def test_joints_are_recorded_and_equal(runtime):
-    joints = runtime.bundle.calibration["joints"]
+    joints = runtime.part.calibration.figures["joints"]
     assert joints, "a multi-exit bundle has joints"
     assert not any(j["requantize"] for j in joints)
     for j in joints:

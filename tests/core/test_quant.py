@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_runtime.quant import Joint, Quantization, pixel_table, requantization_table
+from edge_runtime.core.quant import Joint, Quantization, pixel_table, requantization_table
 
 scales = st.floats(min_value=1e-4, max_value=1.0, allow_nan=False)
 zero_points = st.integers(min_value=-128, max_value=127)

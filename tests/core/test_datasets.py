@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_runtime.datasets import load_dataset
+from edge_runtime.core.datasets import load_dataset
 from edge_runtime.errors import InputError
 
 

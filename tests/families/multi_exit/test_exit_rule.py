@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edge_runtime.errors import ValueRangeError
-from edge_runtime.exit_rule import EnergyFit, choose_exit, desired_accuracy, fit_energy_accuracy
+from edge_runtime.families.multi_exit.exit_rule import EnergyFit, choose_exit, desired_accuracy, fit_energy_accuracy
 
 
 class TestEq7:

@@ -7,7 +7,7 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from edge_runtime.power.emulate import encode_frame, encode_record, header, record_values
+from edge_sim.wire import encode_frame, encode_record, header, record_values
 from edge_runtime.power.parsers import decode_sysfs, make_parser
 from edge_runtime.power.profiles import load_profile
 from edge_runtime.power.samples import Gap, Sample

@@ -10,10 +10,10 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 keras = pytest.importorskip("keras")
 
-from converters.errors import ConvertError  # noqa: E402
-from converters.macs import model_cost  # noqa: E402
-from converters.pruned import balanced_weights, eq5_accuracy, selector_labels  # noqa: E402
-from converters.pruning import analyse, channels_to_keep, prune_group, prune_model  # noqa: E402
+from converters.common.errors import ConvertError  # noqa: E402
+from converters.common.macs import model_cost  # noqa: E402
+from converters.pruned.algorithm import balanced_weights, eq5_accuracy, selector_labels  # noqa: E402
+from converters.pruned.pruning import analyse, channels_to_keep, prune_group, prune_model  # noqa: E402
 
 
 def residual_model(seed=0):
