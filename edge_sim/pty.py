@@ -114,7 +114,8 @@ class PtyEmulator:
         except OSError:
             return 0
 
-    def _write(self, data: bytes) -> bool:
+    def write_raw(self, data: bytes) -> bool:
+        """Send ``data`` as the firmware would (any bytes: garbage, half a line); False once unplugged."""
         view = memoryview(data)
         while view:
             with self._lock:
@@ -135,7 +136,7 @@ class PtyEmulator:
     def _run(self) -> None:
         requests = self.profile.transport.requests
         if header(self.profile):
-            self._write(header(self.profile))
+            self.write_raw(header(self.profile))
         next_at = time.monotonic()
         while not self._stop.is_set() and (self.count is None or self.written < self.count):
             if requests:
@@ -153,7 +154,7 @@ class PtyEmulator:
             for _ in range(n):
                 records.append(self._record())
                 self.written += 1
-            if not self._write(b"".join(records)):
+            if not self.write_raw(b"".join(records)):
                 self.written -= n  # the terminal was unplugged: those records never left
                 self._stop.wait(0.05)
         self.done.set()
@@ -174,5 +175,5 @@ class PtyEmulator:
             self._stop.wait(0.05)
             return
         for _ in range(sum(data.count(r) for r in requests)):
-            if self._write(self._record()):
+            if self.write_raw(self._record()):
                 self.written += 1

@@ -1,9 +1,14 @@
-"""Shared fixtures: one tiny multi-exit bundle trained on digits, built once per session."""
+"""Shared fixtures: tiny bundles of each family trained on digits, built once per session.
+
+Any test that uses one of them, or lives under ``tests/converters``, is marked ``slow``
+automatically: ``pytest -m "not slow"`` trains and converts nothing.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +17,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Training seed of the session bundles. Other seeds train other tiny models: running the suite
 # with EDGE_TEST_SEED=1, 2, … finds tests that only pass for one lucky model.
 TRAINING_SEED = os.environ.get("EDGE_TEST_SEED", "0")
+
+
+TRAINED = {"digits_bundle", "bundle_copy", "runtime", "test_images", "pruned_bundle", "gated_bundle"}
+CONVERTERS = Path(__file__).parent / "converters"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if TRAINED & set(item.fixturenames) or CONVERTERS in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
 
 
 def _convert_digits(tmp_path_factory, family: str, *options: str) -> str:

@@ -85,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bundle = args.bundle
     if bundle is None:
-        from edge_runtime.demo import _ensure_bundle, default_workdir
+        from edge_runtime.demo import ensure_bundle, default_workdir
 
         bundle = os.path.join(default_workdir(), "digits-multi-exit")
-        _ensure_bundle(bundle, retrain=False)
+        ensure_bundle(bundle, retrain=False)
     data = load_digits_dataset()
     report: dict = {"bundle": bundle, "threads": {}}
     for threads in (1, 2):

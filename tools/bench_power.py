@@ -107,14 +107,14 @@ def capture_check(seconds: float) -> dict[str, float]:
 
 def alpha_read_cost(rounds: int) -> dict[str, float]:
     from edge_runtime.datasets import load_digits_dataset
-    from edge_runtime.demo import _ensure_bundle, default_workdir
+    from edge_runtime.demo import ensure_bundle, default_workdir
     from edge_runtime.multi_exit import open_runtime
     from edge_runtime.power.live import LiveAlpha
     from edge_runtime.power.policies import Linear
     from edge_runtime.preprocess import Preprocessor
 
     bundle = os.path.join(default_workdir(), "digits-multi-exit")
-    _ensure_bundle(bundle, False)
+    ensure_bundle(bundle, False)
     runtime = open_runtime(bundle)
     data = load_digits_dataset()
     pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)

@@ -17,9 +17,11 @@ import os
 import signal
 import sys
 
-from ..power.capture import CaptureError, CaptureLog, install_sigterm, plot_capture, print_summary, run_capture
+from ..power.capture.log import CaptureError, CaptureLog
+from ..power.capture.plot import plot_capture
+from ..power.capture.run import install_sigterm, print_summary, run_capture
 from ..power.profiles import available, load_profile
-from .arg_types import positive_float
+from .arg_types import positive_float, positive_int
 from .guard import run_guarded
 
 
@@ -33,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", metavar="NAME", help="the firmware profile (name, or path to a .toml)")
     parser.add_argument("--out", metavar="FILE", help="the CSV to write")
     parser.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds (default: until Ctrl-C)")
+    parser.add_argument("--records", type=positive_int, metavar="N", help="stop after N records")
     parser.add_argument("--rotate-mb", type=positive_float, metavar="N", help="start FILE.1.csv, FILE.2.csv… every N MB")
     parser.add_argument("--raw", action="store_true", help="also keep the raw bytes in FILE.raw (+ FILE.raw.idx timing)")
     parser.add_argument("--plot", metavar="PNG", help="draw power over time to this PNG at the end")
@@ -87,8 +90,8 @@ def _capture(args: argparse.Namespace, profile) -> int:
     previous_sigterm = install_sigterm()
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        summary = run_capture(profile, args.port, make_capture, duration_s=args.duration, baud=args.baud,
-                              progress=progress)
+        summary = run_capture(profile, args.port, make_capture, duration_s=args.duration, records=args.records,
+                              baud=args.baud, progress=progress)
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
     if args.plot:

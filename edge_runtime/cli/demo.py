@@ -52,7 +52,7 @@ def default_workdir() -> str:
     return os.path.join(cache, "edge-adaptive", "demo")
 
 
-def _ensure_bundle(bundle: str, retrain: bool) -> None:
+def ensure_bundle(bundle: str, retrain: bool) -> None:
     if os.path.isfile(os.path.join(bundle, "manifest.json")) and not retrain:
         print(f"using the cached bundle {bundle} (--retrain to rebuild it)", file=sys.stderr)
         return
@@ -89,7 +89,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     workdir = os.path.abspath(args.workdir or default_workdir())
     os.makedirs(workdir, exist_ok=True)
     bundle = os.path.join(workdir, "digits-multi-exit")
-    _ensure_bundle(bundle, args.retrain)
+    ensure_bundle(bundle, args.retrain)
     if args.battery:
         return _battery_demo(args, bundle, workdir)
     plot = os.path.join(workdir, "digits-multi-exit.png")

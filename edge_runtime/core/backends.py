@@ -92,7 +92,7 @@ def _import(name: str) -> Backend:
     raise BackendError(f"unknown backend {name!r}: expected one of {', '.join(BACKEND_NAMES)}")
 
 
-_cache: dict[str, Backend] = {}
+CACHE: dict[str, Backend] = {}  # backend name → Backend, once imported
 
 
 def load_backend(name: str | None = None) -> Backend:
@@ -106,14 +106,14 @@ def load_backend(name: str | None = None) -> Backend:
         raise BackendError(f"unknown backend {name!r}: expected one of {', '.join(BACKEND_NAMES)}")
     failures = []
     for candidate in names:
-        if candidate in _cache:
-            return _cache[candidate]
+        if candidate in CACHE:
+            return CACHE[candidate]
         try:
             backend = _import(candidate)
         except ImportError as exc:
             failures.append(f"{candidate} ({exc})")
             continue
-        _cache[candidate] = backend
+        CACHE[candidate] = backend
         return backend
     if name:
         raise BackendError(f"backend {name} is not installed: {failures[0]}")

@@ -78,6 +78,7 @@ class LiveAlpha:
         self._plans: dict[float, Any] = {}
         self._last_sample = time.monotonic()
         self._first = threading.Event()
+        self._reading = threading.Condition()
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         self.current = AlphaReading(safe_alpha, math.nan, "start", self._plan(safe_alpha), time.monotonic())
@@ -86,6 +87,11 @@ class LiveAlpha:
     @property
     def state(self) -> BatteryState | None:
         return self.estimator.state
+
+    @property
+    def last_reading_at(self) -> float:
+        """``time.monotonic()`` of the last sample folded in (of the start before the first), s."""
+        return self._last_sample
 
     def _plan(self, alpha: float) -> Any:
         key = round(alpha, 3)
@@ -125,6 +131,8 @@ class LiveAlpha:
             log.warning("monitor %s: readings are back (α = %.3f)", self.profile.name, alpha)
         self._publish(alpha, state.soc, "monitor")
         self._first.set()
+        with self._reading:
+            self._reading.notify_all()
 
     def check_silence(self, now: float | None = None) -> None:
         """Apply the grace/safe rule (watchdog thread, or a test)."""
@@ -160,6 +168,11 @@ class LiveAlpha:
     def wait_first(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for the first reading; False if none came."""
         return self._first.wait(timeout)
+
+    def wait_samples(self, count: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until ``count`` samples have been folded in (any thread)."""
+        with self._reading:
+            return self._reading.wait_for(lambda: self.samples >= count, timeout)
 
     def stop(self) -> None:
         self._stop.set()

@@ -9,7 +9,29 @@ from edge_runtime.errors import BackendError
 
 
 def test_prefers_litert():
+    pytest.importorskip("ai_edge_litert", reason="LiteRT (ai-edge-litert) is not installed: nothing to prefer")
     assert load_backend().name == "ai_edge_litert"
+
+
+def test_with_no_interpreter_package_the_error_lists_what_was_tried(monkeypatch):
+    import importlib
+
+    from edge_runtime.core import backends
+
+    real = importlib.import_module
+
+    def nothing_installed(name, *args):
+        if name.split(".")[0] in backends.BACKEND_NAMES:
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *args)
+
+    monkeypatch.setattr(backends.importlib, "import_module", nothing_installed)
+    monkeypatch.setattr(backends, "CACHE", {})
+    with pytest.raises(BackendError) as info:
+        backends.load_backend()
+    message = str(info.value)
+    assert message.startswith("no TFLite interpreter found: pip install ai-edge-litert")
+    assert all(name in message for name in backends.BACKEND_NAMES)
 
 
 def test_unknown_backend():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 
 import pytest
@@ -100,7 +101,9 @@ def test_policy_specs():
     table = parse_policy("table:80%=0,50%=0.9,0%=1,hysteresis=0.01", 0)
     assert table.steps == ((0.8, 0.0), (0.5, 0.9), (0.0, 1.0)) and table.hysteresis == 0.01
     assert parse_policy("lifetime:2h30m", 100.0).deadline == 100.0 + 9000.0
-    assert parse_policy("lifetime:until=18:00", 0.0).deadline > 0
+    noon = datetime.datetime(2026, 11, 27, 12, 0).timestamp()  # local time, as the policy reads clocks
+    assert parse_policy("lifetime:until=18:00", noon).deadline == datetime.datetime(2026, 11, 27, 18, 0).timestamp()
+    assert parse_policy("lifetime:until=09:30", noon).deadline == datetime.datetime(2026, 11, 28, 9, 30).timestamp()
     for bad in ("fast", "linear:lo=2", "table:50%=0.5", "lifetime:soon", "lifetime:until=25:00", "table:x=1,0=1"):
         with pytest.raises(PolicyError, match="expected"):
             parse_policy(bad, 0.0)

@@ -6,15 +6,14 @@ import csv
 import json
 import os
 import signal
-import subprocess
-import sys
-import threading
-import time
 
 import pytest
 import serial
 
-from edge_runtime.power.capture import CaptureLog, read_capture
+from edge_runtime.power.capture.log import CaptureLog
+from edge_runtime.power.capture.plot import read_capture
+from edge_runtime.power.capture.run import run_capture
+from edge_runtime.power.transports import Monitor, PortReader, open_port
 from edge_runtime.cli.capture import main
 from edge_sim.pisugar import PiSugarServerEmulator
 from edge_sim.pty import PtyEmulator
@@ -22,6 +21,7 @@ from edge_sim.sysfs import SysfsEmulator
 from edge_sim.wire import pattern_check, pattern_values
 from edge_runtime.power.profiles import load_profile
 from edge_runtime.power.samples import Gap, Sample
+from tests.waiting import Child, Collector
 
 CSV = load_profile("csv", "monitor")
 
@@ -49,61 +49,76 @@ def emulator(tmp_path):
         em.stop()
 
 
-def meanwhile(*script):
-    """Run (seconds to wait, action) steps on a thread while the capture runs on this one."""
-    def run():
-        for delay, action in script:
-            time.sleep(delay)
-            action()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+def capture(em, out, **kw):
+    """Capture ``em`` in this process; the emulator starts once the port is open and read."""
+    raw = kw.pop("raw", False)
+    return run_capture(em.profile, em.link, lambda: CaptureLog(out, max_dt_s=1.0, raw=raw), on_started=em.start, **kw)
 
 
-def test_every_record_arrives_in_order_and_intact(emulator, tmp_path, capsys):
+def capture_child(em, out, *options):
+    """edge-capture in its own process; the emulator starts once it says it is capturing."""
+    child = Child("edge_runtime.cli.capture", "--port", em.link, "--profile", em.profile.name, "--out", out, *options)
+    child.wait_line(lambda line: line.startswith("capturing "))
+    em.start()
+    return child
+
+
+def records_in_progress(line):
+    """The record count of a progress line like '   2.0 s  812 records  0 gaps  1.2 J' (else -1)."""
+    words = line.split()
+    return int(words[2]) if len(words) > 3 and words[3] == "records" else -1
+
+
+def test_every_record_arrives_in_order_and_intact(emulator, tmp_path):
     em = emulator(interval_s=0, count=5000)
     out = str(tmp_path / "log.csv")
-    meanwhile((0.3, em.start))
-    assert main(["--port", em.link, "--profile", "csv", "--out", out, "--duration", "1.5", "--json", "--quiet"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    summary = capture(em, out, records=5000)
     rows = samples_of(out)
-    assert em.written == 5000 and summary["records"] == len(rows) == 5000
+    assert em.written == 5000 and summary.records == len(rows) == 5000
     assert_pattern(rows)
-    assert summary["gaps"] == 0
+    assert sum(summary.gaps.values()) == 0
     stamps = [float(r["t_monotonic"]) for r in rows]
     assert stamps == sorted(stamps)
-    assert summary["energy_j"] > 0 and summary["energy_mwh"] == pytest.approx(summary["energy_j"] / 3.6, rel=1e-4)
+    result = summary.as_dict()
+    assert result["energy_j"] > 0 and result["energy_mwh"] == pytest.approx(result["energy_j"] / 3.6, rel=1e-4)
 
 
-def test_unplug_and_replug_are_marked_and_nothing_after_is_lost(emulator, tmp_path, capsys):
-    em = emulator(interval_s=0.005)
+def test_unplug_and_replug_are_marked_and_nothing_after_is_lost(emulator, tmp_path):
+    em = emulator(interval_s=0.002)
     out = str(tmp_path / "log.csv")
-    meanwhile((0.3, em.start), (0.6, em.unplug), (0.4, em.replug))
-    assert main(["--port", em.link, "--profile", "csv", "--out", out, "--duration", "2.5", "--json", "--quiet"]) == 0
+    state = {"unplugged_at": None, "replugged": False}
+
+    def script(summary):
+        """Unplug after 200 records, replug once the disconnect is seen, stop 300 records later."""
+        if state["unplugged_at"] is None and summary.records >= 200:
+            em.unplug()
+            state["unplugged_at"] = summary.records
+        elif state["unplugged_at"] is not None and not state["replugged"] and summary.gaps["disconnected"]:
+            em.replug()
+            state["replugged"] = True
+        return state["replugged"] and summary.gaps["reconnected"] > 0 and summary.records >= state["unplugged_at"] + 300
+
+    summary = capture(em, out, backoff=(0.05, 0.2), until=script)
     rows = read_capture(out)
     events = [r["event"] for r in rows if r["event"]]
     assert "disconnected" in events and "reconnected" in events
     after = rows[[r["event"] for r in rows].index("reconnected") + 1:]
     values = [r for r in after if not r["event"]]
-    assert len(values) > 50
+    assert len(values) >= 250
     # after the replug the records continue with no hole (the emulator's numbering is contiguous)
     first = round((float(values[0]["voltage_v"]) - 3.0) * 1000)
     assert_pattern(values, first)
-    assert json.loads(capsys.readouterr().out)["reconnects"] == 1
+    assert summary.reconnects == 1
 
 
 def test_kill_9_leaves_a_valid_csv_missing_at_most_the_last_second(emulator, tmp_path):
     em = emulator(interval_s=0.002)
     out = str(tmp_path / "log.csv")
-    proc = subprocess.Popen([sys.executable, "-m", "edge_runtime.cli.capture", "--port", em.link, "--profile",
-                             "csv", "--out", out, "--quiet"], stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    em.start()
-    time.sleep(2.5)
+    child = capture_child(em, out)
+    child.wait_line(lambda line: records_in_progress(line) >= 200)  # a progress line, every 2 s
     written_by = em.written
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    os.kill(child.process.pid, signal.SIGKILL)
+    child.finish()
     with open(out, newline="") as file:
         text = file.read()
     assert text.endswith("\n")  # whole rows only: each flush is one write of whole rows
@@ -117,17 +132,13 @@ def test_kill_9_leaves_a_valid_csv_missing_at_most_the_last_second(emulator, tmp
 def test_ctrl_c_ends_cleanly_with_the_summary(emulator, tmp_path):
     em = emulator(interval_s=0.01)
     out = str(tmp_path / "log.csv")
-    proc = subprocess.Popen([sys.executable, "-m", "edge_runtime.cli.capture", "--port", em.link, "--profile",
-                             "csv", "--out", out, "--json", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    time.sleep(1.0)
-    em.start()
-    time.sleep(0.8)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=10)
-    assert proc.returncode == 0, stderr
+    child = capture_child(em, out, "--json")
+    child.wait_line(lambda line: records_in_progress(line) > 20)
+    child.process.send_signal(signal.SIGINT)
+    code, stdout = child.finish()
+    assert code == 0, child.lines.items
     summary = json.loads(stdout)
-    assert summary["records"] == len(samples_of(out)) > 20
+    assert summary["records"] == len(samples_of(out)) > 20 and summary["interrupted"]
 
 
 def test_a_port_held_by_another_process_is_one_clear_line(emulator, tmp_path, capsys):
@@ -162,9 +173,7 @@ def test_raw_bytes_replay_to_the_same_records(emulator, tmp_path, capsys):
     profile = load_profile("adafruit-ina219-sketch", "monitor")
     em = emulator(profile, interval_s=0, count=300)
     out = str(tmp_path / "log.csv")
-    meanwhile((0.3, em.start))
-    assert main(["--port", em.link, "--profile", profile.name, "--out", out, "--duration", "1.0", "--raw", "--quiet",
-                 "--json"]) == 0
+    capture(em, out, records=300, raw=True)
     first = samples_of(out)
     assert len(first) == 300 and os.path.getsize(out + ".raw") > 0
     again = str(tmp_path / "again.csv")
@@ -178,28 +187,29 @@ def test_raw_bytes_replay_to_the_same_records(emulator, tmp_path, capsys):
         text = file.read()
     assert text.count("t_monotonic,") == 1 and len(samples_of(again)) == 2 * len(first)
     # the index keeps the timing: at speed 4, 0.1 s after opening, what arrived in the first 0.4 s is ready
-    from edge_runtime.power.transports import open_port
-
     with open(out + ".raw.idx") as file:
         chunks = [(float(t), int(n)) for t, _, _, n in (line.strip().split(",") for line in list(file)[1:])]
+    clock = {"now": 0.0}
     port = open_port(f"replay://{out}.raw?speed=4", 115200, timeout=0.05)
     try:
-        port.clock = lambda: port._start + 0.1
+        port.clock = lambda: clock["now"]
+        port.restart()
+        clock["now"] = 0.1
         assert port.in_waiting == min(65536, sum(n for t, n in chunks if t - chunks[0][0] <= 0.4))
-        port.clock = lambda: port._start + 1e6
+        clock["now"] = 1e6
         assert port.in_waiting == min(65536, sum(n for _, n in chunks))
     finally:
         port.close()
 
 
-def test_rotation_plot_and_append(emulator, tmp_path, capsys):
+def test_rotation_plot_and_record_count(emulator, tmp_path):
     em = emulator(interval_s=0, count=4000)
     out = str(tmp_path / "log.csv")
     png = str(tmp_path / "power.png")
-    meanwhile((0.3, em.start))
-    assert main(["--port", em.link, "--profile", "csv", "--out", out, "--duration", "1.5", "--rotate-mb", "0.05",
-                 "--plot", png, "--quiet", "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    child = capture_child(em, out, "--records", "4000", "--rotate-mb", "0.05", "--plot", png, "--json")
+    code, stdout = child.finish()
+    assert code == 0, child.lines.items
+    summary = json.loads(stdout)
     assert len(summary["files"]) >= 3 and summary["files"][0] == out
     rows = [r for f in summary["files"] for r in samples_of(f)]
     assert len(rows) == 4000
@@ -221,73 +231,65 @@ def test_gaps_and_clock_jumps_become_rows(tmp_path):
     assert log.summary.gaps == {"garbled": 1, "clock_jump": 1}  # rows; the garbled row covers 2 lines
 
 
-def test_sysfs_gauge_and_pisugar_server(tmp_path, capsys):
+def test_sysfs_gauge_and_pisugar_server(tmp_path):
     folder = tmp_path / "BAT0"
     gauge = SysfsEmulator(str(folder), pattern_values, interval_s=0.05).start()
     try:
         assert main(["--port", str(folder), "--profile", "linux-power-supply", "--out", str(tmp_path / "g.csv"),
-                     "--duration", "1.2", "--quiet"]) == 0
+                     "--records", "2", "--quiet"]) == 0
     finally:
         gauge.stop()
     rows = samples_of(str(tmp_path / "g.csv"))
-    assert len(rows) >= 1 and float(rows[0]["current_a"]) > 0 and rows[0]["percent"] == "50.0"
+    assert len(rows) >= 2 and float(rows[0]["current_a"]) > 0 and rows[0]["percent"] == "50.0"
     sock = str(tmp_path / "pisugar.sock")
     server = PiSugarServerEmulator(sock, pattern_values, old_mv=True, events=True).start()
     try:
         assert main(["--port", f"unix://{sock}", "--profile", "pisugar", "--out", str(tmp_path / "p.csv"),
-                     "--duration", "2.5", "--quiet"]) == 0
+                     "--records", "2", "--quiet"]) == 0
     finally:
         server.stop()
     rows = samples_of(str(tmp_path / "p.csv"))
-    assert len(rows) >= 1 and 3.0 <= float(rows[0]["voltage_v"]) < 4.1 and rows[0]["percent"] == "50.0"
+    assert len(rows) >= 2 and 3.0 <= float(rows[0]["voltage_v"]) < 4.1 and rows[0]["percent"] == "50.0"
 
 
 def test_a_line_cut_by_an_unplug_is_not_completed_by_bytes_after_it(emulator):
-    from edge_runtime.power.transports import Monitor
-
     em = emulator()
-    got = []
-    monitor = Monitor(CSV, em.link, got.extend, backoff=(0.05, 0.2))
+    got, raw = Collector(), Collector()
+    monitor = Monitor(CSV, em.link, got.extend, on_raw=lambda data, tm, tw: raw.append(data), backoff=(0.05, 0.2))
     monitor.start()
+    first = b"voltage_v,current_a,power_w\n4.0,0.2,0.8\n5.0,0."
     try:
-        em._write(b"voltage_v,current_a,power_w\n4.0,0.2,0.8\n5.0,0.")
-        time.sleep(0.3)
+        em.write_raw(first)
+        assert raw.wait_for(lambda chunks: sum(map(len, chunks)) == len(first))  # the half line is in the parser
         em.unplug()
-        time.sleep(0.3)
+        assert got.wait_for(lambda events: any(getattr(e, "reason", "") == "disconnected" for e in events))
         em.replug()
-        em._write(b"1,0.5\n6.0,0.2,1.2\n")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and len([e for e in got if isinstance(e, Sample)]) < 2:
-            time.sleep(0.05)
+        em.write_raw(b"1,0.5\n6.0,0.2,1.2\n")
+        assert got.wait_for(lambda events: len([e for e in events if isinstance(e, Sample)]) >= 2)
     finally:
         monitor.stop()
-    values = [(e.voltage_v, e.current_a, e.power_w) for e in got if isinstance(e, Sample)]
+    values = [(e.voltage_v, e.current_a, e.power_w) for e in got.items if isinstance(e, Sample)]
     assert values == [(4.0, 0.2, 0.8), (6.0, 0.2, 1.2)]  # never (5.0, 0.1, 0.5)
-    reasons = [e.reason for e in got if isinstance(e, Gap)]
+    reasons = [e.reason for e in got.items if isinstance(e, Gap)]
     assert reasons[:3] == ["truncated", "disconnected", "reconnected"] and "garbled" in reasons
 
 
 def test_a_failing_callback_does_not_end_the_reader(emulator):
-    from edge_runtime.power.transports import PortReader
-
     em = emulator()
-    chunks, events = [], []
+    chunks, events = Collector(), Collector()
 
     def on_chunk(data, t_mono, t_wall):
         chunks.append(data)
-        if len(chunks) == 1:
+        if len(chunks.items) == 1:
             raise ValueError("a parser bug")
 
     reader = PortReader(em.link, 115200, on_chunk, events.extend)
     reader.start()
     try:
-        em._write(b"first")
-        time.sleep(0.3)
-        em._write(b"second")
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and b"second" not in b"".join(chunks):
-            time.sleep(0.02)
+        em.write_raw(b"first")
+        assert events.wait_for(lambda items: len(items) == 1)  # the first chunk was handled (and failed)
+        em.write_raw(b"second")
+        assert chunks.wait_for(lambda items: b"second" in b"".join(items))
     finally:
         reader.stop()
-    assert b"second" in b"".join(chunks)
-    assert [e.reason for e in events] == ["internal_error"] and "a parser bug" in events[0].detail
+    assert [e.reason for e in events.items] == ["internal_error"] and "a parser bug" in events.items[0].detail

@@ -42,6 +42,12 @@ class Serial(SerialBase):
         self.finished = False
         self.is_open = True
 
+    def restart(self) -> None:
+        """Play from the first byte again, timed from now on ``clock``."""
+        self._pos = 0
+        self._start = self.clock()
+        self.finished = False
+
     @staticmethod
     def _parse(url: str) -> tuple[str, float]:
         parts = urllib.parse.urlsplit(url)

@@ -16,15 +16,12 @@ import logging
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 from typing import Callable
 
 import serial
 
-from ..errors import EdgeRuntimeError
-from .parsers import decode_sysfs, make_parser
-from .profiles import MonitorProfile
-from .samples import Event, Gap
+from ...errors import EdgeRuntimeError
+from ..samples import Event, Gap
 
 if "edge_runtime.power.urlhandler" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("edge_runtime.power.urlhandler")
@@ -216,151 +213,3 @@ class PortReader:
             port.close()
         except (serial.SerialException, OSError):
             pass
-
-
-class SysfsReader:
-    """Polls a ``/sys/class/power_supply/<name>`` folder every ``period_s`` on a thread.
-
-    A file that vanishes (the gauge's driver unloaded) gives one ``disconnected`` gap and the
-    reader keeps polling until it is back.
-    """
-
-    def __init__(self, folder: str, profile: MonitorProfile, on_event: EventCallback, *, period_s: float = 1.0,
-                 monotonic: Clock = time.monotonic, wall: Clock = time.time) -> None:
-        self.folder = Path(folder)
-        self.profile = profile
-        self.on_event = on_event
-        self.period_s = period_s
-        self.monotonic = monotonic
-        self.wall = wall
-        self.bytes_read = 0
-        self.reconnects = 0
-        self._files = sorted({spec.file for spec in profile.fields if spec.file})
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._away = False
-
-    def open(self) -> None:
-        if not self.folder.is_dir():
-            raise PortError(str(self.folder), "no such power_supply folder (see ls /sys/class/power_supply)")
-
-    def start(self) -> None:
-        self.open()
-        self._thread = threading.Thread(target=self._run, name=f"sysfs {self.folder}", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def read_once(self) -> Event | None:
-        files: dict[str, str] = {}
-        for name in self._files:
-            try:
-                text = (self.folder / name).read_text()
-            except FileNotFoundError:
-                continue  # not every driver has every file (power_now is rare)
-            except OSError as exc:  # ENODEV while the gauge resets
-                return Gap(self.monotonic(), self.wall(), "garbled", f"{self.folder / name}: {exc.strerror}")
-            self.bytes_read += len(text)
-            files[name] = text
-        if not files:
-            if not self._away:
-                self._away = True
-                return Gap(self.monotonic(), self.wall(), "disconnected", f"{self.folder}: no readable files")
-            return None
-        if self._away:
-            self._away = False
-            self.reconnects += 1
-            self.on_event([Gap(self.monotonic(), self.wall(), "reconnected", f"{self.folder} is back")])
-        return decode_sysfs(self.profile, files, self.monotonic(), self.wall())
-
-    def _run(self) -> None:
-        while True:
-            event = self.read_once()
-            if event is not None:
-                self.on_event([event])
-            if self._stop.wait(self.period_s):
-                return
-
-
-class Monitor:
-    """A profile's parser wired to its transport: raw bytes → parser → ``on_events``.
-
-    ``on_raw`` (optional) sees every chunk before parsing, for ``--raw`` captures. Parser and
-    callbacks run on the transport's thread.
-    """
-
-    def __init__(self, profile: MonitorProfile, url: str, on_events: EventCallback, *,
-                 on_raw: ChunkCallback | None = None, on_end: Callable[[], None] | None = None,
-                 baud: int | None = None, backoff: tuple[float, float] = (0.1, 5.0)) -> None:
-        self.profile = profile
-        url = url or profile.transport.default_url
-        if not url:
-            raise PortError(profile.name, "no URL given and the profile names no default: expected PROFILE@URL")
-        self.on_events = on_events
-        self.on_raw = on_raw
-        if profile.transport.type == "sysfs":
-            self.url = url
-            self.parser = None
-            self.transport: PortReader | SysfsReader = SysfsReader(url, profile, on_events,
-                                                                   period_s=profile.transport.period_s)
-            self._on_end = on_end
-            return
-        url, url_baud = split_baud(url)
-        self.url = url
-        self.parser = make_parser(profile)
-        self._on_end = on_end
-        self.transport = PortReader(url, baud or url_baud or profile.transport.baud, self._chunk, self._port_events,
-                                    on_end=self._end, requests=profile.transport.requests,
-                                    poll_s=profile.transport.poll_s, backoff=backoff)
-
-    def _chunk(self, data: bytes, t_mono: float, t_wall: float) -> None:
-        if self.on_raw is not None:
-            self.on_raw(data, t_mono, t_wall)
-        assert self.parser is not None
-        events = self.parser.feed(data, t_mono, t_wall)
-        if events:
-            self.on_events(events)
-
-    def _port_events(self, events: list[Event]) -> None:
-        """A disconnect ends the stream: a partial line or frame from before it must never be
-        completed by bytes from after it, so the parser is flushed (and reports it) first."""
-        assert self.parser is not None
-        if any(isinstance(e, Gap) and e.reason == "disconnected" for e in events):
-            events = self.parser.finish(events[0].t_monotonic, events[0].t_wall) + events
-        self.on_events(events)
-
-    def _end(self) -> None:
-        if self.parser is not None:
-            events = self.parser.finish(time.monotonic(), time.time())
-            if events:
-                self.on_events(events)
-        if self._on_end is not None:
-            self._on_end()
-
-    def open(self) -> None:
-        self.transport.open()
-
-    def start(self) -> None:
-        self.transport.start()
-
-    def stop(self) -> None:
-        self.transport.stop()
-
-    @property
-    def running(self) -> bool:
-        return self.transport.running
-
-
-def parse_monitor_spec(spec: str) -> tuple[str, str]:
-    """``PROFILE@URL`` → (profile, url); the URL may be empty for profiles with a default."""
-    profile, _, url = spec.partition("@")
-    if not profile:
-        raise PortError(spec, 'expected PROFILE@URL, like "adafruit-ina219-sketch@/dev/ttyACM0"')
-    return profile, url

@@ -2,33 +2,21 @@
 
 Rows are built in memory and written with one ``os.write`` per flush, so after ``kill -9`` the
 file ends at the last whole row written, at most one second behind. Nothing here owns a port or
-a thread: :func:`run_capture` feeds a :class:`CaptureLog` from a monitor's queue on the caller's
-thread.
+a thread.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import logging
 import math
 import os
-import queue
-import signal
-import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Any
 
-from ..core.plots import pyplot, save_atomic
-from ..errors import EdgeRuntimeError
-from .profiles import MonitorProfile
-from .samples import Event, Gap, Sample
-from .transports import Monitor
-
-log = logging.getLogger(__name__)
+from ...errors import EdgeRuntimeError
+from ..samples import Event, Gap, Sample
 
 COLUMNS = ("t_monotonic", "t_wall", "voltage_v", "current_a", "power_w", "percent", "energy_j", "event", "count",
            "detail")
@@ -245,160 +233,3 @@ class CaptureLog:
                 if fd >= 0:
                     os.close(fd)
             self._fd = self._raw_fd = self._idx_fd = -1
-
-
-_END = object()
-
-
-def run_capture(profile: MonitorProfile, url: str, make_capture: Callable[[], CaptureLog], *,
-                duration_s: float | None = None, baud: int | None = None,
-                progress: Callable[[str], None] | None = None, flush_s: float = 0.5, sync_s: float = 5.0,
-                backoff: tuple[float, float] = (0.1, 5.0)) -> Summary:
-    """Capture until ``duration_s`` passes, the source ends (replays) or Ctrl-C; always close cleanly.
-
-    The port is opened before ``make_capture`` creates any file, so a bad port leaves nothing
-    behind. The monitor's reader thread only queues; every file write happens here, on the
-    caller's thread. A ``silent`` gap row marks a monitor that stops sending for 5 expected
-    periods. Ctrl-C (KeyboardInterrupt) ends the capture like the end of its duration, with
-    ``summary.interrupted`` set.
-    """
-    events: queue.SimpleQueue = queue.SimpleQueue()
-    monitor = Monitor(profile, url, lambda ev: events.put(("ev", ev)),
-                      on_raw=lambda d, tm, tw: events.put(("raw", d, tm, tw)),
-                      on_end=lambda: events.put((_END,)), baud=baud, backoff=backoff)
-    monitor.open()
-    try:
-        capture = make_capture()
-    except BaseException:
-        monitor.stop()
-        raise
-    if progress:
-        progress(f"capturing {profile.name} from {monitor.url} to {capture.path}"
-                 + (f" for {duration_s:g} s" if duration_s else " until Ctrl-C"))
-    silent_after = max(5 * profile.transport.period_s, 2.0)
-    start = time.monotonic()
-    next_flush = start + flush_s
-    next_sync = start + sync_s
-    next_progress = start + 2.0
-    last_record = start
-    silent = False
-    finished = False
-    monitor.start()
-    try:
-        while True:
-            now = time.monotonic()
-            deadline = min(next_flush, start + duration_s if duration_s else next_flush)
-            try:
-                item = events.get(timeout=max(0.0, deadline - now))
-            except queue.Empty:
-                item = None
-            while item is not None:
-                if item[0] is _END:
-                    finished = True
-                elif item[0] == "ev":
-                    if any(isinstance(e, Sample) for e in item[1]):
-                        last_record = time.monotonic()
-                        silent = False
-                    capture.add(item[1])
-                else:
-                    capture.add_raw(*item[1:])
-                try:
-                    item = events.get_nowait()
-                except queue.Empty:
-                    item = None
-            now = time.monotonic()
-            if not silent and now - last_record > silent_after:
-                silent = True
-                capture.add([Gap(now, time.time(), "silent", f"no record for {now - last_record:.1f} s")])
-            if now >= next_flush or finished:
-                capture.flush()
-                next_flush = now + flush_s
-            if now >= next_sync:
-                capture.sync()
-                next_sync = now + sync_s
-            if progress and now >= next_progress:
-                s = capture.summary
-                progress(f"{now - start:7.1f} s  {s.records} records  {sum(s.gaps.values())} gaps  "
-                         f"{s.energy_j:.3f} J")
-                next_progress = now + 2.0
-            if finished or (duration_s and now - start >= duration_s):
-                break
-    except KeyboardInterrupt:
-        capture.summary.interrupted = True
-    finally:
-        monitor.stop()
-        while True:
-            try:
-                item = events.get_nowait()
-            except queue.Empty:
-                break
-            if item[0] == "ev":
-                capture.add(item[1])
-            elif item[0] == "raw":
-                capture.add_raw(*item[1:])
-        if monitor.parser is not None and not finished:
-            capture.add(monitor.parser.finish(time.monotonic(), time.time()))
-        capture.summary.reconnects = max(capture.summary.reconnects, monitor.transport.reconnects)
-        capture.close()
-    return capture.summary
-
-
-def read_capture(path: str) -> list[dict[str, str]]:
-    """The rows of a capture CSV (for plots and tests); a torn last row is skipped."""
-    with open(path, newline="", encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
-    return [r for r in rows if r.get("detail") is not None]
-
-
-def plot_capture(paths: list[str], png: str) -> None:
-    """Power over time, with gaps shaded rather than drawn over (written atomically)."""
-    plt = pyplot()
-    times, power, marks, away = [], [], [], []
-    t0 = None
-    lost_at = None
-    for path in paths:
-        for row in read_capture(path):
-            t = float(row["t_monotonic"])
-            t0 = t if t0 is None else t0
-            event = row["event"]
-            if event == "disconnected":
-                lost_at = t - t0
-            elif event == "reconnected" and lost_at is not None:
-                away.append((lost_at, t - t0))
-                lost_at = None
-            elif event:
-                marks.append(t - t0)
-            if event:
-                times.append(t - t0)
-                power.append(math.nan)  # a gap breaks the line instead of drawing across it
-            elif row["power_w"]:
-                times.append(t - t0)
-                power.append(float(row["power_w"]))
-    if lost_at is not None and times:
-        away.append((lost_at, times[-1]))
-    fig, ax = plt.subplots(figsize=(10, 4))
-    ax.plot(times, power, lw=0.8, color="tab:blue", label="power")
-    for i, (a, b) in enumerate(away):
-        ax.axvspan(a, b, color="tab:gray", alpha=0.25, label="disconnected" if i == 0 else None)
-    for i, g in enumerate(marks):
-        ax.axvline(g, color="tab:red", alpha=0.3, lw=1, label="gap" if i == 0 else None)
-    ax.set_xlabel("time since start (s)")
-    ax.set_ylabel("power (W)")
-    ax.grid(alpha=0.3)
-    if power:
-        ax.legend(loc="upper right")
-    fig.tight_layout()
-    save_atomic(fig, png)
-    plt.close(fig)
-
-
-def install_sigterm() -> Any:
-    """Make SIGTERM end a capture like Ctrl-C: cleanly, with the summary. Returns the old handler."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, handler)
-
-
-def print_summary(summary: Summary, as_json: bool, out: TextIO | None = None) -> None:
-    print(json.dumps(summary.as_dict()) if as_json else summary.text(), file=out or sys.stdout, flush=True)
