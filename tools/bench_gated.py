@@ -2,7 +2,7 @@
 """Benchmark of the gated family (issue #5): savings vs the same network without gates — modelled
 energy (EnergyNet eq. 2), MACs and measured time — at equal accuracy, and the 4× point.
 
-    python tools/bench_gated.py [BUNDLE] [--rounds 3] [--threads 1] [--json]
+    python -m tools.bench_gated.py [BUNDLE] [--rounds 3] [--threads 1] [--json]
 
 Without BUNDLE it uses (and if needed builds, about 4 minutes) the benchmark bundle:
 ``edge-convert gated --dataset digits --widths 64,128,256`` in ~/.cache/edge-adaptive/gated/digits-w64.
@@ -17,12 +17,11 @@ import os
 import statistics
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import cached_bundle, open_with_test_split, parse_bench_args  # noqa: E402
+from tools.benchlib import cached_bundle, open_with_test_split, parse_bench_args
 
-from edge_runtime.evaluate_gated import EQUAL_ACCURACY_TOLERANCE, evaluate_gated  # noqa: E402
+from edge_runtime.core.sweep import EQUAL_ACCURACY_TOLERANCE
+from edge_runtime.families.gated.evaluate import evaluate as evaluate_gated
 
 
 def default_bundle() -> str:

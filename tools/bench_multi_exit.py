@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of the multi-exit runtime: the figures issue #2 asks for, measured side by side.
 
-    python tools/bench_multi_exit.py [BUNDLE] [--rounds 7] [--json]
+    python -m tools.bench_multi_exit.py [BUNDLE] [--rounds 7] [--json]
 
 Without BUNDLE it uses (and if needed builds) the demo bundle of ``edge-runtime demo``.
 Prints, for 1 and 2 interpreter threads:
@@ -24,12 +24,12 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from edge_runtime.datasets import load_digits_dataset  # noqa: E402
-from edge_runtime.evaluate import evaluate, sweep_alphas  # noqa: E402
-from edge_runtime.multi_exit import ExitPlan, MultiExitRuntime, open_runtime  # noqa: E402
-from edge_runtime.preprocess import Preprocessor  # noqa: E402
+from edge_runtime.core.datasets import load_digits_dataset
+from edge_runtime.families.multi_exit.evaluate import evaluate, sweep_alphas
+from edge_runtime.families.multi_exit.runtime import ExitPlan, MultiExitRuntime
+from edge_runtime.registry import open_runtime
+from edge_runtime.core.preprocess import Preprocessor
 
 
 def _mean_us(run, images) -> float:
@@ -65,7 +65,7 @@ def chain_latencies(runtime: MultiExitRuntime, images, rounds: int) -> dict[str,
 def load_time(bundle: str, repeats: int = 5) -> dict[str, float | bool]:
     code = (
         "import time, sys; t0 = time.perf_counter()\n"
-        "from edge_runtime.multi_exit import open_runtime\n"
+        "from edge_runtime.registry import open_runtime\n"
         f"r = open_runtime({bundle!r})\n"
         "print(round((time.perf_counter() - t0) * 1000, 1), 'tensorflow' in sys.modules)"
     )
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bundle = args.bundle
     if bundle is None:
-        from edge_runtime.demo import ensure_bundle, default_workdir
+        from edge_runtime.cli.demo import ensure_bundle, default_workdir
 
         bundle = os.path.join(default_workdir(), "digits-multi-exit")
         ensure_bundle(bundle, retrain=False)
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             "at_monolithic_accuracy": ev["at_monolithic_accuracy"],
             "oracle_mac_saving": ev["oracle"]["mac_saving"],
         }
-    exits = open_runtime(bundle).bundle.exits
+    exits = open_runtime(bundle).exits
     report["int8_vs_float"] = [{"exit": e.name, "int8": e.accuracy, "float": e.float_accuracy,
                                 "difference_points": round(100 * (e.accuracy - e.float_accuracy), 2)} for e in exits]
     report["load"] = load_time(bundle)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of the battery-driven α (issue #3): the figures it asks for, measured side by side.
 
-    python tools/bench_power.py [--lines 500000] [--capture-seconds 60] [--json]
+    python -m tools.bench_power.py [--lines 500000] [--capture-seconds 60] [--json]
 
 Prints:
 * parsing: CSV lines/s fed to the parser in bulk, and end to end through a pyserial port
@@ -26,12 +26,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from edge_runtime.power.emulate import header, pattern_check, pattern_values, encode_record  # noqa: E402
-from edge_runtime.power.parsers import make_parser  # noqa: E402
-from edge_runtime.power.profiles import load_profile  # noqa: E402
-from edge_runtime.power.transports import open_port  # noqa: E402
+from edge_sim.wire import encode_record, header, pattern_check, pattern_values
+from edge_runtime.power.parsers import make_parser
+from edge_runtime.power.profiles import load_profile
+from edge_runtime.power.transports import open_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -87,12 +86,13 @@ def capture_check(seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         link = os.path.join(folder, "tty")
         out = os.path.join(folder, "capture.csv")
-        emulator = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "power_emulator.py"), "--profile",
+        emulator = subprocess.Popen([sys.executable, "-m", "tools.power_emulator", "--profile",
                                      "csv", "--link", link, "--pattern", "--interval", "0", "--start-after",
-                                     "1.5", "--duration", str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                     "1.5", "--duration", str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                    cwd=ROOT)
         while not os.path.exists(link):
             time.sleep(0.01)
-        capture = subprocess.run([sys.executable, "-m", "edge_runtime.power.capture_cli", "--port", link, "--profile",
+        capture = subprocess.run([sys.executable, "-m", "edge_runtime.cli.capture", "--port", link, "--profile",
                                   "csv", "--out", out, "--duration", str(seconds + 3.5), "--json", "--quiet"],
                                  stdout=subprocess.PIPE, text=True, check=True)
         written = json.loads(emulator.communicate()[0])["written"]
@@ -106,12 +106,12 @@ def capture_check(seconds: float) -> dict[str, float]:
 
 
 def alpha_read_cost(rounds: int) -> dict[str, float]:
-    from edge_runtime.datasets import load_digits_dataset
-    from edge_runtime.demo import ensure_bundle, default_workdir
-    from edge_runtime.multi_exit import open_runtime
+    from edge_runtime.core.datasets import load_digits_dataset
+    from edge_runtime.cli.demo import ensure_bundle, default_workdir
+    from edge_runtime.registry import open_runtime
     from edge_runtime.power.live import LiveAlpha
     from edge_runtime.power.policies import Linear
-    from edge_runtime.preprocess import Preprocessor
+    from edge_runtime.core.preprocess import Preprocessor
 
     bundle = os.path.join(default_workdir(), "digits-multi-exit")
     ensure_bundle(bundle, False)

@@ -2,7 +2,7 @@
 """Benchmark of the pruned family (issue #4): energy saving vs the original network, in MACs and in
 measured time, at ≤ 2 points accuracy loss, with Maleki et al.'s Table 2 columns.
 
-    python tools/bench_pruned.py [BUNDLE] [--rounds 3] [--threads 1] [--json]
+    python -m tools.bench_pruned.py [BUNDLE] [--rounds 3] [--threads 1] [--json]
 
 Without BUNDLE it uses (and if needed builds, about 4 minutes) the benchmark bundle:
 ``edge-convert pruned --dataset digits --filters 64 --max-loss 0.02`` in
@@ -17,12 +17,10 @@ import os
 import statistics
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import cached_bundle, open_with_test_split, parse_bench_args  # noqa: E402
+from tools.benchlib import cached_bundle, open_with_test_split, parse_bench_args
 
-from edge_runtime.evaluate_pruned import evaluate_pruned  # noqa: E402
+from edge_runtime.families.pruned.evaluate import evaluate as evaluate_pruned
 
 
 def default_bundle() -> str:

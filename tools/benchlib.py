@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from edge_runtime.demo import default_workdir  # noqa: E402
+from edge_runtime.cli.demo import default_workdir
+from edge_runtime.core.datasets import load_digits_dataset
+from edge_runtime.core.preprocess import Preprocessor
+from edge_runtime.registry import open_runtime
 
 
 def cached_bundle(family: str, name: str, convert_args: list[str], minutes: str) -> str:
@@ -37,10 +39,6 @@ def parse_bench_args(description: str, family: str, argv: list[str] | None) -> A
 
 def open_with_test_split(bundle: str, threads: int) -> tuple[Any, list[np.ndarray], np.ndarray]:
     """The bundle's runtime and the digits test split, quantized for it."""
-    from edge_runtime.datasets import load_digits_dataset
-    from edge_runtime.multi_exit import open_runtime
-    from edge_runtime.preprocess import Preprocessor
-
     runtime = open_runtime(bundle, num_threads=threads)
     data = load_digits_dataset()
     pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)

@@ -2,7 +2,7 @@
 """Emulate a power monitor's firmware for any shipped profile, for trying edge-capture and
 ``edge-runtime run --monitor`` without hardware.
 
-    python tools/power_emulator.py --profile adafruit-ina219-sketch --link /tmp/ttyINA219
+    python -m tools.power_emulator.py --profile adafruit-ina219-sketch --link /tmp/ttyINA219
     edge-capture --port /tmp/ttyINA219 --profile adafruit-ina219-sketch --out log.csv
 
 Serial firmwares speak on a pseudo-terminal reached through the symlink --link (like socat's
