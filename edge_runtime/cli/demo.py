@@ -53,10 +53,12 @@ def default_workdir() -> str:
 
 
 def ensure_bundle(bundle: str, retrain: bool) -> None:
+    """The demo bundle at ``bundle``: converted once (in a child process), then reused."""
     if os.path.isfile(os.path.join(bundle, "manifest.json")) and not retrain:
         print(f"using the cached bundle {bundle} (--retrain to rebuild it)", file=sys.stderr)
         return
     print("training and converting Merkel's 6-exit CNN on digits (once; about a minute)", file=sys.stderr)
+    os.makedirs(os.path.dirname(os.path.abspath(bundle)), exist_ok=True)
     command = [sys.executable, "-m", "converters", "multi-exit", "--dataset", "digits", "--out", bundle, "--force"]
     try:
         completed = subprocess.run(command, stdout=subprocess.DEVNULL)
