@@ -9,12 +9,13 @@ import os
 from typing import Any
 
 from .core.backends import load_backend
-from .core.bundle import Bundle, read_bundle
+from .core.bundle import Bundle, read_bundle, store_alpha_table
 from .core.delegates import load_delegates
 from .core.family import Family
 from .families.gated.family import FAMILY as GATED
 from .families.multi_exit.family import FAMILY as MULTI_EXIT
 from .families.pruned.family import FAMILY as PRUNED
+from .core.manifest import AlphaTable
 from .schema import Reader
 
 FAMILIES: dict[str, Family] = {family.name: family for family in (MULTI_EXIT, PRUNED, GATED)}
@@ -39,3 +40,15 @@ def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None
     backend = load_backend(backend_name)
     delegates = load_delegates(backend, delegate_names) if delegate_names else None
     return FAMILIES[bundle.family].runtime(bundle, backend, num_threads, delegates, **options)
+
+
+def calibrate_bundle(folder: str | os.PathLike, images: list[Any], labels: Any, backend_name: str | None = None
+                     ) -> AlphaTable:
+    """Fit the bundle's α table on held-out ``images`` (int8 inputs) and store it in its manifest."""
+    folder = os.fspath(folder)
+    bundle = load_bundle(folder)
+    family = FAMILIES[bundle.family]
+    table = family.calibrate(family.runtime(bundle, load_backend(backend_name)), images, labels)
+    store_alpha_table(folder, table)
+    load_bundle(folder)  # it must load as a device will load it
+    return table

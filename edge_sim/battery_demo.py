@@ -21,7 +21,6 @@ from typing import Any, Callable
 import numpy as np
 
 from edge_runtime.core.plots import pyplot, save_atomic
-from edge_runtime.families.multi_exit.runtime import MultiExitRuntime
 from edge_runtime.power.live import LiveAlpha
 from edge_runtime.power.policies import parse_policy
 from edge_runtime.power.profiles import BatteryProfile, BoardProfile, load_profile
@@ -82,26 +81,16 @@ def _drain(battery: SimulatedBattery, power_w: float, images: list[np.ndarray], 
                       "alpha": alphas[::max(1, count // 400)], "exit": exits[::max(1, count // 400)]}}
 
 
-def auto_table(runtime: MultiExitRuntime) -> str:
-    """A step table placed in the part of α's range where this bundle's exits fire (from α₀ up):
-    full accuracy above 75 % charge, then halfway from α₀ to 1, three quarters of the way, and 1
-    below 25 %. At α₀ itself an exit can fire but hardly any input is confident enough."""
-    start = runtime.alpha_where_exits_start()
-    return (f"table:75%=0,50%={start + (1 - start) / 2:.4f},25%={start + 3 * (1 - start) / 4:.4f},0%=1")
-
-
-def run_battery_demo(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.ndarray, *,
-                     policy_spec: str = "auto", monitor_name: str = "adafruit-ina219-sketch",
+def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray, *,
+                     policy_spec: str = "linear", monitor_name: str = "adafruit-ina219-sketch",
                      battery_name: str = "liion-1s-pisugar", board_name: str = "raspberry-pi-4",
                      charge_s: float = 4.0, interval_s: float = 0.02,
                      say: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict[str, Any]:
     """Drain the same simulated battery with the adaptive runtime and with the fixed full model.
 
     ``charge_s`` sets the capacity: the energy the fixed model's inferences spend in that many
-    seconds of compute. ``policy_spec`` "auto" is :func:`auto_table`.
+    seconds of compute.
     """
-    if policy_spec == "auto":
-        policy_spec = auto_table(runtime)
     monitor = load_profile(monitor_name, "monitor")
     board: BoardProfile = load_profile(board_name, "board")
     power_w = board.idle_power_w + board.active_power_w

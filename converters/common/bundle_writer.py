@@ -13,9 +13,11 @@ import shutil
 from typing import Any, Iterator
 
 import edge_runtime
-from edge_runtime.core.bundle import sha256_of
+from edge_runtime.core.bundle import read_manifest, sha256_of
+from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.core.manifest import (FORMAT, FORMAT_VERSION, MANIFEST, FileEntry, InputSpec, ManifestHeader,
                                         MonolithicRef, Segment, TensorSpec)
+from edge_runtime.registry import calibrate_bundle, load_bundle
 from edge_runtime.schema import dump
 
 from .errors import ConvertError
@@ -101,3 +103,17 @@ def write_manifest(folder: str, header: ManifestHeader, part: Any) -> dict[str, 
     manifest = {**dump(header), **dump(part)}
     write_json(os.path.join(folder, MANIFEST), manifest)
     return manifest
+
+
+def add_alpha_table(folder: str, dataset: Any, say: Any) -> dict[str, Any]:
+    """Fit the bundle's α table on the dataset's held-out split with the device runtime, store it in the
+    manifest, and return the manifest as written."""
+    bundle = load_bundle(folder)
+    pre = Preprocessor(bundle.input, bundle.monolithic.inputs["x"].quantization)
+    _, _, x_held, y_held = dataset.held_out_split()
+    table = calibrate_bundle(folder, [pre.from_pixels(p) for p in x_held], y_held)
+    dear, cheap = table.points[0], table.points[-1]
+    say(f"α table: {len(table.points)} operating points; α = 0 held-out accuracy {dear.accuracy:.4f} at "
+        f"{dear.cost / bundle.full_macs:.1%} of the MACs, α = 1 {cheap.accuracy:.4f} at "
+        f"{cheap.cost / bundle.full_macs:.2%}")
+    return read_manifest(folder)

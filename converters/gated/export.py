@@ -28,7 +28,7 @@ from edge_runtime.families.gated.manifest import (TABLE_INFINITY, GatedAlphaTabl
 from edge_runtime.families.gated.runtime import GatedRuntime
 from edge_runtime.registry import load_bundle
 
-from ..common.bundle_writer import manifest_header, segment_record, write_manifest
+from ..common.bundle_writer import add_alpha_table, manifest_header, segment_record, write_manifest
 from ..common.macs import Cost, layer_cost
 from ..common.progress import Progress, import_tensorflow
 from ..common.tflite_export import SignatureSpec, convert_int8, signature_io, write_model
@@ -162,8 +162,9 @@ def export_gated(net: GatedNet, dataset: Dataset, folder: str, progress: Progres
     part = GatedPart(dataclasses.replace(part.gated, alpha_table=table),
                      {"dataset": dataset.name, "held_out_samples": int(len(y_held)),
                       "calibration_samples": int(len(images)), **calibration})
-    manifest = write_manifest(folder, header, part)
-    load_bundle(folder)
+    write_manifest(folder, header, part)
+    load_bundle(folder)  # the bundle must load exactly as a device will load it
+    manifest = add_alpha_table(folder, dataset, progress.say)
     return manifest
 
 

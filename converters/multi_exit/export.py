@@ -25,7 +25,7 @@ from edge_runtime.families.multi_exit.manifest import (ConfidenceCurve, ExitSpec
 from edge_runtime.families.multi_exit.runtime import MultiExitRuntime
 from edge_runtime.registry import load_bundle
 
-from ..common.bundle_writer import manifest_header, segment_record, write_manifest
+from ..common.bundle_writer import add_alpha_table, manifest_header, segment_record, write_manifest
 from ..common.macs import Cost, model_cost
 from ..common.progress import Progress, import_tensorflow
 from ..common.tflite_export import SignatureSpec, convert_int8, signature_io, write_model
@@ -140,8 +140,9 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
 
     progress.say(f"measuring every int8 exit on {len(y_held)} held-out samples")
     part = _calibrate(folder, part, segments, x_held, y_held, float_accuracies, dataset.name, len(calibration_pixels))
-    manifest = write_manifest(folder, header, part)
+    write_manifest(folder, header, part)
     load_bundle(folder)  # the bundle must load exactly as a device will load it
+    manifest = add_alpha_table(folder, dataset, progress.say)
     return manifest
 
 

@@ -22,7 +22,7 @@ from edge_runtime.families.pruned.manifest import NEVER, PrunedAlphaTable, Prune
 from edge_runtime.families.pruned.runtime import PrunedRuntime
 from edge_runtime.registry import load_bundle
 
-from ..common.bundle_writer import manifest_header, segment_record, write_manifest
+from ..common.bundle_writer import add_alpha_table, manifest_header, segment_record, write_manifest
 from ..common.macs import model_cost
 from ..common.progress import Progress, import_tensorflow
 from ..common.tflite_export import SignatureSpec, convert_int8, signature_io, write_model
@@ -92,8 +92,9 @@ def export_pruned(system: PrunedSystem, dataset: Dataset, folder: str, progress:
     part = PrunedPart(dataclasses.replace(part.pruned, alpha_table=table),
                       {"dataset": dataset.name, "held_out_samples": int(len(y_held)),
                        "calibration_samples": int(len(images)), **calibration})
-    manifest = write_manifest(folder, header, part)
-    load_bundle(folder)
+    write_manifest(folder, header, part)
+    load_bundle(folder)  # the bundle must load exactly as a device will load it
+    manifest = add_alpha_table(folder, dataset, progress.say)
     return manifest
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 import numpy as np
 
 from ..core.backends import BACKEND_NAMES
+from ..core.bundle import Bundle
 from ..core.datasets import load_dataset
 from ..core.preprocess import Preprocessor
 from ..errors import InputError
+from ..families.multi_exit.runtime import RULES
 from ..registry import open_runtime
 from .arg_types import positive_int
 
@@ -23,6 +26,9 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                         help="interpreter threads (default 1: fastest for small models)")
     parser.add_argument("--delegate", action="append", choices=("edgetpu",), default=[],
                         help="load a hardware delegate (Coral Edge TPU: libedgetpu.so.1)")
+    parser.add_argument("--rule", choices=RULES, default="frontier",
+                        help="how α sets the operating point: frontier (the bundle's α table: expected energy linear in "
+                             "α; default) or merkel (multi-exit only: eq. 7 then eq. 10 with β1, β2)")
     parser.add_argument("--beta1", type=float, help="eq. 10's β1 (default: the bundle's, 0.8)")
     parser.add_argument("--beta2", type=float, help="eq. 10's β2 (default: the bundle's, 1.1)")
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
@@ -38,21 +44,35 @@ def check_runtime_options(parser: argparse.ArgumentParser, args: argparse.Namesp
 
 
 def open_from_args(args: argparse.Namespace) -> Any:
-    """The runtime of ``args.bundle`` with the options of :func:`add_runtime_options`."""
-    return open_runtime(args.bundle, args.backend, args.threads, args.delegate, beta1=args.beta1, beta2=args.beta2)
+    """The runtime of ``args.bundle`` with the options of :func:`add_runtime_options`; says once on stderr
+    when α cannot follow an α table."""
+    runtime = open_runtime(args.bundle, args.backend, args.threads, args.delegate, beta1=args.beta1, beta2=args.beta2,
+                           rule=args.rule)
+    if runtime.rule_note:
+        print(f"warning: {runtime.rule_note}", file=sys.stderr)
+    return runtime
 
 
-def load_test_split(spec: str, runtime: Any, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
-    """The test split of dataset ``spec`` as the bundle's int8 inputs, checked to fit the bundle."""
+def load_split(spec: str, bundle: Bundle, split: str = "test", limit: int | None = None
+               ) -> tuple[list[np.ndarray], np.ndarray]:
+    """The ``test`` (or converter's ``held-out``) split of dataset ``spec`` as the bundle's int8 inputs,
+    checked to fit the bundle."""
     dataset = load_dataset(spec)
-    bundle = runtime.bundle
     shape = (bundle.input.height, bundle.input.width, bundle.input.channels)
     if dataset.image_shape != shape:
         raise InputError(spec, f"images are {dataset.image_shape}, the bundle takes {shape}")
     if len(dataset.labels) != len(bundle.labels):
         raise InputError(spec, f"has {len(dataset.labels)} classes, the bundle has {len(bundle.labels)}")
-    pre = Preprocessor(bundle.input, runtime.input_quantization)
-    pixels, labels = dataset.x_test, dataset.y_test
+    pre = Preprocessor(bundle.input, bundle.monolithic.inputs["x"].quantization)
+    if split == "test":
+        pixels, labels = dataset.x_test, dataset.y_test
+    else:
+        _, _, pixels, labels = dataset.held_out_split()
     if limit:
         pixels, labels = pixels[:limit], labels[:limit]
     return [pre.from_pixels(p) for p in pixels], labels
+
+
+def load_test_split(spec: str, runtime: Any, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The test split of dataset ``spec`` as ``runtime``'s int8 inputs."""
+    return load_split(spec, runtime.bundle, "test", limit)

@@ -12,8 +12,6 @@ import numpy as np
 
 from ..core.live_pass import evaluate_live, format_live
 from ..errors import InputError
-from ..families.multi_exit.evaluate import evaluate as evaluate_multi_exit
-from ..families.multi_exit.evaluate import sweep_alphas
 from ..registry import FAMILIES
 from .arg_types import positive_int
 from .common import add_runtime_options, load_test_split, open_from_args
@@ -28,7 +26,8 @@ def add_parser(sub: Any) -> None:
     ev.add_argument("--dataset", required=True, help="'digits', a .npz (x_test, y_test used) or an image folder")
     ev.add_argument("--plot", metavar="FILE.png", help="draw the family's figures to this PNG")
     ev.add_argument("--points", type=positive_int, default=21,
-                    help="evenly spaced α values in the sweep, plus half as many placed by eq. 7 (default 21)")
+                    help="evenly spaced α values in each rule's sweep (default 21: every 0.05); the merkel sweep adds "
+                         "half as many placed by eq. 7")
     ev.add_argument("--limit", type=positive_int, help="use only the first N test images")
     add_monitor_options(ev)
     ev.set_defaults(handler=cmd_eval)
@@ -60,10 +59,7 @@ def run_eval(runtime: Any, dataset: str, *, points: int = 21, limit: int | None 
     images, labels = load_test_split(dataset, runtime, limit)
     family = FAMILIES[runtime.bundle.family]
     say(f"evaluating {len(labels)} test images, {family.title} ({runtime.num_threads} thread(s))")
-    if family.name == "multi_exit":
-        report = evaluate_multi_exit(runtime, images, labels, sweep_alphas(runtime, points), progress=say)
-    else:
-        report = family.evaluate(runtime, images, labels, progress=say)
+    report = family.evaluate(runtime, images, labels, points, progress=say)
     report["dataset"] = dataset
     add_live(monitor_args, runtime, images, labels, report)
     if plot:

@@ -30,6 +30,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"input       {spec.width}×{spec.height} {spec.color_mode}, real = pixel × {spec.pixel_scale:.6g} + "
           f"{spec.pixel_offset:g}, resize {spec.resize}")
     print(f"labels      {', '.join(bundle.labels[:12])}{' …' if len(bundle.labels) > 12 else ''}")
+    table = bundle.header.alpha_table
+    if table is None:
+        print("α table     none (made before there was one): the family's older rule applies; "
+              "'edge-runtime calibrate' adds a table")
+    else:
+        dear, cheap = table.points[0], table.points[-1]
+        unit = "MACs" if table.cost == "macs" else "J"
+        print(f"α table     {len(table.points)} operating points from {table.held_out_samples} held-out inputs "
+              f"({unit}): α = 0 accuracy {dear.accuracy:.4f} at {dear.cost / bundle.full_macs:.1%} of the network's "
+              f"MACs, α = 1 accuracy {cheap.accuracy:.4f} at {cheap.cost / bundle.full_macs:.2%}" if unit == "MACs" else
+              f"α table     {len(table.points)} operating points ({unit}): α = 0 accuracy {dear.accuracy:.4f} at "
+              f"{dear.cost:.3g} J, α = 1 accuracy {cheap.accuracy:.4f} at {cheap.cost:.3g} J")
     for line in FAMILIES[bundle.family].info_lines(bundle):
         print(line)
     for name, entry in bundle.header.files.items():

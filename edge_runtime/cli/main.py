@@ -3,6 +3,7 @@
     edge-runtime run BUNDLE IMAGE… [--alpha A | --accuracy Ã] [--json]
     edge-runtime eval BUNDLE --dataset D [--threads N] [--json] [--plot FILE.png]
     edge-runtime info BUNDLE [--json]
+    edge-runtime calibrate BUNDLE --dataset D
     edge-runtime demo [--json]
 
 Data goes to stdout, progress and diagnostics to stderr; errors are one ``Error: …`` line
@@ -16,7 +17,7 @@ import argparse
 import logging
 import sys
 
-from . import demo, evaluate, info, run
+from . import calibrate, demo, evaluate, info, run
 from .common import check_runtime_options
 from .guard import run_guarded
 from .monitor_options import check_monitor_options
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Run 'edge-runtime COMMAND --help' for each command's options.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (run, evaluate, info, demo):
+    for command in (run, evaluate, info, calibrate, demo):
         command.add_parser(sub)
     return parser
 

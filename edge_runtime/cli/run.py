@@ -25,7 +25,8 @@ def add_parser(sub: Any) -> None:
     choice = run.add_mutually_exclusive_group()
     choice.add_argument("--alpha", type=unit_interval, help=f"trade-off α in [0, 1]: 0 = most accurate, "
                         f"1 = least energy (default {DEFAULT_ALPHA})")
-    choice.add_argument("--accuracy", type=unit_interval, help="desired accuracy Ã in [0, 1] instead of α")
+    choice.add_argument("--accuracy", type=unit_interval, help="the accuracy to aim at instead of α: the cheapest point "
+                        "of the α table reaching it on held-out data (with --rule merkel: eq. 10's Ã)")
     add_monitor_options(run)
     run.set_defaults(handler=cmd_run, check=check)
 
@@ -54,16 +55,17 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
                                "takes --alpha")
     if args.accuracy is not None:
         alpha, desired = None, args.accuracy
-        plan = runtime.plan(desired)
+        plan = runtime.plan_for_accuracy(desired)
     else:
         alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
-        desired = runtime.desired_accuracy(alpha) if multi_exit else None
+        desired = runtime.expected_accuracy(alpha)
         plan = runtime.plan_for_alpha(alpha)
     pre = Preprocessor(bundle.input, runtime.input_quantization)
     failures = 0
     if not args.json:
+        aim = "desired accuracy" if getattr(runtime, "rule", "frontier") == "merkel" else "held-out accuracy"
         alpha_text = f"α from {args.monitor} ({args.policy})" if live else (
-            "given Ã" if alpha is None else f"α = {alpha:g}" + (f" → desired accuracy {desired:.4f}" if multi_exit else ""))
+            "given accuracy" if alpha is None else f"α = {alpha:g}" + (f" → {aim} {desired:.4f}" if desired else ""))
         print(f"# {alpha_text}; routes {', '.join(runtime.route_names)}", file=sys.stderr)
     for path in args.images:
         try:
@@ -82,7 +84,7 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
         latency_us = (time.perf_counter_ns() - start) / 1000.0
         if live is not None:
             alpha = round(point.alpha, 6)
-            desired = runtime.desired_accuracy(point.alpha) if multi_exit else None
+            desired = runtime.expected_accuracy(point.alpha)
             extra = {"soc": None if point.soc != point.soc else round(point.soc, 4), "alpha_source": point.source}
         where = runtime.describe(decision)
         record = {

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import BundleError
-from ..schema import Reader
-from .manifest import MANIFEST, FormatStamp, InputSpec, ManifestHeader, Segment
+from ..schema import Reader, dump
+from .manifest import MANIFEST, AlphaTable, FormatStamp, InputSpec, ManifestHeader, Segment
 
 
 @dataclass(frozen=True)
@@ -119,3 +119,17 @@ def read_bundle(folder: str, part_type: Callable[[Reader, str], type], verify_ha
     part = reader.read(part_cls, manifest)
     part.check(reader, header)
     return Bundle(folder, header, part, manifest)
+
+
+def store_alpha_table(folder: str, table: AlphaTable) -> None:
+    """Put ``table`` in the bundle's manifest (replacing any), through a temporary file and a rename."""
+    manifest = read_manifest(folder)
+    manifest["alpha_table"] = dump(table)
+    path = os.path.join(folder, MANIFEST)
+    partial = path + ".partial"
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=1)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)

@@ -19,6 +19,7 @@ class Family:
         format_report: eval report → text for people.
         plot: (eval report, PNG path) → None.
         info_lines: bundle → the lines ``edge-runtime info`` prints for this family.
+        calibrate: (runtime, held-out images, labels) → the bundle's α table.
     """
 
     name: str
@@ -29,3 +30,4 @@ class Family:
     format_report: Callable[[dict[str, Any]], str]
     plot: Callable[[dict[str, Any], str], None]
     info_lines: Callable[[Any], list[str]]
+    calibrate: Callable[..., Any]

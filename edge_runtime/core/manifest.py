@@ -100,6 +100,44 @@ class MonolithicRef:
 
 
 @dataclass(frozen=True)
+class OperatingPoint:
+    """A vertex of the bundle's accuracy–energy frontier on held-out data (see :mod:`.frontier`).
+
+    Attributes:
+        alpha: the α at which it is used alone; between two rows the runtime mixes them.
+        cost: expected cost per input, in the table's unit.
+        accuracy: held-out accuracy, as counted; expected_accuracy: as the fit estimates it.
+        setting: what the family builds the plan from (exit thresholds, a selector or gate threshold).
+    """
+
+    alpha: float = spec("a number in [0, 1]", check=lambda v: 0 <= v <= 1)
+    cost: float = spec("a cost ≥ 0", check=lambda v: v >= 0)
+    accuracy: float = spec("a number in [0, 1]", check=lambda v: 0 <= v <= 1)
+    expected_accuracy: float = spec()
+    setting: dict[str, Any] = spec()
+
+
+@dataclass(frozen=True)
+class AlphaTable:
+    """α → operating point, for every family: α = 0 the most accurate point at the least energy that
+    reaches it, α = 1 the cheapest, expected cost linear in α in between (``rule = "frontier"``)."""
+
+    cost: Literal["macs", "joules"]
+    held_out_samples: int
+    points: tuple[OperatingPoint, ...] = spec("at least two operating points", check=lambda v: len(v) >= 2)
+    rule: Literal["frontier"] = "frontier"
+    figures: dict[str, Any] = spec(rest=True, default_factory=dict)
+
+    def validate(self, reader: Reader, where: str) -> None:
+        alphas = [p.alpha for p in self.points]
+        if alphas[0] != 0.0 or alphas[-1] != 1.0 or alphas != sorted(alphas):
+            raise reader.fail(f"{where}.points", "expected α ascending from 0 to 1")
+        costs = [p.cost for p in self.points]
+        if costs != sorted(costs, reverse=True):
+            raise reader.fail(f"{where}.points", "expected costs falling as α rises")
+
+
+@dataclass(frozen=True)
 class FormatStamp:
     """What is read first, so a bundle of another format or version is named as such and nothing more."""
 
@@ -128,6 +166,7 @@ class ManifestHeader:
     segments: dict[str, Segment] = spec()
     monolithic: MonolithicRef = spec()
     producer: dict[str, Any] = spec(default_factory=dict)
+    alpha_table: AlphaTable | None = spec(default=None)
 
     def validate(self, reader: Reader, where: str) -> None:
         for name in self.files:

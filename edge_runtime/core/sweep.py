@@ -62,3 +62,20 @@ def header(runtime: Any, labels: np.ndarray, family: str) -> dict[str, Any]:
     return {"bundle": runtime.bundle.path, "family": family, "test_samples": int(len(labels)),
             "threads": runtime.num_threads, "backend": f"{runtime.backend.name} {runtime.backend.version}".strip(),
             "fast_path": runtime.uses_fast_path}
+
+
+TENTHS = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def knob_figures(rows: Sequence[dict[str, Any]], reference_macs: float) -> dict[str, Any] | None:
+    """How α moves the cost over α = 0, 0.1, …, 1 (from the rows at those α): the largest rise of mean
+    MACs as a fraction of the reference, and the largest 0.1 step as a fraction of the range α 0 → 1."""
+    by_alpha = {round(r["alpha"], 6): r["mean_macs"] for r in rows if r.get("alpha") is not None}
+    if not all(a in by_alpha for a in TENTHS):
+        return None
+    macs = [by_alpha[a] for a in TENTHS]
+    steps = [b - a for a, b in zip(macs, macs[1:])]
+    span = macs[0] - macs[-1]
+    return {"alphas": list(TENTHS), "mean_macs": macs,
+            "max_rise_of_monolithic": max(0.0, max(steps)) / reference_macs,
+            "max_step_of_range": max(abs(s) for s in steps) / span if span > 0 else None}

@@ -88,13 +88,17 @@ def test_eval_json_and_plot(digits_bundle, tmp_path, capsys):
     assert main(["eval", digits_bundle, "--dataset", "digits", "--json", "--plot", plot, "--points", "5",
                  "--limit", "120"]) == 0
     report = json.loads(capsys.readouterr().out)
-    row_keys = {"alpha", "desired_accuracy", "accuracy", "mean_macs", "mac_saving", "mean_latency_us",
-                "latency_saving", "exit_histogram"}
-    assert report["rows"] and all(row_keys <= set(r) for r in report["rows"])
+    row_keys = {"alpha", "accuracy", "mean_macs", "mac_saving", "mean_latency_us", "latency_saving", "exit_histogram"}
+    assert report["rule"] == "frontier" and report["rows"] == report["by_rule"]["frontier"]["rows"]
+    assert [r["alpha"] for r in report["rows"]] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert all(row_keys | {"expected_accuracy"} <= set(r) for r in report["rows"])
+    merkel = report["by_rule"]["merkel"]["rows"]
+    assert merkel and all(row_keys | {"desired_accuracy"} <= set(r) for r in merkel)
+    assert {"accuracy", "mean_macs", "mac_saving", "thresholds"} <= set(report["hindsight"])
     assert {"accuracy", "macs", "latency_us"} <= set(report["full_model"])
     assert {"accuracy", "latency_us"} <= set(report["monolithic"])
     assert {"accuracy", "mean_macs"} <= set(report["oracle"])
-    assert all(sum(r["exit_histogram"]) == 120 for r in report["rows"])
+    assert all(sum(r["exit_histogram"]) == 120 for r in report["rows"] + merkel)
     assert report["oracle"]["accuracy"] >= report["full_model"]["accuracy"]
     with Image.open(plot) as image:
         assert image.format == "PNG" and image.size[0] > 500

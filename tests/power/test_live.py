@@ -11,7 +11,7 @@ import pytest
 from edge_sim.battery import SimulatedBattery, battery_values
 from edge_sim.pty import PtyEmulator
 from edge_runtime.power.live import LiveAlpha
-from edge_runtime.power.policies import Linear, Table
+from edge_runtime.power.policies import Linear
 from edge_runtime.power.profiles import load_profile
 from edge_runtime.power.samples import Sample
 
@@ -68,7 +68,7 @@ def test_closed_loop_over_a_pseudo_terminal(tmp_path, runtime, test_images):
     battery = SimulatedBattery(cell, soc=0.95, capacity_j=capacity_j)
     link = str(tmp_path / "tty")
     emulator = PtyEmulator(INA219, link, battery_values(battery), interval_s=0.01).open()
-    live = LiveAlpha(INA219, link, cell, Table(((0.6, 0.0), (0.0, 1.0))), runtime.plan_for_alpha, grace_s=5.0)
+    live = LiveAlpha(INA219, link, cell, Linear(), runtime.plan_for_alpha, grace_s=5.0)
     live.start()
     emulator.start()
     try:
@@ -86,11 +86,11 @@ def test_closed_loop_over_a_pseudo_terminal(tmp_path, runtime, test_images):
         live.stop()
         emulator.stop()
     alphas = [a for a, _ in seen]
-    assert alphas[0] == 0.0 and alphas[-1] == 1.0, "α rose as the cell drained"
-    full = [e for a, e in seen if a == 0.0]
-    cheap = [e for a, e in seen if a == 1.0]
-    # exits moved earlier (at α = 0 a weak tiny model may already let a confident input out early)
-    assert sum(cheap) / len(cheap) < sum(full) / len(full)
+    assert alphas[0] <= 0.1 and alphas[-1] == 1.0, "α = 1 − state of charge rose as the cell drained"
+    assert alphas == sorted(alphas) or max(a - b for a, b in zip(alphas, alphas[1:])) < 0.02  # no going back
+    early = [e for a, e in seen if a <= 0.25]
+    late = [e for a, e in seen if a >= 0.9]
+    assert sum(late) / len(late) < sum(early) / len(early)  # exits moved earlier as α rose
     assert live.state.source == "coulomb" and live.samples > 20
 
 
@@ -162,27 +162,3 @@ def test_battery_demo_report(digits_bundle, runtime, test_images):
     assert adaptive["monitor_samples"] > 0
     bands = adaptive["bands"]
     assert bands[0]["mean_alpha"] < bands[-1]["mean_alpha"]  # α rose as the battery drained
-
-
-def test_auto_table_starts_where_exits_can_fire(runtime):
-    from edge_sim.battery_demo import auto_table
-    from edge_runtime.power.policies import parse_policy
-
-    start = runtime.alpha_where_exits_start()
-    last = len(runtime.exits) - 1
-    above = runtime.plan_for_alpha(start)
-    assert above.invocations > 1 or above.steps[0].exit_index != last
-    if start > 0.0:  # some trained bundles let an exit fire at α = 0 already
-        below = runtime.plan_for_alpha(start - 1e-3)
-        assert below.invocations == 1 and below.steps[0].exit_index == last  # nothing can leave early below α₀
-    table = parse_policy(auto_table(runtime), 0.0)
-    assert [a for _, a in table.steps] == sorted(a for _, a in table.steps) and table.steps[1][1] >= start
-
-
-def test_exits_that_fire_at_alpha_zero_start_at_zero(runtime):
-    """Bisection used to answer ≈ its tolerance (1e-4), not 0, when an exit can fire at α = 0."""
-    from edge_runtime.families.multi_exit.runtime import MultiExitRuntime
-
-    lenient = MultiExitRuntime(runtime.bundle, runtime.backend, beta2=0.3)  # any exit ≥ 0.3·Ã confident leaves
-    assert lenient.plan_for_alpha(0.0).invocations > 1
-    assert lenient.alpha_where_exits_start() == 0.0

@@ -9,14 +9,17 @@ from typing import Any, Callable
 import numpy as np
 
 from ...core.decision import Decision
-from ...core.sweep import EQUAL_ACCURACY_TOLERANCE, add_savings, best_within, header, sweep
+from ...core.sweep import EQUAL_ACCURACY_TOLERANCE, add_savings, best_within, header, knob_figures, measure, sweep
 from ...core.timing import MonolithicPasses, timed_pass
+from .calibrate import candidate_deltas, candidates, hindsight
 from .manifest import table_delta
 from .runtime import GatedRuntime
 
 
-def evaluate(runtime: GatedRuntime, images: list[np.ndarray], labels: np.ndarray,
+def evaluate(runtime: GatedRuntime, images: list[np.ndarray], labels: np.ndarray, count: int = 21,
              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The α sweep (the α table's, or an older bundle's δ table), every block, the hindsight bound and the
+    ungated network, on the test split."""
     labels = np.asarray(labels)
     bundle = runtime.bundle
     spec = runtime.spec
@@ -36,19 +39,32 @@ def evaluate(runtime: GatedRuntime, images: list[np.ndarray], labels: np.ndarray
                 "block_histogram": {b.name: float(np.mean([b.name in r for r in ran])) for b in spec.blocks}}
 
     mono_accuracy = mono.run()
-    table = spec.alpha_table
-    points = [({"alpha": alpha, "delta": delta}, runtime.plan_for_delta(table_delta(delta), alpha))
-              for alpha, delta in zip(table.alpha, table.delta)]
+    plans = runtime.alpha_plans
+    if plans is not None:
+        points = [({"alpha": a, "expected_accuracy": round(plans.expected(a)[1], 6)}, plans.plan(a))
+                  for a in np.round(np.linspace(0.0, 1.0, count), 4).tolist()]
+    else:
+        table = spec.alpha_table
+        points = [({"alpha": alpha, "delta": delta}, runtime.plan_for_delta(table_delta(delta), alpha))
+                  for alpha, delta in zip(table.alpha, table.delta)]
     rows = sweep(runtime.classify, points, images, labels, mono, blocks, progress)
-    add_savings(rows, mono_macs, mono.mean_latency)
+    every = measure(runtime.classify, everything, images, labels, blocks)
+    mono.run()
+    add_savings(rows + [every], mono_macs, mono.mean_latency)
     chain_decisions, chain_latency = timed_pass(lambda image: runtime.classify_chain(image, everything), images)
-    every = rows[0]
+    bound = hindsight(candidates(runtime, images, labels, candidate_deltas(runtime, images)), len(labels),
+                      mono_accuracy - EQUAL_ACCURACY_TOLERANCE)
+    if bound is not None:
+        bound["mac_saving"] = 1.0 - bound["mean_macs"] / mono_macs
     best = best_within(rows, mono_accuracy - EQUAL_ACCURACY_TOLERANCE, key="energy_saving")
     four_x = [r for r in rows if r["mac_saving"] >= 0.75]
     return {
         **header(runtime, labels, "gated"),
         "blocks": [b.name for b in spec.blocks],
+        "rule": "frontier" if plans is not None else "delta_quantiles",
         "rows": rows,
+        "knob": knob_figures(rows, mono_macs),
+        "hindsight": bound,
         "every_block": {"accuracy": every["accuracy"], "mean_macs": every["mean_macs"],
                         "latency_us": every["mean_latency_us"],
                         "chain_accuracy": float(np.mean(np.array([d.label for d in chain_decisions]) == labels)),

@@ -1,9 +1,10 @@
 """The gated family (EnergyNet, SkipNet): residual blocks behind recurrent gates."""
 
 from ...core.family import Family
-from . import evaluate, report
+from . import calibrate, evaluate, report
 from .manifest import GatedPart
 from .runtime import GatedRuntime
 
 FAMILY = Family("gated", "gated residual network (EnergyNet)", GatedPart, GatedRuntime, evaluate.evaluate,
-                report.format_report, report.plot, report.info_lines)
+                report.format_report, report.plot, report.info_lines,
+                calibrate.table_for)

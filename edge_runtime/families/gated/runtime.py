@@ -22,10 +22,12 @@ import numpy as np
 from ...core.backends import Backend
 from ...core.bundle import Bundle
 from ...core.decision import Decision
+from ...core.operating import AlphaPlans, Mix
 from ...core.manifest import Segment
 from ...core.quant import Joint, Quantization
 from ...core.runtime_base import BundleRuntime
 from ...core.units import check_unit_interval
+from ...errors import EdgeRuntimeError
 from .manifest import GatedPart, table_delta
 
 ALWAYS, NEVER = -128, 128  # int8 thresholds every code reaches / no code reaches
@@ -78,8 +80,12 @@ class GatedRuntime(BundleRuntime):
     route_names = ROUTES
 
     def __init__(self, bundle: Bundle, backend: Backend | None = None, num_threads: int = 1,
-                 delegates: list[Any] | None = None, fast: bool = True, **_: Any) -> None:
+                 delegates: list[Any] | None = None, fast: bool = True, rule: str = "frontier", **_: Any) -> None:
+        if rule != "frontier":
+            raise EdgeRuntimeError(f"{bundle.path}: --rule {rule} applies to multi-exit bundles; a gated bundle's α "
+                                   "follows its α table")
         super().__init__(bundle, backend, num_threads, delegates, fast)
+        self.rule = rule
         self.part: GatedPart = bundle.part
         spec = self.part.gated
         self.spec = spec
@@ -93,6 +99,12 @@ class GatedRuntime(BundleRuntime):
         self._alphas = [a for a, _ in self._table]
         self._mono_values = bundle.monolithic.outputs["probs"].quantization.values_by_code()
         self._plans: dict[float, GatePlan] = {}
+        table = bundle.header.alpha_table
+        self.rule_note = None if table is not None else (
+            f"{bundle.path} has no α table (converted before there was one): α moves the gates' threshold through "
+            "held-out logit quantiles (every block at α = 0, the trained threshold at 0.5, none at 1); "
+            "'edge-runtime calibrate' adds a table")
+        self.alpha_plans = AlphaPlans(table, self.plan_for_setting) if table is not None else None
 
     def _unpack(self, name: str) -> _Seg:
         segment = self.bundle.segments[name]
@@ -141,8 +153,18 @@ class GatedRuntime(BundleRuntime):
             thresholds[seg.name] = code
         return GatePlan(alpha, delta, thresholds, every_block=delta == -math.inf)
 
-    def plan_for_alpha(self, alpha: float) -> GatePlan:
-        """The calibrated row nearest ``alpha``."""
+    def plan_for_setting(self, setting: dict[str, Any]) -> GatePlan:
+        """The plan of an α table row: ``{"delta": δ}`` (±1e9 for every block / none)."""
+        return self.plan_for_delta(table_delta(float(setting["delta"])))
+
+    def expected_accuracy(self, alpha: float) -> float | None:
+        """The α table's held-out accuracy at α (None for bundles without one)."""
+        return None if self.alpha_plans is None else self.alpha_plans.expected(alpha)[1]
+
+    def plan_for_alpha(self, alpha: float) -> GatePlan | Mix:
+        """The plan for α: along the bundle's α table, or (older bundles) the nearest row of its δ table."""
+        if self.alpha_plans is not None:
+            return self.alpha_plans.plan(alpha)
         alpha = check_unit_interval("alpha", alpha)
         plan = self._plans.get(alpha)
         if plan is None:
@@ -171,6 +193,8 @@ class GatedRuntime(BundleRuntime):
         When every block runs anyway, the gates decide nothing: the ungated network answers in one
         invocation instead of a chain of them (the same weights; cheaper than any chain).
         """
+        if plan.__class__ is Mix:
+            plan = plan.pick()
         if plan.every_block:
             probs = self.monolithic_probs(image)
             label = int(probs.argmax())

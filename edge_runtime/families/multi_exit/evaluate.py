@@ -1,5 +1,6 @@
-"""``eval`` of a multi-exit bundle: the α sweep, fixed-depth baselines, the oracle and the monolithic
-reference, all in one process on the same test split (see :mod:`edge_runtime.core.sweep`)."""
+"""``eval`` of a multi-exit bundle: the α sweep under both rules (the α table and Merkel's eq. 7 + 10),
+fixed-depth baselines, the oracle, the hindsight bound and the monolithic reference, all in one process
+on the same test split (see :mod:`edge_runtime.core.sweep`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ...core.decision import Decision
-from ...core.sweep import EQUAL_ACCURACY_TOLERANCE, add_savings, best_within, header, measure, sweep
+from ...core.sweep import EQUAL_ACCURACY_TOLERANCE, add_savings, best_within, header, knob_figures, measure, sweep
 from ...core.timing import MonolithicPasses
+from .calibrate import StageCosts, collect, hindsight
 from .runtime import MultiExitRuntime
 
 
@@ -21,7 +23,7 @@ def sweep_alphas(runtime: MultiExitRuntime, count: int = 21) -> list[float]:
     """``count`` evenly spaced α, plus the α (eq. 7 inverted) of ``count // 2`` evenly spaced Ã.
 
     With accurate exits most of eq. 7's range of Ã sits at α close to 1; the extra points
-    resolve that region instead of leaving the sweep flat.
+    resolve that region instead of leaving the merkel sweep flat.
     """
     alphas = set(default_alphas(count))
     fit = runtime.part.calibration.energy_fit
@@ -33,16 +35,26 @@ def sweep_alphas(runtime: MultiExitRuntime, count: int = 21) -> list[float]:
     return sorted(alphas)
 
 
-def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.ndarray,
-             alphas: list[float] | None = None, desired: list[float] | None = None,
-             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Sweep α (or explicit desired accuracies) over the test images and measure every baseline.
+def rule_points(runtime: MultiExitRuntime, rule: str, count: int) -> list[tuple[dict[str, Any], Any]]:
+    """(row fields, plan) for each α of ``rule``'s sweep."""
+    if rule == "merkel":
+        return [({"alpha": a, "desired_accuracy": round(runtime.desired_accuracy(a), 6)},
+                 runtime.plan(runtime.desired_accuracy(a))) for a in sweep_alphas(runtime, count)]
+    plans = runtime.alpha_plans
+    assert plans is not None
+    return [({"alpha": a, "expected_accuracy": round(plans.expected(a)[1], 6)}, plans.plan(a))
+            for a in default_alphas(count)]
+
+
+def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.ndarray, count: int = 21,
+             desired: list[float] | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Sweep α under each rule the bundle supports (or explicit desired accuracies) and every baseline.
 
     Args:
         images: int8 model inputs, each (1, H, W, C).
         labels: true class indices.
-        alphas: α values of the sweep (default: 21 evenly spaced over [0, 1]).
-        desired: explicit Ã values instead of α (each row's ``alpha`` is then None).
+        count: evenly spaced α per rule (merkel adds eq. 7's own points).
+        desired: explicit Ã values instead of α (eq. 10 only; each row's ``alpha`` is then None).
     """
     labels = np.asarray(labels)
     exits = runtime.exits
@@ -55,11 +67,15 @@ def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.nda
         return {"exit_histogram": np.bincount([index[d.answered_by] for d in decisions],
                                               minlength=len(exits)).tolist()}
 
-    targets = [(None, d) for d in desired] if desired else \
-        [(a, runtime.desired_accuracy(a)) for a in (alphas or default_alphas())]
-    points = [({"alpha": alpha, "desired_accuracy": round(target, 6)}, runtime.plan(target))
-              for alpha, target in targets]
-    rows = sweep(runtime.classify, points, images, labels, mono, histogram, progress)
+    by_rule: dict[str, Any] = {}
+    if desired:
+        rules = {"merkel": [({"alpha": None, "desired_accuracy": round(d, 6)}, runtime.plan(d)) for d in desired]}
+    else:
+        rules = {rule: rule_points(runtime, rule, count)
+                 for rule in (("frontier", "merkel") if runtime.alpha_plans is not None else ("merkel",))}
+    for rule, points in rules.items():
+        rows = sweep(runtime.classify, points, images, labels, mono, histogram, progress)
+        by_rule[rule] = {"rows": rows}
     fixed = []
     for i, ex in enumerate(exits):
         stats = measure(runtime.classify, runtime.fixed_plan(i), images, labels)
@@ -68,25 +84,38 @@ def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.nda
     mono.run()
     full = fixed[-1]
 
-    per_exit = np.array([runtime.exit_scores(image)[0] for image in images])
-    correct = per_exit == labels[:, None]
+    outcomes = collect(runtime, images, labels)
+    correct = outcomes.correct
     first_correct = np.where(correct.any(axis=1), correct.argmax(axis=1), len(exits) - 1)
     oracle = {"accuracy": float(correct.any(axis=1).mean()),
               "mean_macs": float(np.mean([exits[i].macs for i in first_correct])),
               "exit_histogram": np.bincount(first_correct, minlength=len(exits)).tolist()}
     oracle["mac_saving"] = 1.0 - oracle["mean_macs"] / mono_macs
-    add_savings(rows, mono_macs, mono.mean_latency)
-    best = best_within(rows, mono_accuracy - EQUAL_ACCURACY_TOLERANCE)
+    floor = mono_accuracy - EQUAL_ACCURACY_TOLERANCE
+    bound = hindsight(outcomes, StageCosts.of(runtime), floor)
+    if bound is not None:
+        bound["mac_saving"] = 1.0 - bound["mean_macs"] / mono_macs
+    for rule, result in by_rule.items():
+        add_savings(result["rows"], mono_macs, mono.mean_latency)
+        best = best_within(result["rows"], floor)
+        result["at_monolithic_accuracy"] = None if best is None else {
+            "tolerance": EQUAL_ACCURACY_TOLERANCE, "alpha": best["alpha"], "accuracy": best["accuracy"],
+            "mean_macs": best["mean_macs"], "mac_saving": best["mac_saving"], "latency_saving": best["latency_saving"],
+            "macs_vs_hindsight": None if not bound else best["mean_macs"] / bound["mean_macs"]}
+        if rule == "frontier" or not desired:
+            result["knob"] = knob_figures(result["rows"], mono_macs)
+    chosen = by_rule.get(runtime.rule, by_rule.get("merkel"))
     return {
         **header(runtime, labels, "multi_exit"),
+        "rule": runtime.rule,
         "beta1": runtime.beta1,
         "beta2": runtime.beta2,
-        "rows": rows,
+        "rows": chosen["rows"],
+        "at_monolithic_accuracy": chosen["at_monolithic_accuracy"],
+        "by_rule": by_rule,
         "fixed_depth": fixed,
         "full_model": {"accuracy": full["accuracy"], "macs": full["macs"], "latency_us": full["latency_us"]},
         "monolithic": mono.report(mono_accuracy, mono_macs),
         "oracle": oracle,
-        "at_monolithic_accuracy": None if best is None else {
-            "tolerance": EQUAL_ACCURACY_TOLERANCE, "alpha": best["alpha"], "desired_accuracy": best["desired_accuracy"],
-            "accuracy": best["accuracy"], "mac_saving": best["mac_saving"], "latency_saving": best["latency_saving"]},
+        "hindsight": bound,
     }

@@ -1,4 +1,4 @@
-"""What a person reads of a multi-exit bundle: the eval table, Merkel's Fig. 9 and 10, and ``info``."""
+"""What a person reads of a multi-exit bundle: the eval tables of both rules, the plot, and ``info``."""
 
 from __future__ import annotations
 
@@ -9,15 +9,44 @@ from ...core.live_pass import format_live
 from ...core.plots import pyplot, save_atomic
 
 
+RULE_TITLES = {"frontier": "α table (held-out frontier)", "merkel": "Merkel's eq. 7 + eq. 10"}
+
+
+def _rows(rule: str, rows: list[dict[str, Any]]) -> list[str]:
+    target = "Ã" if rule == "merkel" else "held-out"
+    lines = [f"{'alpha':>8} {target:>8} {'accuracy':>9} {'MACs':>11} {'MAC save':>9} {'µs':>8} {'time save':>10}  exits"]
+    for r in rows:
+        alpha = "-" if r["alpha"] is None else f"{r['alpha']:.4g}"
+        aim = r.get("desired_accuracy", r.get("expected_accuracy"))
+        lines.append(f"{alpha:>8} {aim:8.4f} {r['accuracy']:9.4f} {r['mean_macs']:11,.0f} {r['mac_saving']:8.1%} "
+                     f"{r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%}  {r['exit_histogram']}")
+    return lines
+
+
+def _at(best: dict[str, Any] | None) -> str:
+    if not best:
+        return "no row within 0.5 points of the monolithic accuracy"
+    versus = f", {best['macs_vs_hindsight']:.2f}× the hindsight MACs" if best.get("macs_vs_hindsight") else ""
+    return (f"at the monolithic accuracy (−{best['tolerance'] * 100:.1f} points): α = {best['alpha']}, accuracy "
+            f"{best['accuracy']:.4f}, {best['mac_saving']:.1%} fewer MACs, {best['latency_saving']:.1%} less time{versus}")
+
+
 def format_report(report: dict[str, Any]) -> str:
-    """The eval report as a table for people."""
+    """The eval report as a table for people: the rule in use first, the other beside it."""
     mono = report["monolithic"]
-    lines = [f"{'alpha':>6} {'Ã':>7} {'accuracy':>9} {'MACs':>11} {'MAC save':>9} {'µs':>8} {'time save':>10}  exits"]
-    for r in report["rows"]:
-        alpha = "-" if r["alpha"] is None else f"{r['alpha']:.2f}"
-        lines.append(f"{alpha:>6} {r['desired_accuracy']:7.4f} {r['accuracy']:9.4f} {r['mean_macs']:11,.0f} "
-                     f"{r['mac_saving']:8.1%} {r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%}  {r['exit_histogram']}")
-    lines.append("")
+    lines: list[str] = []
+    order = [report["rule"]] + [r for r in report["by_rule"] if r != report["rule"]]
+    for rule in order:
+        result = report["by_rule"][rule]
+        lines.append(f"{RULE_TITLES[rule]}{' (in use)' if rule == report['rule'] else ''}:")
+        lines.extend(_rows(rule, result["rows"]))
+        lines.append("  " + _at(result["at_monolithic_accuracy"]))
+        knob = result.get("knob")
+        if knob:
+            step = knob["max_step_of_range"]
+            lines.append(f"  over α = 0, 0.1 … 1: MACs rise at most {knob['max_rise_of_monolithic']:.1%} of the "
+                         f"monolithic; the largest 0.1 step moves {'-' if step is None else f'{step:.0%}'} of the range")
+        lines.append("")
     for f in report["fixed_depth"]:
         lines.append(f"fixed depth {f['exit']:>8}: accuracy {f['accuracy']:.4f}  {f['macs']:>11,d} MACs  {f['latency_us']:8.1f} µs")
     lines.append(f"monolithic int8     : accuracy {mono['accuracy']:.4f}  {mono['macs']:>11,d} MACs  {mono['latency_us']:8.1f} µs")
@@ -27,45 +56,50 @@ def format_report(report: dict[str, Any]) -> str:
     oracle = report["oracle"]
     lines.append(f"oracle              : accuracy {oracle['accuracy']:.4f}  {oracle['mean_macs']:>11,.0f} MACs "
                  f"({oracle['mac_saving']:.1%} saved)")
+    bound = report.get("hindsight")
+    if bound:
+        lines.append(f"hindsight           : accuracy {bound['accuracy']:.4f}  {bound['mean_macs']:>11,.0f} MACs "
+                     f"({bound['mac_saving']:.1%} saved; per-exit thresholds fitted on this test split)")
     if report.get("live"):
         lines.append(format_live(report["live"]))
-    best = report["at_monolithic_accuracy"]
-    if best:
-        lines.append(f"at the monolithic accuracy (−{best['tolerance'] * 100:.1f} points): α = {best['alpha']}, accuracy "
-                     f"{best['accuracy']:.4f}, {best['mac_saving']:.1%} fewer MACs, {best['latency_saving']:.1%} less time")
     return "\n".join(lines)
 
 
 def plot(report: dict[str, Any], path: str) -> None:
-    """Merkel's Fig. 9 (test vs desired accuracy) and Fig. 10 (energy vs accuracy), side by side.
-
-    Energy is shown two ways: MACs and measured latency, both relative to the monolithic model.
-    Written to a temporary file and renamed, so ``path`` is never half-written.
-    """
+    """Accuracy and energy against α for both rules, and Merkel's Fig. 10 (energy vs accuracy) in MACs
+    and in measured time, with fixed depth, the oracle and the hindsight bound. Written atomically."""
     plt = pyplot()
-    rows = report["rows"]
     mono = report["monolithic"]
-    fig, (ax9, ax10, axt) = plt.subplots(1, 3, figsize=(15, 4.6))
-    desired = [r["desired_accuracy"] * 100 for r in rows]
-    accuracy = [r["accuracy"] * 100 for r in rows]
-    ax9.plot(desired, accuracy, "o-", label=f"adaptive (β1={report['beta1']}, β2={report['beta2']})")
-    lo, hi = min(desired + accuracy) - 1, max(desired + accuracy) + 1
-    ax9.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="y = x")
-    ax9.set(xlabel="desired accuracy Ã (%)", ylabel="test accuracy (%)", title="Fig. 9: test vs desired accuracy")
-    ax9.legend(loc="lower right")
-
+    fig, ((ax_acc, ax_mac), (ax10, axt)) = plt.subplots(2, 2, figsize=(12.5, 9))
+    for rule, result in report["by_rule"].items():
+        rows = [r for r in result["rows"] if r["alpha"] is not None]
+        alphas = [r["alpha"] for r in rows]
+        ax_acc.plot(alphas, [100 * r["accuracy"] for r in rows], "o-", ms=3, label=f"{RULE_TITLES[rule]}, test")
+        key = "desired_accuracy" if rule == "merkel" else "expected_accuracy"
+        ax_acc.plot(alphas, [100 * r[key] for r in rows], ":", label=f"{RULE_TITLES[rule]}, aimed at")
+        ax_mac.plot(alphas, [r["mean_macs"] / mono["macs"] for r in rows], "o-", ms=3, label=RULE_TITLES[rule])
+    ax_acc.axhline(100 * mono["accuracy"], color="gray", ls="--", lw=0.8, label="monolithic int8")
+    ax_acc.set(xlabel="α", ylabel="accuracy (%)", title="accuracy against α")
+    ax_acc.legend(fontsize=8, loc="lower left")
+    ax_mac.set(xlabel="α", ylabel="mean MACs ÷ monolithic", title="energy (MACs) against α")
+    ax_mac.legend(fontsize=8)
     fixed = report["fixed_depth"]
-    for ax, key, fixed_key, oracle_value, label in (
-        (ax10, "mean_macs", "macs", report["oracle"]["mean_macs"] / mono["macs"], "MACs ÷ monolithic"),
-        (axt, "mean_latency_us", "latency_us", None, "latency ÷ monolithic"),
-    ):
-        norm = mono["macs"] if key == "mean_macs" else mono["latency_us"]
+    for ax, key, fixed_key, norm, label in ((ax10, "mean_macs", "macs", mono["macs"], "MACs ÷ monolithic"),
+                                            (axt, "mean_latency_us", "latency_us", mono["latency_us"],
+                                             "latency ÷ monolithic")):
         ax.plot([f["accuracy"] * 100 for f in fixed], [f[fixed_key] / norm for f in fixed], "s--", color="gray",
                 label="fixed depth (each exit)")
-        ax.plot(accuracy, [r[key] / norm for r in rows], "o-", label="adaptive exits (α sweep)")
+        for rule, result in report["by_rule"].items():
+            rows = result["rows"]
+            ax.plot([100 * r["accuracy"] for r in rows], [r[key] / norm for r in rows], "o-", ms=3,
+                    label=RULE_TITLES[rule])
         ax.plot([mono["accuracy"] * 100], [1.0], "k*", ms=12, label="monolithic int8")
-        if oracle_value is not None:
-            ax.plot([report["oracle"]["accuracy"] * 100], [oracle_value], "r^", ms=10, label="oracle")
+        if key == "mean_macs":
+            ax.plot([report["oracle"]["accuracy"] * 100], [report["oracle"]["mean_macs"] / norm], "r^", ms=9,
+                    label="oracle")
+            if report.get("hindsight"):
+                ax.plot([report["hindsight"]["accuracy"] * 100], [report["hindsight"]["mean_macs"] / norm], "gv", ms=9,
+                        label="hindsight (thresholds fitted on test)")
         ax.set(xlabel="test accuracy (%)", ylabel=label)
         ax.set_yscale("log")
         ax.legend(loc="upper left", fontsize=8)

@@ -1,18 +1,24 @@
-"""The multi-exit runtime: chain a bundle's segments and leave at the first good-enough exit.
+"""The multi-exit runtime: chain a bundle's segments and leave at the first exit whose confidence
+reaches its threshold.
 
-For a desired accuracy Ã the runtime builds an :class:`ExitPlan` once (which exits can
-fire, the int8 confidence code each one needs, which blocks run head-less) and then
-classifies each input with integer comparisons only. The plan is the compiled form of
-eq. 10 and gives the same exit as :func:`.exit_rule.choose_exit` on the
-dequantized confidences (tested).
+A plan (:class:`ExitPlan`) is compiled once per setting: which exits can fire, the int8 confidence
+code each one needs, which blocks run head-less inside the next invocation. Each input is then
+classified with integer comparisons only. Two rules set the thresholds from α:
 
-Thread rules: a :class:`MultiExitRuntime` and its plans belong to one thread.
+* ``frontier`` (the default): the bundle's α table (:mod:`edge_runtime.core.frontier`): per-exit
+  thresholds fitted on held-out data, expected energy linear in α;
+* ``merkel``: eq. 7 (α → desired accuracy Ã) then eq. 10 (the first exit with β1·A_l ≥ Ã or
+  C_l ≥ β2·Ã). Its plan gives the same exit as :func:`.exit_rule.choose_exit` on the dequantized
+  confidences (tested). Bundles without an α table use it.
+
+Thread rules: a :class:`MultiExitRuntime` belongs to one thread; plans may be built on another
+(the live α does) because they only combine signature handles opened at construction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -20,11 +26,15 @@ from ...core.backends import Backend
 from ...core.bundle import Bundle
 from ...core.decision import Decision
 from ...core.manifest import Segment
+from ...core.operating import AlphaPlans, Mix
 from ...core.quant import Joint
 from ...core.runtime_base import BundleRuntime
 from ...core.units import check_unit_interval
 from .exit_rule import desired_accuracy
 from .manifest import MultiExitPart
+
+Rule = Literal["frontier", "merkel"]
+RULES: tuple[str, ...] = ("frontier", "merkel")
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,15 @@ class _Step:
 
 @dataclass(frozen=True)
 class ExitPlan:
-    """Eq. 10 compiled for one desired accuracy Ã (see :meth:`MultiExitRuntime.plan`)."""
+    """Confidence thresholds compiled into invocations.
 
+    Attributes:
+        thresholds: per exit but the last, the confidence (0–1) at or above which an input leaves
+            there, or None where the exit is off.
+        desired_accuracy: Ã when the plan comes from eq. 10 (else nan).
+    """
+
+    thresholds: tuple[float | None, ...]
     desired_accuracy: float
     steps: tuple[_Step, ...]
 
@@ -66,11 +83,12 @@ class MultiExitRuntime(BundleRuntime):
 
     Args:
         beta1, beta2: eq. 10's β; default to the bundle's calibrated values.
+        rule: how α sets the thresholds (see the module docstring).
     """
 
     def __init__(self, bundle: Bundle, backend: Backend | None = None, num_threads: int = 1,
                  delegates: list[Any] | None = None, fast: bool = True,
-                 beta1: float | None = None, beta2: float | None = None) -> None:
+                 beta1: float | None = None, beta2: float | None = None, rule: Rule = "frontier") -> None:
         super().__init__(bundle, backend, num_threads, delegates, fast)
         self.part: MultiExitPart = bundle.part
         self.exits = self.part.exits
@@ -78,11 +96,21 @@ class MultiExitRuntime(BundleRuntime):
         self.beta1 = calibration.beta1 if beta1 is None else beta1
         self.beta2 = calibration.beta2 if beta2 is None else beta2
         self.accuracies = tuple(ex.accuracy for ex in self.exits)
-        self._plans: dict[float, ExitPlan] = {}
+        self._plans: dict[Any, ExitPlan] = {}
         self._probe: ExitPlan | None = None
         # Open every signature now so that a broken file fails at load, not mid-run.
         for stage in self.part.stages:
             self.handle(bundle.segments[stage.segment])
+        table = bundle.header.alpha_table
+        self.rule_note: str | None = None  # said once by the commands, when α does not follow an α table
+        if rule == "frontier" and table is None:
+            self.rule_note = (f"{bundle.path} has no α table (converted before there was one): α follows eq. 7 and "
+                              "eq. 10 (--rule merkel); 'edge-runtime calibrate' adds a table")
+            rule = "merkel"
+        if rule not in RULES:
+            raise ValueError(f"rule {rule!r}: expected one of {', '.join(RULES)}")
+        self.rule: Rule = rule
+        self.alpha_plans = AlphaPlans(table, self.plan_for_setting) if rule == "frontier" and table else None
 
     @property
     def route_names(self) -> tuple[str, ...]:
@@ -98,65 +126,74 @@ class MultiExitRuntime(BundleRuntime):
         """Eq. 7 for this bundle: α ∈ [0, 1] → Ã, clamped to the exits' accuracy range."""
         return desired_accuracy(alpha, self.part.calibration.energy_fit, min(self.accuracies), max(self.accuracies))
 
-    def alpha_where_exits_start(self, tolerance: float = 1e-4) -> float:
-        """The smallest α (to ``tolerance``) at which some exit before the last can fire.
+    def expected_accuracy(self, alpha: float) -> float:
+        """What the rule in use aims at for α: the table's held-out accuracy, or eq. 7's Ã."""
+        if self.alpha_plans is not None:
+            return self.alpha_plans.expected(alpha)[1]
+        return self.desired_accuracy(alpha)
 
-        Below it every input runs to the last exit: how far up α's range that lies depends on
-        the bundle's energy–accuracy fit and β (see eq. 7), so policies tuned for one bundle
-        should be placed relative to it.
-        """
-        last = len(self.exits) - 1
-
-        def early(alpha: float) -> bool:
-            plan = self.plan_for_alpha(alpha)
-            return plan.invocations > 1 or plan.steps[0].exit_index != last
-
-        if early(0.0):
-            return 0.0  # β1 lets an early exit fire even at full desired accuracy
-        if not early(1.0):
-            return 1.0
-        low, high = 0.0, 1.0
-        while high - low > tolerance:
-            middle = (low + high) / 2
-            low, high = (low, middle) if early(middle) else (middle, high)
-        return high
-
-    def plan_for_alpha(self, alpha: float) -> ExitPlan:
-        """The plan for trade-off factor α (eq. 7, then eq. 10)."""
+    def plan_for_alpha(self, alpha: float) -> ExitPlan | Mix:
+        """The plan for trade-off factor α under the runtime's rule."""
+        if self.alpha_plans is not None:
+            return self.alpha_plans.plan(alpha)
         return self.plan(self.desired_accuracy(alpha))
+
+    def plan_for_accuracy(self, accuracy: float) -> ExitPlan | Mix:
+        """The cheapest plan aiming at ``accuracy``: the table's largest α reaching it, or eq. 10 for Ã."""
+        if self.alpha_plans is not None:
+            return self.alpha_plans.plan(self.alpha_plans.alpha_for_accuracy(check_unit_interval("accuracy",
+                                                                                              accuracy)))
+        return self.plan(accuracy)
 
     def plan(self, desired: float) -> ExitPlan:
         """Compile eq. 10 for desired accuracy Ã ∈ [0, 1] (cached per Ã)."""
         desired = check_unit_interval("desired accuracy", desired)
-        plan = self._plans.get(desired)
+        thresholds = tuple(0.0 if self.beta1 * ex.accuracy >= desired else self.beta2 * desired
+                           for ex in self.exits[:-1])
+        return self.plan_from_thresholds(thresholds, desired)
+
+    def plan_for_setting(self, setting: dict[str, Any]) -> ExitPlan:
+        """The plan of an α table row: ``{"thresholds": [confidence or null, …]}`` (one per exit but the last)."""
+        thresholds = setting["thresholds"]
+        return self.plan_from_thresholds(tuple(None if t is None else float(t) for t in thresholds))
+
+    def plan_from_thresholds(self, thresholds: Sequence[float | None], desired: float = float("nan")) -> ExitPlan:
+        """Compile per-exit confidence thresholds (None: the exit is off; 0: it always answers). Cached."""
+        key = (tuple(thresholds), desired)
+        plan = self._plans.get(key)
         if plan is None:
-            plan = self._build_plan(desired)
             if len(self._plans) > 4096:
                 self._plans.clear()
-            self._plans[desired] = plan
+            plan = self._plans[key] = self._compile(tuple(thresholds), desired)
         return plan
 
-    def _build_plan(self, desired: float) -> ExitPlan:
+    def _compile(self, thresholds: tuple[float | None, ...], desired: float) -> ExitPlan:
+        if len(thresholds) != len(self.exits) - 1:
+            raise ValueError(f"expected {len(self.exits) - 1} thresholds (one per exit but the last), "
+                             f"got {len(thresholds)}")
         steps: list[_Step] = []
         source: int | None = None
         last = len(self.exits) - 1
         for index, ex in enumerate(self.exits):
             segment = self._stage_segment(source if ex.has_block else None, index)
-            conf_quant = segment.outputs["confidence"].quantization
-            always = index == last or self.beta1 * ex.accuracy >= desired
-            threshold = None if always else conf_quant.smallest_code_at_least(self.beta2 * desired)
-            if not always and threshold is None:
-                continue  # this exit cannot fire: its block runs inside the next stage
-            steps.append(self._step(index, segment, steps, always, threshold))
+            code = None
+            if index < last:
+                value = thresholds[index]
+                code = None if value is None else segment.outputs["confidence"].quantization.smallest_code_at_least(value)
+                if code is None:
+                    continue  # this exit cannot fire: its block runs inside the next stage
+            always = index == last or code == -128
+            steps.append(self._step(index, segment, steps, always, None if always else code))
             if always:
                 break
             if ex.has_block:
                 source = index
-        return ExitPlan(desired, tuple(steps))
+        return ExitPlan(thresholds, desired, tuple(steps))
 
     def fixed_plan(self, exit_index: int) -> ExitPlan:
         """Run the network truncated at exit ``exit_index`` and answer there (fixed depth): one invocation."""
-        return ExitPlan(float("nan"), (self._step(exit_index, self._stage_segment(None, exit_index), [], True, None),))
+        step = self._step(exit_index, self._stage_segment(None, exit_index), [], True, None)
+        return ExitPlan((), float("nan"), (step,))
 
     def every_exit_plan(self) -> ExitPlan:
         """Every exit's head in turn (consecutive stages), answering only at the last."""
@@ -168,7 +205,7 @@ class MultiExitRuntime(BundleRuntime):
             steps.append(self._step(index, segment, steps, index == last, None))
             if ex.has_block:
                 source = index
-        return ExitPlan(float("nan"), tuple(steps))
+        return ExitPlan((), float("nan"), tuple(steps))
 
     def _stage_segment(self, source: int | None, target: int) -> Segment:
         return self.bundle.segments[self.part.stage_map[(source, target)].segment]
@@ -183,16 +220,17 @@ class MultiExitRuntime(BundleRuntime):
             feeder = next(s for s in reversed(previous) if "features" in s.segment.outputs)
             joint = Joint(feeder.segment.outputs["features"].quantization, segment.inputs["x"].quantization)
         macs = (previous[-1].macs if previous else 0) + segment.macs
-        conf_quant = segment.outputs["confidence"].quantization
-        values = conf_quant.values_by_code()
+        values = segment.outputs["confidence"].quantization.values_by_code()
         ran = tuple(step.exit_name for step in previous) + (self.exits[index].name,)
         return _Step(index, self.exits[index].name, ran, segment, from_image, joint, always, threshold, macs,
                      handle.inputs["x"], handle.run, handle.outputs["confidence"].reshape(-1), handle.outputs["probs"],
                      handle.outputs.get("features"), values)
 
     # ------------------------------------------------------------------ running
-    def classify(self, image: np.ndarray, plan: ExitPlan) -> Decision:
+    def classify(self, image: np.ndarray, plan: ExitPlan | Mix) -> Decision:
         """Classify one quantized image (int8, shape ``(1, H, W, C)``) under ``plan``."""
+        if plan.__class__ is Mix:
+            plan = plan.pick()
         features = None
         for step in plan.steps:
             step.joint(image if step.from_image else features, step.x)
@@ -206,7 +244,7 @@ class MultiExitRuntime(BundleRuntime):
         raise AssertionError("a plan always ends with an exit that answers")
 
     def exit_scores(self, image: np.ndarray) -> tuple[list[int], list[float]]:
-        """Run every exit's head for one image: each exit's label and dequantized confidence."""
+        """Run every exit's head for one image: each exit's label and confidence (0–1, as the int8 code says)."""
         if self._probe is None:
             self._probe = self.every_exit_plan()
         labels, confidences = [], []

@@ -8,8 +8,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ...core.decision import Decision
-from ...core.sweep import add_savings, best_within, header, measure, sweep
+from ...core.sweep import EQUAL_ACCURACY_TOLERANCE, add_savings, best_within, header, knob_figures, measure, sweep
 from ...core.timing import MonolithicPasses
+from .calibrate import collect, hindsight
 from .runtime import AP, MP, PrunedRuntime
 
 LOSS_BUDGET = 0.02  # "at ≤ 2 points accuracy loss"
@@ -19,28 +20,42 @@ def _mp_share(decisions: list[Decision]) -> dict[str, Any]:
     return {"hci_fraction": float(np.mean([d.answered_by == "mp" for d in decisions]))}
 
 
-def evaluate(runtime: PrunedRuntime, images: list[np.ndarray], labels: np.ndarray,
+def evaluate(runtime: PrunedRuntime, images: list[np.ndarray], labels: np.ndarray, count: int = 21,
              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The α sweep (the α table's, or an older bundle's MP-share table), AP and MP alone, the selector at its
+    trained threshold (Table 2), the hindsight bound and the original network, on the test split."""
     labels = np.asarray(labels)
     bundle = runtime.bundle
     figures = runtime.part.pruned.figures
     original_macs = bundle.monolithic.macs
     mono = MonolithicPasses(runtime.classify_monolithic, images, labels)
     mono_accuracy = mono.run()
-    points = [({"alpha": row.alpha, "threshold_q": row.threshold_q}, runtime.plan_for_alpha(row.alpha))
-              for row in runtime.alpha_rows]
+    plans = runtime.alpha_plans
+    if plans is not None:
+        points = [({"alpha": a, "expected_accuracy": round(plans.expected(a)[1], 6)}, plans.plan(a))
+                  for a in np.round(np.linspace(0.0, 1.0, count), 4).tolist()]
+    else:
+        points = [({"alpha": row.alpha, "threshold_q": row.threshold_q}, runtime.plan_for_alpha(row.alpha))
+                  for row in runtime.alpha_rows]
     rows = sweep(runtime.classify, points, images, labels, mono, _mp_share, progress)
     ap_only = measure(runtime.classify, runtime.fixed_plan(AP), images, labels, _mp_share)
     mp_only = measure(runtime.classify, runtime.fixed_plan(MP), images, labels, _mp_share)
+    trained = measure(runtime.classify, runtime.trained_plan(), images, labels, _mp_share)
     mono.run()
-    add_savings(rows + [ap_only, mp_only], original_macs, mono.mean_latency)
-    trained = min(rows, key=lambda r: abs(r["alpha"] - 0.5))
+    add_savings(rows + [ap_only, mp_only, trained], original_macs, mono.mean_latency)
+    bound = hindsight(collect(runtime, images, labels), runtime.ap_macs, runtime.mp_macs,
+                      mono_accuracy - EQUAL_ACCURACY_TOLERANCE)
+    if bound is not None:
+        bound["mac_saving"] = 1.0 - bound["mean_macs"] / original_macs
     mp_macs = runtime.mp_segment.macs
     best = best_within(rows, mono_accuracy - LOSS_BUDGET)
     return {
         **header(runtime, labels, "pruned"),
+        "rule": "frontier" if plans is not None else "mp_share",
         "rows": rows,
-        "ap_only": ap_only, "mp_only": mp_only,
+        "knob": knob_figures(rows, original_macs),
+        "hindsight": bound,
+        "ap_only": ap_only, "mp_only": mp_only, "trained_threshold": trained,
         "monolithic": mono.report(mono_accuracy, original_macs),
         "pruned": {
             "acc_original": mono_accuracy, "phi_mp": figures.get("phi_mp"), "acc_mp": mp_only["accuracy"],

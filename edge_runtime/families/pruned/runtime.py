@@ -19,9 +19,11 @@ import numpy as np
 from ...core.backends import Backend
 from ...core.bundle import Bundle
 from ...core.decision import Decision
+from ...core.operating import AlphaPlans, Mix
 from ...core.quant import Joint
 from ...core.runtime_base import BundleRuntime
 from ...core.units import check_unit_interval
+from ...errors import EdgeRuntimeError
 from .manifest import NEVER, PrunedPart
 
 AP, MP = 0, 1
@@ -42,8 +44,12 @@ class PrunedRuntime(BundleRuntime):
     route_names = ROUTES
 
     def __init__(self, bundle: Bundle, backend: Backend | None = None, num_threads: int = 1,
-                 delegates: list[Any] | None = None, fast: bool = True, **_: Any) -> None:
+                 delegates: list[Any] | None = None, fast: bool = True, rule: str = "frontier", **_: Any) -> None:
+        if rule != "frontier":
+            raise EdgeRuntimeError(f"{bundle.path}: --rule {rule} applies to multi-exit bundles; a pruned bundle's α "
+                                   "follows its α table")
         super().__init__(bundle, backend, num_threads, delegates, fast)
+        self.rule = rule
         self.part: PrunedPart = bundle.part
         spec = self.part.pruned
         self.alpha_rows = spec.alpha_table.rows
@@ -82,9 +88,16 @@ class PrunedRuntime(BundleRuntime):
             self._selector_values = self._selector_q.values_by_code()
             self.ap_macs = self.selector_segment.macs
             self.mp_macs = self.selector_segment.macs + self.mp_segment.macs
+        table = bundle.header.alpha_table
+        self.rule_note = None if table is not None else (
+            f"{bundle.path} has no α table (converted before there was one): α moves the share of inputs sent to MP "
+            "(all at α = 0, the trained threshold at 0.5, none at 1); 'edge-runtime calibrate' adds a table")
+        self.alpha_plans = AlphaPlans(table, self.plan_for_setting) if table is not None else None
 
-    def plan_for_alpha(self, alpha: float) -> RoutePlan:
-        """The calibrated row nearest ``alpha`` (the table has a row every 0.05)."""
+    def plan_for_alpha(self, alpha: float) -> RoutePlan | Mix:
+        """The plan for α: along the bundle's α table, or (older bundles) the nearest row of its MP-share table."""
+        if self.alpha_plans is not None:
+            return self.alpha_plans.plan(alpha)
         alpha = check_unit_interval("alpha", alpha)
         table = self.alpha_rows
         i = bisect.bisect_left(self._alphas, alpha)
@@ -92,12 +105,28 @@ class PrunedRuntime(BundleRuntime):
         best = min(candidates, key=lambda j: abs(table[j].alpha - alpha))
         return RoutePlan(alpha, table[best].threshold_q)
 
+    def plan_for_setting(self, setting: dict[str, Any]) -> RoutePlan:
+        """The plan of an α table row: ``{"threshold_q": code}`` (MP when the HCI code ≥ it; 128: never)."""
+        return RoutePlan(float("nan"), int(setting["threshold_q"]))
+
+    def expected_accuracy(self, alpha: float) -> float | None:
+        """The α table's held-out accuracy at α (None for bundles without one)."""
+        return None if self.alpha_plans is None else self.alpha_plans.expected(alpha)[1]
+
+    def trained_plan(self) -> RoutePlan:
+        """The selector at its trained threshold (HCI probability ≥ 0.5): Maleki et al.'s system."""
+        hci = self.selector_segment.outputs["hci"] if self._selector is not None else self.icnn_segment.outputs["probs"]
+        code = hci.quantization.smallest_code_at_least(0.5)
+        return RoutePlan(float("nan"), NEVER if code is None else code)
+
     def fixed_plan(self, route: int) -> RoutePlan:
         """Always AP (``route`` 0) or always MP (1), still paying for the selector."""
         return RoutePlan(float("nan"), NEVER if route == AP else -128)
 
-    def classify(self, image: np.ndarray, plan: RoutePlan) -> Decision:
+    def classify(self, image: np.ndarray, plan: RoutePlan | Mix) -> Decision:
         """Classify one quantized image (int8, shape ``(1, H, W, C)``)."""
+        if plan.__class__ is Mix:
+            plan = plan.pick()
         if self._selector is None:
             return self.classify_by_segments(image, plan)
         self._selector_in(image, self._selector_x)

@@ -1,0 +1,88 @@
+"""From α to a plan along a bundle's α table, for every family.
+
+Between two rows of the table a :class:`Mix` sends a share of the inputs to the cheaper row's plan,
+spread evenly over the inputs (error diffusion, not chance), so expected cost is linear in α.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .frontier import locate
+from .manifest import AlphaTable
+from .units import check_unit_interval
+
+
+class Mix:
+    """Two plans used in turn: ``share`` of the inputs (0 < share < 1) take ``cheap``, the rest ``dear``.
+
+    Thread rules: :meth:`pick` advances a credit; only the inference thread may call it (the plan may be
+    built on another thread, as the live α does).
+    """
+
+    __slots__ = ("dear", "cheap", "share", "credit")
+
+    def __init__(self, dear: Any, cheap: Any, share: float) -> None:
+        self.dear, self.cheap, self.share = dear, cheap, share
+        self.credit = 0.0
+
+    def pick(self) -> Any:
+        """The plan for the next input."""
+        self.credit += self.share
+        if self.credit >= 1.0:
+            self.credit -= 1.0
+            return self.cheap
+        return self.dear
+
+
+class AlphaPlans:
+    """α → the plan (or the :class:`Mix` of two) its table row(s) give.
+
+    Args:
+        table: the bundle's α table.
+        plan_for_setting: a row's ``setting`` → the family's plan (called once per row, at construction).
+    """
+
+    def __init__(self, table: AlphaTable, plan_for_setting: Callable[[dict[str, Any]], Any]) -> None:
+        self.table = table
+        self.alphas = [p.alpha for p in table.points]
+        self.plans = [plan_for_setting(p.setting) for p in table.points]
+        self._mixes: dict[float, Mix] = {}
+
+    def plan(self, alpha: float) -> Any:
+        """The plan for α. The same α gives the same :class:`Mix`, so asking per input still mixes evenly."""
+        alpha = check_unit_interval("alpha", alpha)
+        i, share = locate(self.alphas, alpha)
+        if share <= 0.0:
+            return self.plans[i]
+        mix = self._mixes.get(alpha)
+        if mix is None:
+            if len(self._mixes) > 4096:
+                self._mixes.clear()
+            mix = self._mixes[alpha] = Mix(self.plans[i], self.plans[i + 1], share)
+        return mix
+
+    def expected(self, alpha: float) -> tuple[float, float]:
+        """(cost per input, accuracy) the table expects at α, interpolated as the mix gives them; the accuracy is
+        the fit's held-out estimate, which falls steadily with α."""
+        i, share = locate(self.alphas, check_unit_interval("alpha", alpha))
+        row = self.table.points[i]
+        if share <= 0.0:
+            return row.cost, row.expected_accuracy
+        nxt = self.table.points[i + 1]
+        return (row.cost + share * (nxt.cost - row.cost),
+                row.expected_accuracy + share * (nxt.expected_accuracy - row.expected_accuracy))
+
+    def alpha_for_accuracy(self, accuracy: float) -> float:
+        """The largest α whose expected accuracy is at least ``accuracy`` (0 if even α = 0 expects less)."""
+        points = self.table.points
+        best = 0.0
+        for a, b in zip(points, points[1:]):
+            if b.expected_accuracy >= accuracy:
+                best = b.alpha
+                continue
+            if a.expected_accuracy >= accuracy:
+                best = a.alpha + (b.alpha - a.alpha) * (a.expected_accuracy - accuracy) / (
+                    a.expected_accuracy - b.expected_accuracy)
+            break
+        return best

@@ -1,0 +1,209 @@
+"""The multi-exit α table: per-exit confidence thresholds fitted on held-out data.
+
+The operating points are threshold vectors (one confidence per exit but the last; an exit may be
+off). They are found by a greedy descent from the full network to the cheapest exit: at each step,
+over every exit and every lower threshold at once, the move that adds the fewest expected errors
+per unit of energy saved (free moves, and moves that remove errors, first). Every step is an
+operating point; the frontier and α come from :mod:`edge_runtime.core.frontier`.
+
+Expected errors use each exit's error probability at its confidence (a monotone fit of held-out
+correctness with a prior, :func:`~edge_runtime.core.frontier.isotonic_error`), not the 0/1 count:
+on ~200 held-out images a raw count lets a threshold sit just where one unlucky error was dodged.
+The same search with raw counts on the test split itself gives the ``hindsight`` bound of ``eval``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ...core.frontier import Candidate, build_table, isotonic_error
+from ...core.manifest import AlphaTable
+from .runtime import MultiExitRuntime
+
+Thresholds = tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class ExitOutcomes:
+    """Every exit's answer for each of N inputs: confidence (0–1, as its int8 code says) and correctness."""
+
+    confidences: np.ndarray  # (N, L) float
+    correct: np.ndarray  # (N, L) bool
+
+    @property
+    def n(self) -> int:
+        return int(self.confidences.shape[0])
+
+
+def collect(runtime: MultiExitRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> ExitOutcomes:
+    """Run every exit's head on each image (the chain through every stage)."""
+    scores = [runtime.exit_scores(image) for image in images]
+    predicted = np.array([s[0] for s in scores])
+    return ExitOutcomes(np.array([s[1] for s in scores], dtype=np.float64), predicted == np.asarray(labels)[:, None])
+
+
+class StageCosts:
+    """What answering at each exit costs for a set of exits that are on, from the stages' costs.
+
+    Args:
+        has_block: per exit, whether a block precedes its head (an exit on the image has none).
+        stage_cost: (source exit or None, target exit) → the cost of that stage segment.
+    """
+
+    def __init__(self, has_block: Sequence[bool], stage_cost: dict[tuple[int | None, int], float]) -> None:
+        self.has_block = tuple(has_block)
+        self.stage_cost = stage_cost
+        self._cache: dict[tuple[bool, ...], np.ndarray] = {}
+
+    @classmethod
+    def of(cls, runtime: MultiExitRuntime, cost: dict[str, float] | None = None) -> "StageCosts":
+        """From the bundle: MACs per segment, or ``cost`` (segment name → cost) when given."""
+        segments = runtime.bundle.segments
+        per = cost if cost is not None else {name: float(seg.macs) for name, seg in segments.items()}
+        return cls([ex.has_block for ex in runtime.exits],
+                   {key: per[stage.segment] for key, stage in runtime.part.stage_map.items()})
+
+    def answer(self, active: tuple[bool, ...]) -> np.ndarray:
+        """Cost of an input that answers at exit j (for each exit that is on; the last always is)."""
+        found = self._cache.get(active)
+        if found is None:
+            last = len(self.has_block) - 1
+            found = np.full(len(self.has_block), np.inf)
+            spent, source = 0.0, None
+            for j, block in enumerate(self.has_block):
+                if active[j] or j == last:
+                    spent += self.stage_cost[(source if block else None, j)]
+                    found[j] = spent
+                    if block:
+                        source = j
+            found = self._cache[active] = found
+        return found
+
+
+def _active(thresholds: Thresholds) -> tuple[bool, ...]:
+    return tuple(t is not None for t in thresholds) + (True,)
+
+
+def simulate(thresholds: Thresholds, outcomes: ExitOutcomes, costs: StageCosts) -> tuple[np.ndarray, np.ndarray]:
+    """(exit taken, cost) of each input under ``thresholds``."""
+    last = outcomes.confidences.shape[1] - 1
+    taken = np.full(outcomes.n, last)
+    open_ = np.ones(outcomes.n, dtype=bool)
+    for l, t in enumerate(thresholds):
+        if t is None:
+            continue
+        fire = open_ & (outcomes.confidences[:, l] >= t)
+        taken[fire] = l
+        open_ &= ~fire
+    return taken, costs.answer(_active(thresholds))[taken]
+
+
+def descend(outcomes: ExitOutcomes, costs: StageCosts, error: np.ndarray) -> list[Candidate]:
+    """The greedy path from the last exit alone to the cheapest exit (see the module docstring).
+
+    Args:
+        error: (N, L) expected error of each exit's answer for each input (0/1 for raw counts).
+    """
+    n, n_exits = outcomes.confidences.shape
+    last = n_exits - 1
+    thresholds: list[float | None] = [None] * last
+    taken = np.full(n, last)
+    cost = np.full(n, costs.answer(_active(tuple(thresholds)))[last])
+    rows = np.arange(n)
+
+    def point() -> Candidate:
+        return Candidate(float(cost.mean()), float(error[rows, taken].sum()),
+                         int(outcomes.correct[rows, taken].sum()), {"thresholds": list(thresholds)})
+
+    path = [point()]
+    while True:
+        best: tuple[float, float, int, float, np.ndarray, np.ndarray] | None = None
+        for l in range(last):
+            reach = np.flatnonzero(taken > l)
+            if reach.size == 0:
+                continue
+            trial = list(thresholds)
+            trial[l] = 0.0
+            answer = costs.answer(_active(tuple(trial)))
+            order = reach[np.argsort(-outcomes.confidences[reach, l], kind="stable")]
+            conf = outcomes.confidences[order, l]
+            stay = answer[taken[order]] - cost[order]  # the head of exit l, if it was off
+            move = answer[l] - cost[order]
+            saved = stay.sum() + np.cumsum(move - stay)  # ΔE of moving the first k + 1
+            added = np.cumsum(error[order, l] - error[order, taken[order]])  # Δ errors
+            boundary = np.r_[conf[1:] < conf[:-1], True]  # equal confidences move together
+            ok = np.flatnonzero(boundary & (saved < 0))
+            if ok.size == 0:
+                continue
+            ratio = added[ok] / -saved[ok]
+            pick = np.lexsort((saved[ok], ratio))[0]  # fewest errors per unit saved, then the larger saving
+            k = ok[pick]
+            candidate = (float(ratio[pick]), float(saved[k]), l, float(conf[k]), order[:k + 1], order[k + 1:])
+            if best is None or (candidate[0], candidate[1]) < (best[0], best[1]):
+                best = candidate
+        if best is None:
+            break
+        _, _, l, threshold, movers, stayers = best
+        thresholds[l] = threshold
+        answer = costs.answer(_active(tuple(thresholds)))
+        cost[stayers] = answer[taken[stayers]]
+        taken[movers] = l
+        cost[movers] = answer[l]
+        path.append(point())
+    first = int(taken.min())
+    if (taken == first).all() and first < last and thresholds[first] != 0.0:
+        thresholds = [None] * first + [0.0] + [None] * (last - first - 1)  # it answers every input: always
+        cost = np.full(n, costs.answer(_active(tuple(thresholds)))[first])
+        always = point()
+        path[-1 if always.cost >= path[-1].cost else len(path):] = [always]
+    return path
+
+
+def smoothed_errors(outcomes: ExitOutcomes) -> np.ndarray:
+    """(N, L) each exit's error probability at each input's confidence (see the module docstring)."""
+    return np.stack([isotonic_error(outcomes.confidences[:, l], ~outcomes.correct[:, l])
+                     for l in range(outcomes.confidences.shape[1])], axis=1)
+
+
+def fit_table(outcomes: ExitOutcomes, costs: StageCosts, unit: str = "macs") -> AlphaTable:
+    """The α table of a bundle from its held-out outcomes."""
+    return build_table(descend(outcomes, costs, smoothed_errors(outcomes)), outcomes.n, unit,
+                       search="greedy per-exit thresholds, smoothed errors")
+
+
+def table_for(runtime: MultiExitRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> AlphaTable:
+    """The α table of ``runtime``'s bundle from held-out images (MACs as the cost)."""
+    return fit_table(collect(runtime, images, labels), StageCosts.of(runtime))
+
+
+def hindsight(outcomes: ExitOutcomes, costs: StageCosts, floor: float) -> dict[str, Any] | None:
+    """The least mean cost per-exit thresholds reach on these outcomes while at least ``floor`` accurate.
+
+    The same class of policy as the α table, fitted on the data it is scored on (so a bound, not an
+    estimate): the raw-count greedy path, then coordinate descent on each threshold under the floor.
+    """
+    wrong = (~outcomes.correct).astype(float)
+    need = int(np.ceil(floor * outcomes.n - 1e-9))
+    path = [c for c in descend(outcomes, costs, wrong) if c.correct >= need]
+    if not path:
+        return None
+    best = min(path, key=lambda c: c.cost)
+    thresholds = list(best.setting["thresholds"])
+    best_cost = best.cost
+    improved = True
+    while improved:
+        improved = False
+        for l in range(len(thresholds)):
+            for value in [None, *np.unique(outcomes.confidences[:, l]).tolist()]:
+                trial = list(thresholds)
+                trial[l] = value
+                taken, cost = simulate(tuple(trial), outcomes, costs)
+                correct = int(outcomes.correct[np.arange(outcomes.n), taken].sum())
+                if correct >= need and cost.mean() < best_cost - 1e-9:
+                    thresholds, best_cost, improved = trial, float(cost.mean()), True
+    taken, cost = simulate(tuple(thresholds), outcomes, costs)
+    return {"accuracy": float(outcomes.correct[np.arange(outcomes.n), taken].mean()), "mean_macs": float(cost.mean()),
+            "thresholds": thresholds}

@@ -1,0 +1,70 @@
+"""The two rules on a real bundle: the α table (default) and Merkel's eq. 7 + eq. 10, and bundles without a table."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from edge_runtime.cli.main import main
+from edge_runtime.families.multi_exit.exit_rule import choose_exit
+from edge_runtime.registry import load_bundle, open_runtime
+
+
+def test_the_table_runs_from_accurate_to_cheap_and_alpha_moves_cost_steadily(runtime, test_images):
+    table = runtime.bundle.header.alpha_table
+    points = table.points
+    assert runtime.rule == "frontier" and table.held_out_samples > 100
+    assert [p.alpha for p in points] == sorted(p.alpha for p in points) and points[-1].alpha == 1.0
+    assert [p.cost for p in points] == sorted((p.cost for p in points), reverse=True)
+    assert [p.expected_accuracy for p in points] == sorted((p.expected_accuracy for p in points), reverse=True)
+    assert points[0].cost < runtime.bundle.full_macs  # α = 0 already skips work that buys no accuracy
+    images, _ = test_images
+    macs = [np.mean([runtime.classify(im, runtime.plan_for_alpha(a)).macs for im in images])
+            for a in np.linspace(0, 1, 11)]
+    span = macs[0] - macs[-1]
+    steps = np.diff(macs)
+    assert steps.max() <= 0.01 * runtime.bundle.full_macs and -steps.min() <= 0.3 * span
+
+
+def test_rule_merkel_is_eq_7_then_eq_10(digits_bundle, test_images):
+    merkel = open_runtime(digits_bundle, rule="merkel")
+    images, _ = test_images
+    for alpha in (0.0, 0.5, 0.9, 0.99, 1.0):
+        desired = merkel.desired_accuracy(alpha)
+        plan = merkel.plan_for_alpha(alpha)
+        for image in images[:60]:
+            labels, confidences = merkel.exit_scores(image)
+            expected = choose_exit(confidences, merkel.accuracies, desired, merkel.beta1, merkel.beta2)
+            decision = merkel.classify(image, plan)
+            assert merkel.route_names.index(decision.answered_by) == expected
+            assert decision.label == labels[expected]
+
+
+def test_a_bundle_without_a_table_says_which_rule_it_uses_and_calibrate_adds_one(bundle_copy, capsys):
+    path = os.path.join(bundle_copy, "manifest.json")
+    with open(path) as f:
+        manifest = json.load(f)
+    original = manifest.pop("alpha_table")
+    with open(path, "w") as f:
+        json.dump(manifest, f)
+    old = open_runtime(bundle_copy)
+    assert old.rule == "merkel" and "has no α table" in old.rule_note
+    assert main(["eval", bundle_copy, "--dataset", "digits", "--limit", "30", "--points", "3", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: " in captured.err and "'edge-runtime calibrate' adds a table" in captured.err
+    assert json.loads(captured.out)["rule"] == "merkel"
+    assert main(["calibrate", bundle_copy, "--dataset", "digits", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == original  # the converter's table, fitted again on the device
+    assert load_bundle(bundle_copy).header.alpha_table is not None and open_runtime(bundle_copy).rule_note is None
+
+
+def test_accuracy_picks_the_cheapest_point_reaching_it(runtime):
+    table = runtime.bundle.header.alpha_table
+    middle = table.points[len(table.points) // 2]
+    plan = runtime.plan_for_accuracy(middle.expected_accuracy)
+    cheaper = runtime.plan_for_alpha(min(1.0, middle.alpha + 0.05))
+    assert runtime.alpha_plans.alpha_for_accuracy(middle.expected_accuracy) == pytest.approx(middle.alpha)
+    assert plan is runtime.plan_for_setting(middle.setting) and cheaper is not plan
