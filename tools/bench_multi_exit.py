@@ -26,7 +26,7 @@ import time
 
 
 from edge_runtime.core.datasets import load_digits_dataset
-from edge_runtime.families.multi_exit.evaluate import evaluate, sweep_alphas
+from edge_runtime.families.multi_exit.evaluate import evaluate
 from edge_runtime.families.multi_exit.runtime import ExitPlan, MultiExitRuntime
 from edge_runtime.registry import open_runtime
 from edge_runtime.core.preprocess import Preprocessor
@@ -42,7 +42,7 @@ def _mean_us(run, images) -> float:
 
 def chain_latencies(runtime: MultiExitRuntime, images, rounds: int) -> dict[str, float]:
     """Median over rounds of the mean µs per image of each variant, variants interleaved per round."""
-    full_plan = runtime.plan(runtime.desired_accuracy(0.0))
+    full_plan = runtime.fixed_plan(len(runtime.exits) - 1)  # the whole network as one fused invocation
     every_joint = runtime.every_exit_plan()  # consecutive stages: every joint and every head runs
     variants = {
         "monolithic": runtime.classify_monolithic,
@@ -96,8 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
         images = [pre.from_pixels(p) for p in data.x_test]
         lat = chain_latencies(runtime, images, args.rounds)
-        ev = evaluate(runtime, images, data.y_test, sweep_alphas(runtime))
+        ev = evaluate(runtime, images, data.y_test, count=101)
+        frontier = ev["by_rule"].get("frontier")
         report["threads"][threads] = {
+            "alpha_0": frontier and {k: frontier["rows"][0][k] for k in ("accuracy", "mac_saving", "latency_saving")},
+            "knob": frontier and frontier["knob"],
+            "merkel_at_monolithic_accuracy": ev["by_rule"]["merkel"]["at_monolithic_accuracy"],
+            "hindsight": ev["hindsight"],
             "latency_us": {k: round(v, 2) for k, v in lat.items() if not k.endswith("invocations")},
             "invocations": {"plan_alpha0": lat["plan_invocations_alpha0"], "every_joint": lat["every_joint_invocations"]},
             "ratio_plan_alpha0": round(lat["plan_alpha0"] / lat["monolithic"], 3),
@@ -117,12 +122,24 @@ def main(argv: list[str] | None = None) -> int:
     for threads, r in report["threads"].items():
         lat = r["latency_us"]
         best = r["at_monolithic_accuracy"] or {}
-        print(f"\n{threads} thread(s): monolithic {lat['monolithic']:.1f} µs | plan at α=0 {lat['plan_alpha0']:.1f} µs "
+        print(f"\n{threads} thread(s): monolithic {lat['monolithic']:.1f} µs | full depth {lat['plan_alpha0']:.1f} µs "
               f"({r['ratio_plan_alpha0']:.3f}×, {r['invocations']['plan_alpha0']} invocation) | every joint "
               f"{lat['every_joint']:.1f} µs ({r['ratio_every_joint']:.3f}×, {r['invocations']['every_joint']} invocations)")
-        if best:
-            print(f"  at monolithic accuracy {r['monolithic_accuracy']:.4f} − 0.5 points: accuracy {best['accuracy']:.4f}, "
-                  f"mac_saving {best['mac_saving']:.1%}, latency_saving {best['latency_saving']:.1%} (α = {best['alpha']})")
+        if r["alpha_0"]:
+            a0 = r["alpha_0"]
+            print(f"  α table, α = 0: accuracy {a0['accuracy']:.4f} (monolithic {r['monolithic_accuracy']:.4f}), "
+                  f"mac_saving {a0['mac_saving']:.1%}, latency_saving {a0['latency_saving']:.1%}")
+            knob = r["knob"]
+            print(f"  α table over α = 0, 0.1 … 1: largest MAC rise {knob['max_rise_of_monolithic']:.2%} of the "
+                  f"monolithic, largest 0.1 step {knob['max_step_of_range']:.0%} of the range")
+        for name, at in (("α table", best), ("merkel", r["merkel_at_monolithic_accuracy"])):
+            if at:
+                print(f"  {name} at monolithic accuracy − 0.5 points: accuracy {at['accuracy']:.4f}, mac_saving "
+                      f"{at['mac_saving']:.1%}, latency_saving {at['latency_saving']:.1%} (α = {at['alpha']}), "
+                      f"{at['macs_vs_hindsight']:.2f}× the hindsight MACs")
+        if r["hindsight"]:
+            print(f"  hindsight (per-exit thresholds fitted on the test split): accuracy {r['hindsight']['accuracy']:.4f}, "
+                  f"mac_saving {r['hindsight']['mac_saving']:.1%}")
         print(f"  oracle mac_saving {r['oracle_mac_saving']:.1%}")
     worst = max(abs(e["difference_points"]) for e in report["int8_vs_float"])
     print("\nint8 − float accuracy per exit (points, held-out): "
