@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 from typing import Any, Iterator
 
@@ -18,6 +19,11 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="digits",
                         help="'digits' (scikit-learn's 8×8 digits, offline), a .npz with x_train, y_train, x_test, "
                              "y_test, or a folder with one sub-folder of images per class (default: digits)")
+    parser.add_argument("--size", type=image_size, metavar="H,W",
+                        help="image folders: the network's input size (default: the folder's most common size); "
+                             "every image is converted and resized to it")
+    parser.add_argument("--strict", action="store_true",
+                        help="image folders: refuse a folder with a file Pillow cannot read (default: skip and name it)")
     parser.add_argument("--out", required=True, help="bundle folder to create")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs")
@@ -26,6 +32,19 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own output instead of logging it")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """``H,W`` or ``N`` (square) → (height, width)."""
+    try:
+        parts = [int(p) for p in text.replace("x", ",").split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected H,W or N in pixels, got {text!r}") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected H,W or N in pixels, got {text!r}")
+    return parts[0], parts[1]
 
 
 def check_common(args: argparse.Namespace) -> None:
@@ -46,21 +65,57 @@ def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
         if log_path:
             progress.say(f"TensorFlow's output goes to {log_path}")
         progress.say(f"loading dataset {args.dataset}")
-        dataset = load_dataset(args.dataset)
+        dataset = load_dataset(args.dataset, args.size, args.strict, progress.say)
+        if dataset.skipped:
+            shown = "; ".join(dataset.skipped[:5]) + (f"; and {len(dataset.skipped) - 5} more" if
+                                                       len(dataset.skipped) > 5 else "")
+            progress.say(f"warning: skipped {len(dataset.skipped)} file(s) Pillow cannot read: {shown}")
+        progress.say(f"{len(dataset.y_train) + len(dataset.y_test):,d} images of {dataset.image_shape[1]}×"
+                     f"{dataset.image_shape[0]} {dataset.color_mode}, {len(dataset.labels)} classes")
         with tf_output_to(log_path):
             import_tensorflow()
             yield progress, dataset
 
 
-def load_keras_model(path: str, image_shape: tuple[int, ...]):
-    """A user's ``.keras`` model, checked to take the dataset's images."""
+def load_keras_model(path: str, image_shape: tuple[int, ...]) -> Any:
+    """A user's ``.keras`` model as a functional model (a ``Sequential`` becomes the functional model of its own
+    graph, the same layers and weights), checked to take the dataset's images."""
     import keras  # inside the session: TensorFlow's output is redirected by then
 
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001 - Keras raises many types for unreadable files
         raise ConvertError(f"--model {path}: Keras cannot load it ({type(exc).__name__}: {exc})") from exc
-    if tuple(model.input.shape[1:]) != image_shape:
-        raise ConvertError(f"--model {path} takes inputs of shape {tuple(model.input.shape[1:])}, "
-                           f"the dataset's images are {image_shape}")
+    if isinstance(model, keras.Sequential):
+        model = functional_copy(keras, model, image_shape)
+    if not getattr(model, "inputs", None) or len(model.inputs) != 1:
+        raise ConvertError(f"--model {path}: expected a model with one image input")
+    shape = tuple(model.inputs[0].shape[1:])
+    if shape != image_shape:
+        raise ConvertError(f"--model {path} takes inputs of shape {shape}, the dataset's images are {image_shape} "
+                           f"(--size H,W to resize a folder of images)")
     return model
+
+
+def functional_copy(keras: Any, model: Any, image_shape: tuple[int, ...]) -> Any:
+    """A ``Sequential`` as a functional model: each layer rebuilt from its config and given its weights, so
+    every layer is called once in one graph (Keras cannot cut a graph at a layer called twice)."""
+    declared = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else image_shape
+    inputs = keras.Input(declared, name="image")
+    tensor = inputs
+    for layer in model.layers:
+        clone = layer.__class__.from_config(layer.get_config())
+        tensor = clone(tensor)
+        clone.set_weights(layer.get_weights())
+    return keras.Model(inputs, tensor, name=model.name)
+
+
+def adopt_input_contract(model: Any, dataset: Any, args: argparse.Namespace, progress: Any) -> tuple[Any, Any]:
+    """The dataset as the user's model reads it (its pixel range, found or ``--input-range``), and the contract."""
+    from ..common.input_contract import choose_input_contract
+
+    _, _, x_held, y_held = dataset.held_out_split()
+    contract = choose_input_contract(model, x_held, y_held, len(dataset.labels), args.model,
+                                     getattr(args, "input_range", None))
+    progress.say(f"input: {contract.reason}")
+    return dataclasses.replace(dataset, pixel_scale=contract.pixel_scale, pixel_offset=contract.pixel_offset), contract

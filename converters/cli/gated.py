@@ -13,6 +13,8 @@ from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
 from .common import add_common, check_common, session
 
+OVERHEAD_WARNING = 0.5  # warn when the chain with every block skipped costs half the ungated network or more
+
 
 def add_parser(sub: Any) -> None:
     ga = sub.add_parser("gated", help="a residual CNN with recurrent skip gates, trained with the energy loss → int8 bundle",
@@ -23,7 +25,8 @@ def add_parser(sub: Any) -> None:
     ga.add_argument("--alpha-schedule", default="0.1,0.9,0.1", metavar="A1,A2,A3",
                     help="α of EnergyNet's three training steps (default 0.1,0.9,0.1)")
     ga.add_argument("--step-epochs", type=int, default=8, help="epochs of each gated training step (default 8)")
-    ga.add_argument("--widths", default="32,64,128", help="channels of the three stages (default 32,64,128)")
+    ga.add_argument("--widths", help="channels of the three stages (default: from the input size, so that a block "
+                    "costs far more than invoking it: 64,128,256 at 8×8, 16,32,64 from 32×32 up)")
     ga.add_argument("--board", default="raspberry-pi-4", help="board profile with the energy constants of eq. 2")
     ga.set_defaults(handler=cmd_gated)
 
@@ -47,8 +50,8 @@ def run_gated(args: argparse.Namespace) -> dict[str, Any]:
     schedule = numbers(args.alpha_schedule, "--alpha-schedule", float)
     if len(schedule) != 3 or not all(a >= 0 for a in schedule):
         raise ConvertError(f"--alpha-schedule {args.alpha_schedule}: expected three α ≥ 0, like 0.1,0.9,0.1")
-    widths = numbers(args.widths, "--widths", int)
-    if not widths or min(widths) < 1:
+    widths = numbers(args.widths, "--widths", int) if args.widths else None
+    if widths is not None and (not widths or min(widths) < 1):
         raise ConvertError(f"--widths {args.widths}: expected positive channel counts, like 32,64,128")
     if args.step_epochs < 1:
         raise ConvertError(f"--step-epochs {args.step_epochs}: expected a positive integer")
@@ -56,9 +59,13 @@ def run_gated(args: argparse.Namespace) -> dict[str, Any]:
     check_common(args)
     with session(args) as (progress, dataset):
         from ..gated.export import export_gated  # TensorFlow: inside the session
-        from ..gated.model import block_costs, block_energies, build_gated_net, train_gated
+        from ..gated.model import block_costs, block_energies, build_gated_net, default_widths, train_gated
 
         x_fit, y_fit, x_held, y_held = dataset.held_out_split()
+        if widths is None:
+            widths = default_widths(dataset.image_shape)
+            progress.say(f"widths {','.join(map(str, widths))} for {dataset.image_shape[1]}×{dataset.image_shape[0]} "
+                         "images (--widths to choose)")
         net = build_gated_net(dataset.image_shape, len(dataset.labels), widths, seed=args.seed)
         energies = block_energies(block_costs(net), board.e_mac_j, board.e_byte_j)
         epochs = args.epochs or 15
@@ -71,5 +78,11 @@ def run_gated(args: argparse.Namespace) -> dict[str, Any]:
                   "alpha_schedule": list(schedule)}
         with staging_folder(args.out, args.force) as folder:
             manifest = export_gated(net, dataset, folder, progress, training, energies, source)
+        overhead = manifest["calibration"].get("overhead")
+        if overhead and overhead["no_block_share"] >= OVERHEAD_WARNING:
+            progress.say(f"warning: on this machine skipping every block still takes {overhead['no_block_us']:.1f} µs, "
+                         f"{overhead['no_block_share']:.0%} of the ungated network's {overhead['ungated_us']:.1f} µs: "
+                         "invocation and joint overhead eats most of what skipping saves; wider blocks (--widths) "
+                         "make skipping pay")
         progress.say(f"wrote {args.out}")
     return {"bundle": os.path.abspath(args.out), **manifest["calibration"], "training": training}

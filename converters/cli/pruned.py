@@ -9,7 +9,7 @@ from typing import Any
 
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
-from .common import add_common, check_common, load_keras_model, session
+from .common import add_common, adopt_input_contract, check_common, load_keras_model, session
 
 
 def add_parser(sub: Any) -> None:
@@ -20,9 +20,13 @@ def add_parser(sub: Any) -> None:
     add_common(pr)
     pr.add_argument("--model", help="your trained Keras CNN (.keras; Conv2D layers, then Dense layers)")
     pr.add_argument("--min-accuracy", type=float, metavar="ζ", help="the lowest held-out system accuracy to accept "
-                    "(0–1; default: none, the lowest-energy point)")
+                    "(0–1)")
     pr.add_argument("--max-loss", type=float, metavar="L", help="accept at most L accuracy loss vs the original "
-                    "(0–1, e.g. 0.02 for 2 points: the paper's second scenario)")
+                    "(0–1, e.g. 0.02 for 2 points: the paper's second scenario). Default without either: 2 points "
+                    "less one standard error of the held-out accuracy, so that the test split stays within 2 points")
+    pr.add_argument("--input-range", choices=("0-255", "0-1", "-1-1"),
+                    help="with --model: the pixel range your model expects (default: found from the model and "
+                         "measured on held-out data)")
     pr.add_argument("--mild", type=float, metavar="φ", help="φ_MP (default: the largest of 0.5 … 0.1 that loses at "
                     "most 1 point)")
     pr.add_argument("--ap-ratios", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", metavar="LIST",
@@ -57,22 +61,35 @@ def run_pruned(args: argparse.Namespace) -> dict[str, Any]:
             raise ConvertError(f"{name} {value}: expected a fraction in [0, 1] (0.02 = 2 points)")
     check_common(args)
     with session(args) as (progress, dataset):
-        from ..pruned.algorithm import build_pruned_system, fit, reference_cnn  # TensorFlow: inside the session
+        from ..pruned.algorithm import (DEFAULT_MAX_LOSS, accuracy, build_pruned_system, default_max_loss, fit,
+                                        reference_cnn)  # TensorFlow: inside the session
         from ..pruned.export import export_pruned
 
         x_fit, y_fit, x_held, y_held = dataset.held_out_split()
-        x_fit_f, x_held_f = dataset.to_float(x_fit), dataset.to_float(x_held)
+        source: dict[str, Any] = {}
         if args.model:
             original = load_keras_model(args.model, dataset.image_shape)
-            source = {"model": os.path.basename(args.model)}
-        else:
+            dataset, contract = adopt_input_contract(original, dataset, args, progress)
+            source = {"model": os.path.basename(args.model), "input_range": contract.name,
+                      "input_range_reason": contract.reason,
+                      "model_held_out_accuracy": round(contract.accuracy[contract.name], 6)}
+        x_fit_f, x_held_f = dataset.to_float(x_fit), dataset.to_float(x_held)
+        if not args.model:
             epochs = args.epochs or 15
             original = reference_cnn(dataset.image_shape, len(dataset.labels), args.filters)
             progress.say(f"training the reference CNN on {len(y_fit)} images for {epochs} epochs")
             fit(original, x_fit_f, y_fit, epochs, args.seed)
-            source = {"model": "reference_cnn", "filters": args.filters, "epochs": epochs}
+            source.update({"model": "reference_cnn", "filters": args.filters, "epochs": epochs})
+        max_loss = args.max_loss
+        if max_loss is None and args.min_accuracy is None:
+            max_loss = default_max_loss(accuracy(original, x_held_f, y_held), len(y_held))
+            progress.say(f"keeping the cheapest AP within {DEFAULT_MAX_LOSS:.0%} of the original's held-out accuracy, "
+                         f"less {DEFAULT_MAX_LOSS - max_loss:.2%} for the {len(y_held)} held-out images "
+                         f"(--max-loss or --min-accuracy to choose)")
+            source["max_loss"] = round(max_loss, 6)
         system = build_pruned_system(original, x_fit_f, y_fit, x_held_f, y_held, mild=args.mild,
-                                     min_accuracy=args.min_accuracy, max_loss=args.max_loss, ap_ratios=ratios,
+                                     min_accuracy=args.min_accuracy, max_loss=max_loss, ap_ratios=ratios,
+                                     required=args.max_loss is not None or args.min_accuracy is not None,
                                      retrain_epochs=args.retrain_epochs, seed=args.seed, say=progress.say)
         with staging_folder(args.out, args.force) as folder:
             manifest = export_pruned(system, dataset, folder, progress, source)

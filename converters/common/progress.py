@@ -19,8 +19,14 @@ class Progress:
     """Progress lines on the terminal's stderr, with elapsed seconds. Not thread-safe."""
 
     def __init__(self, stream: IO[str] | None = None, quiet: bool = False) -> None:
-        self._owned = stream is None and not quiet
-        self._stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1) if self._owned else stream
+        self._owned = False
+        if stream is None and not quiet:
+            try:
+                stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
+                self._owned = True
+            except (AttributeError, OSError, ValueError):  # stderr is no file (captured, redirected in-process)
+                stream = sys.stderr
+        self._stream = stream
         self._start = time.monotonic()
         self.quiet = quiet
 

@@ -25,7 +25,7 @@ from edge_runtime.core.datasets import Dataset
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.families.gated.manifest import (TABLE_INFINITY, GatedAlphaTable, GatedBlock, GatedPart, GatedSpec,
                                                   table_delta)
-from edge_runtime.families.gated.runtime import GatedRuntime
+from edge_runtime.families.gated.runtime import GatedRuntime, chain_overhead
 from edge_runtime.registry import load_bundle
 
 from ..common.bundle_writer import add_alpha_table, manifest_header, segment_record, write_manifest
@@ -221,6 +221,7 @@ def _calibrate(folder: str, x_held: np.ndarray, y_held: np.ndarray, gated: Any, 
     calibration = {"monolithic_accuracy": round(float(np.mean(np.array(mono) == y_held)), 6),
                    "keras_gated_accuracy": round(float(np.mean(np.argmax(probs, axis=-1) == y_held)), 6),
                    "gate_agreement_with_keras": round(agreement(x_held), 6),
-                   "gate_agreement_with_keras_test_split": round(agreement(dataset.x_test), 6)}
+                   "gate_agreement_with_keras_test_split": round(agreement(dataset.x_test), 6),
+                   "overhead": chain_overhead(runtime, images[:200])}
     return GatedAlphaTable(*(tuple(table[k]) for k in ("alpha", "delta", "blocks_run", "accuracy", "mean_macs"))), \
         calibration

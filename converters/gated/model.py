@@ -164,6 +164,22 @@ class GatedNet:
         return keras.Model(x, [probs, ops.concatenate(gates, axis=1), ops.concatenate(logits, axis=1)], name="gated")
 
 
+FIRST_STAGE_BLOCK_MACS = 4.7e6  # about a 64-channel block at 8×8: far above what invoking a segment costs
+
+
+def default_widths(image_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """Stage widths for an input size: the first stage's block costs about :data:`FIRST_STAGE_BLOCK_MACS`
+    (two 3×3 convolutions at full resolution), rounded to a power of two between 16 and 64, doubling by stage.
+
+    Small inputs make small blocks, and a block that costs little next to invoking its segment and copying
+    its joints saves nothing when skipped: on 8×8 digits, 32 channels saved 63% of the MACs but 17% of the time.
+    """
+    height, width = image_shape[0], image_shape[1]
+    channels = (FIRST_STAGE_BLOCK_MACS / (height * width * 18)) ** 0.5
+    first = int(min(64, max(16, 2 ** round(np.log2(max(channels, 1.0))))))
+    return first, 2 * first, 4 * first
+
+
 def build_gated_net(image_shape: tuple[int, ...], num_classes: int, widths: tuple[int, ...] = (32, 64, 128),
                     blocks_per_stage: int = 2, seed: int = 0) -> GatedNet:
     keras.utils.set_random_seed(seed)

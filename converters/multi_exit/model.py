@@ -149,26 +149,55 @@ def _sub_model(start, end, end_name: str | None, start_name: str | None, name: s
         ) from exc
 
 
-def reference_backbone(image_shape: tuple[int, int, int], num_classes: int, blocks: int = 5,
-                       filters: int = 64) -> tuple[keras.Model, list[str]]:
-    """Merkel's CNN: ``blocks`` 3×3 convolutions of ``filters`` filters (ReLU), then a softmax head.
+SCALED_RESOLUTION = 8  # blocks pool by 2 until the feature map is at most this many pixels on its short side
+MIN_FILTERS = 16
 
-    Returns the backbone and the names of the layers after which the exits go (all blocks
-    but the last, whose exit is the backbone's own head).
+
+def block_plan(image_shape: tuple[int, int, int], blocks: int, filters: int) -> list[tuple[int, bool]]:
+    """(filters, pools after) of each block of the scaled reference network.
+
+    A block at resolution r (short side) keeps ``filters`` · 8 / r filters (at least 16) and pools by 2
+    while r > 8, so a block's MACs stay about those of an 8×8 block: at 8×8 (digits) no block pools
+    and the network is Merkel's; at 32×32 the first blocks are cheap and at 96×96 the total is bounded.
+    """
+    side = min(image_shape[0], image_shape[1])
+    plan = []
+    for _ in range(blocks):
+        width = max(MIN_FILTERS, min(filters, int(round(filters * SCALED_RESOLUTION / side))))
+        pools = side > SCALED_RESOLUTION
+        plan.append((width, pools))
+        if pools:
+            side = (side + 1) // 2
+    return plan
+
+
+def reference_backbone(image_shape: tuple[int, int, int], num_classes: int, blocks: int = 5,
+                       filters: int = 64, architecture: str = "scaled") -> tuple[keras.Model, list[str]]:
+    """Merkel's CNN: ``blocks`` blocks of a 3×3 convolution (ReLU), then a softmax head.
+
+    ``merkel`` keeps every block at full resolution with ``filters`` filters (the paper's CNN, whose cost
+    grows with the image area); ``scaled`` (the default) pools as in :func:`block_plan`. Returns the
+    backbone and the names of the layers after which the exits go (every block but the last, whose exit
+    is the backbone's own head).
     """
     image = keras.Input(image_shape, name="image")
     tensor = image
     names = []
-    for i in range(1, blocks + 1):
-        tensor = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{i}")(tensor)
-        names.append(f"conv_{i}")
+    plan = block_plan(image_shape, blocks, filters) if architecture == "scaled" else [(filters, False)] * blocks
+    for i, (width, pools) in enumerate(plan, start=1):
+        tensor = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"conv_{i}")(tensor)
+        name = f"conv_{i}"
+        if pools:
+            tensor = keras.layers.MaxPooling2D(2, padding="same", name=f"pool_{i}")(tensor)
+            name = f"pool_{i}"
+        names.append(name)
     head = exit_head(tuple(tensor.shape[1:]), num_classes, f"exit_{blocks}")
-    backbone = keras.Model(image, head(tensor), name="merkel_cnn")
+    backbone = keras.Model(image, head(tensor), name=f"{architecture}_cnn" if architecture != "merkel" else "merkel_cnn")
     return backbone, names[:-1]
 
 
 def reference_multi_exit(image_shape: tuple[int, int, int], num_classes: int, blocks: int = 5,
-                         filters: int = 64) -> MultiExitModel:
+                         filters: int = 64, architecture: str = "scaled") -> MultiExitModel:
     """Merkel's structure: a softmax exit on the input and after each block (blocks + 1 exits)."""
-    backbone, cuts = reference_backbone(image_shape, num_classes, blocks, filters)
+    backbone, cuts = reference_backbone(image_shape, num_classes, blocks, filters, architecture)
     return attach_exits(backbone, cuts, num_classes, input_exit=True, train_backbone=True)

@@ -5,46 +5,43 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .model import MultiExitModel
 from ..common.progress import Progress
+from ..common.training import PixelBatches, Supervisor, accuracy_of, split_validation
+from .model import MultiExitModel
 
 
-class _EpochProgress(keras.callbacks.Callback):
-    def __init__(self, progress: Progress, epochs: int, exit_names: list[str]) -> None:
-        super().__init__()
-        self.progress = progress
-        self.epochs = epochs
-        self.exit_names = exit_names
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        accs = [logs.get(k) for k in sorted(logs) if k.endswith("accuracy") and not k.startswith("val_")]
-        shown = " ".join(f"{a:.3f}" for a in accs if a is not None)
-        self.progress.say(f"epoch {epoch + 1}/{self.epochs}  loss {logs.get('loss', float('nan')):.3f}  "
-                          f"exit accuracies {shown}")
-
-
-def train_multi_exit(model: MultiExitModel, x: np.ndarray, y: np.ndarray, epochs: int, progress: Progress,
-                     batch_size: int = 32, learning_rate: float = 2e-3, seed: int = 0) -> None:
+def train_multi_exit(model: MultiExitModel, pixels: np.ndarray, y: np.ndarray, scale: float, offset: float,
+                     epochs: int, progress: Progress, batch_size: int = 32, learning_rate: float = 2e-3,
+                     seed: int = 0) -> dict[str, float]:
     """Fit every exit at once: loss = Σ_l cross-entropy(exit_l), each exit weighted 1.
 
+    Training stops when the mean validation accuracy of the exits (on the last tenth of ``pixels``) has not
+    improved for a few epochs, keeping the best weights.
+
     Args:
-        x: float inputs (N, H, W, C); y: integer labels (N,).
+        pixels: uint8 images (N, H, W, C), real input = pixel·scale + offset; y: integer labels (N,).
+
+    Returns:
+        what happened: epochs run, the best epoch and its validation accuracy.
     """
     keras.utils.set_random_seed(seed)
-    n_outputs = len(model.training_model.outputs)
-    model.training_model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=["sparse_categorical_crossentropy"] * n_outputs,
-        metrics=[["accuracy"]] * n_outputs,
-    )
-    model.training_model.fit(x, [y] * n_outputs, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True,
-                             callbacks=[_EpochProgress(progress, epochs, model.exit_names)])
+    net = model.training_model
+    n_outputs = len(net.outputs)
+    net.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=["sparse_categorical_crossentropy"] * n_outputs)
+    x_train, y_train, x_val, y_val = split_validation(pixels, y)
+
+    def validate() -> float:
+        return float(np.mean(accuracy_of(lambda x: net(x, training=False), x_val, y_val, scale, offset)))
+
+    supervisor = Supervisor(progress, epochs, validate)
+    history = net.fit(PixelBatches(x_train, y_train, scale, offset, batch_size, n_outputs, seed), epochs=epochs,
+                      verbose=0, callbacks=[supervisor])
+    return {"epochs_run": len(history.epoch), "best_epoch": supervisor.best_epoch,
+            "validation_accuracy": round(supervisor.best, 6)}
 
 
-def float_exit_accuracies(model: MultiExitModel, x: np.ndarray, y: np.ndarray) -> list[float]:
-    """Accuracy of each exit of the float model on (x, y)."""
-    outputs = model.training_model.predict(x, verbose=0, batch_size=256)
-    if not isinstance(outputs, list):
-        outputs = [outputs]
-    return [float(np.mean(np.argmax(o, axis=-1) == y)) for o in outputs]
+def float_exit_accuracies(model: MultiExitModel, pixels: np.ndarray, y: np.ndarray, scale: float,
+                          offset: float) -> list[float]:
+    """Accuracy of each exit of the float model on uint8 ``pixels``."""
+    net = model.training_model
+    return accuracy_of(lambda x: net(x, training=False), pixels, y, scale, offset)

@@ -57,7 +57,10 @@ def load_split(spec: str, bundle: Bundle, split: str = "test", limit: int | None
                ) -> tuple[list[np.ndarray], np.ndarray]:
     """The ``test`` (or converter's ``held-out``) split of dataset ``spec`` as the bundle's int8 inputs,
     checked to fit the bundle."""
-    dataset = load_dataset(spec)
+    dataset = load_dataset(spec, (bundle.input.height, bundle.input.width))
+    if dataset.skipped:
+        print(f"warning: skipped {len(dataset.skipped)} file(s) Pillow cannot read: "
+              + "; ".join(dataset.skipped[:5]) + (" …" if len(dataset.skipped) > 5 else ""), file=sys.stderr)
     shape = (bundle.input.height, bundle.input.width, bundle.input.channels)
     if dataset.image_shape != shape:
         raise InputError(spec, f"images are {dataset.image_shape}, the bundle takes {shape}")

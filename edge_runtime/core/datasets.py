@@ -13,17 +13,17 @@ Layouts (``--dataset``):
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from ..errors import InputError
+from .image_folder import read_folder
 
 TEST_FRACTION = 0.2
 HELD_OUT_FRACTION = 0.15
 SPLIT_SEED = 20261123
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Dataset:
     color_mode: str
     pixel_scale: float = 1.0 / 255.0
     pixel_offset: float = 0.0
+    skipped: tuple[str, ...] = ()  # files that could not be read, with the reason
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -126,43 +127,18 @@ def load_npz_dataset(path: str) -> Dataset:
                    tuple(str(i) for i in range(n_classes)), mode)
 
 
-def load_folder_dataset(path: str) -> Dataset:
-    """One sub-folder of images per class; all images converted to one mode and the most common size."""
-    from PIL import Image, UnidentifiedImageError
-
-    classes = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)) and not d.startswith("."))
-    files: list[tuple[str, int]] = []
-    for index, name in enumerate(classes):
-        folder = os.path.join(path, name)
-        files += [(os.path.join(folder, f), index) for f in sorted(os.listdir(folder))
-                  if f.lower().endswith(IMAGE_SUFFIXES)]
-    if len(classes) < 2 or not files:
-        raise InputError(path, "expected a .npz, 'digits', or a folder with one sub-folder of images per class "
-                         f"(found {len(classes)} sub-folders and {len(files)} images)")
-    images = []
-    for file, _ in files:
-        try:
-            with Image.open(file) as image:
-                image.load()
-                images.append(image.copy())
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InputError(file, f"is not an image Pillow can read: {exc}") from exc
-    mode = "RGB" if any(im.mode not in ("L", "1", "LA", "I", "I;16", "F") for im in images) else "L"
-    size = Counter(im.size for im in images).most_common(1)[0][0]
-    pixels = np.stack([
-        np.asarray((im.convert(mode) if im.size == size else im.convert(mode).resize(size, Image.Resampling.BILINEAR)),
-                   dtype=np.uint8)
-        for im in images
-    ])
-    if pixels.ndim == 3:
-        pixels = pixels[..., None]
-    labels = np.array([label for _, label in files], dtype=np.int64)
+def load_folder_dataset(path: str, size: tuple[int, int] | None = None, strict: bool = False,
+                        progress: Callable[[str], None] | None = None) -> Dataset:
+    """One sub-folder of images per class, in one mode and one size (see :mod:`.image_folder`)."""
+    pixels, labels, classes, mode, skipped = read_folder(path, size, strict, progress)
     x_train, y_train, x_test, y_test = _split_test(pixels, labels)
-    return Dataset(os.path.basename(os.path.normpath(path)), x_train, y_train, x_test, y_test, tuple(classes), mode)
+    return Dataset(os.path.basename(os.path.normpath(path)), x_train, y_train, x_test, y_test, classes, mode,
+                   skipped=skipped)
 
 
-def load_dataset(spec: str) -> Dataset:
-    """Load ``digits``, a ``.npz`` file or an image folder.
+def load_dataset(spec: str, size: tuple[int, int] | None = None, strict: bool = False,
+                 progress: Callable[[str], None] | None = None) -> Dataset:
+    """Load ``digits``, a ``.npz`` file or an image folder (``size``, ``strict``, ``progress``: folders only).
 
     Raises:
         InputError: a path in no known layout, naming what was expected.
@@ -175,6 +151,6 @@ def load_dataset(spec: str) -> Dataset:
         raise InputError(spec, "is a file but not a .npz; expected 'digits', a .npz with x_train, y_train, "
                          "x_test, y_test, or a folder with one sub-folder of images per class")
     if os.path.isdir(spec):
-        return load_folder_dataset(spec)
+        return load_folder_dataset(spec, size, strict, progress)
     raise InputError(spec, "no such file or folder; expected 'digits', a .npz with x_train, y_train, x_test, y_test, "
                      "or a folder with one sub-folder of images per class")

@@ -5,11 +5,31 @@ Pillow is imported here only, so the rest of the runtime works without it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .manifest import InputSpec
 from ..errors import InputError
 from .quant import Quantization, pixel_table
+
+
+def fit_image(image: Any, mode: str, size: tuple[int, int], resize: str = "bilinear") -> np.ndarray:
+    """A Pillow image as uint8 pixels (H, W) or (H, W, 3) in ``mode`` (``L`` or ``RGB``) and ``size`` (width, height).
+
+    Transparency (RGBA, LA, palette with alpha) is composited over black first, so a transparent
+    background reads as dark, as the converter's training images and the device's inputs both do.
+    """
+    from PIL import Image
+
+    if image.mode != mode:
+        if image.mode in ("RGBA", "LA", "P", "PA"):
+            image = Image.alpha_composite(Image.new("RGBA", image.size, (0, 0, 0, 255)), image.convert("RGBA"))
+        image = image.convert(mode)
+    if image.size != tuple(size):
+        method = Image.Resampling.BILINEAR if resize == "bilinear" else Image.Resampling.NEAREST
+        image = image.resize(tuple(size), method)
+    return np.asarray(image, dtype=np.uint8)
 
 
 class Preprocessor:
@@ -40,19 +60,10 @@ class Preprocessor:
         try:
             with Image.open(path) as image:
                 image.load()
-                if image.mode != spec.color_mode:
-                    if image.mode in ("RGBA", "LA", "P") and spec.color_mode in ("L", "RGB"):
-                        image = image.convert("RGBA")
-                        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
-                        image = Image.alpha_composite(background, image)
-                    image = image.convert(spec.color_mode)
-                if image.size != (spec.width, spec.height):
-                    if spec.resize == "refuse":
-                        raise InputError(path, f"is {image.size[0]}×{image.size[1]} pixels; the bundle needs "
-                                         f"{spec.width}×{spec.height} and its resize policy is 'refuse'")
-                    method = Image.Resampling.BILINEAR if spec.resize == "bilinear" else Image.Resampling.NEAREST
-                    image = image.resize((spec.width, spec.height), method)
-                pixels = np.asarray(image, dtype=np.uint8)
+                if image.size != (spec.width, spec.height) and spec.resize == "refuse":
+                    raise InputError(path, f"is {image.size[0]}×{image.size[1]} pixels; the bundle needs "
+                                     f"{spec.width}×{spec.height} and its resize policy is 'refuse'")
+                pixels = fit_image(image, spec.color_mode, (spec.width, spec.height), spec.resize)
         except FileNotFoundError as exc:
             raise InputError(path, "no such file") from exc
         except IsADirectoryError as exc:

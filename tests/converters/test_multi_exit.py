@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from converters.cli.main import main
+from tests.converters.user_models import train
 
 pytestmark = pytest.mark.slow
 
@@ -23,6 +24,7 @@ def residual_model(tmp_path_factory):
     flat = keras.layers.Flatten(name="flat")(top)
     logits = keras.layers.Dense(10, name="logits")(flat)
     model = keras.Model(x, logits)
+    train(model, 0.0, 1.0 / 255)  # as a user trains it: pixels 0–1, logits out
     path = str(tmp_path_factory.mktemp("models") / "residual.keras")
     model.save(path)
     return path

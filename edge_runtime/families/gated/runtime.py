@@ -26,6 +26,7 @@ from ...core.operating import AlphaPlans, Mix
 from ...core.manifest import Segment
 from ...core.quant import Joint, Quantization
 from ...core.runtime_base import BundleRuntime
+from ...core.timing import timed_pass
 from ...core.units import check_unit_interval
 from ...errors import EdgeRuntimeError
 from .manifest import GatedPart, table_delta
@@ -243,3 +244,21 @@ class GatedRuntime(BundleRuntime):
         label = int(probs.argmax())
         confidence = producer.confidence_values[int(producer.confidence[0, 0]) + 128]
         return Decision(label, confidence, "head", tuple(ran), macs)
+
+
+def chain_overhead(runtime: GatedRuntime, images: list[np.ndarray], rounds: int = 5) -> dict[str, float]:
+    """What the gated chain costs on this machine beside the ungated network, in µs per image (medians of
+    interleaved rounds): every block skipped, every block run through the chain, and the ungated network.
+    ``no_block_share`` near 1 means invoking segments and copying joints eats what skipping saves."""
+    plans = {"no_block_us": runtime.no_block_plan(), "every_block_chain_us": runtime.every_block_plan()}
+    runs = {"ungated_us": runtime.classify_monolithic,
+            **{name: (lambda image, plan=plan: runtime.classify_chain(image, plan)) for name, plan in plans.items()}}
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for name, run in runs.items():
+        timed_pass(run, images[:16])  # warm every segment
+    for _ in range(rounds):
+        for name, run in runs.items():
+            samples[name].append(timed_pass(run, images)[1])
+    result = {name: round(float(np.median(values)), 3) for name, values in samples.items()}
+    result["no_block_share"] = round(result["no_block_us"] / result["ungated_us"], 4)
+    return result

@@ -1,0 +1,105 @@
+"""What a user's model expects of its input: which pixel range, found from the model itself.
+
+Keras tutorials put the scaling inside the model (``Rescaling(1/255)`` first, or a ``Normalization``
+adapted on raw pixels); other models expect pixels already scaled to 0–1 or −1–1. Feeding the wrong
+range converts a 98% model into a 10% bundle without a word, so the converter measures the model as
+given on held-out data under each usual convention and keeps the one it scores best with (the
+preprocessing layers it finds break ties and are named in the reason). ``--input-range`` overrides.
+A model that scores near chance under every convention is refused: its labels' order or its input
+range is not what the dataset has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ConvertError
+
+# name → (pixel_scale, pixel_offset): real input = pixel · scale + offset, pixel 0–255
+CONVENTIONS: dict[str, tuple[float, float]] = {"0-255": (1.0, 0.0), "0-1": (1.0 / 255.0, 0.0),
+                                               "-1-1": (2.0 / 255.0, -1.0)}
+PREPROCESSING = ("Rescaling", "Normalization")
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """The pixel convention chosen for a user's model.
+
+    Attributes:
+        name: one of :data:`CONVENTIONS`.
+        accuracy: the model's held-out accuracy as given, under each convention measured.
+        layers: the preprocessing layers found at the model's input, described.
+        reason: one sentence saying why this convention was chosen.
+    """
+
+    name: str
+    accuracy: dict[str, float]
+    layers: tuple[str, ...]
+    reason: str
+
+    @property
+    def pixel_scale(self) -> float:
+        return CONVENTIONS[self.name][0]
+
+    @property
+    def pixel_offset(self) -> float:
+        return CONVENTIONS[self.name][1]
+
+
+def preprocessing_layers(model: Any) -> tuple[str, ...]:
+    """``Rescaling``/``Normalization`` layers among the model's layers (nested models included), described."""
+    found = []
+    for layer in getattr(model, "layers", ()):
+        kind = type(layer).__name__
+        if kind in PREPROCESSING:
+            config = layer.get_config()
+            detail = (f"scale={config.get('scale')}, offset={config.get('offset')}" if kind == "Rescaling"
+                      else "mean and variance adapted on the training data")
+            found.append(f"{kind}({detail}) '{layer.name}'")
+        elif hasattr(layer, "layers"):
+            found.extend(preprocessing_layers(layer))
+    return tuple(found)
+
+
+def _accuracy(model: Any, pixels: np.ndarray, labels: np.ndarray, scale: float, offset: float) -> float:
+    x = pixels.astype(np.float32) * np.float32(scale) + np.float32(offset)
+    scores = np.asarray(model.predict(x, verbose=0, batch_size=256))
+    return float(np.mean(np.argmax(scores, axis=-1) == labels))
+
+
+def choose_input_contract(model: Any, pixels: np.ndarray, labels: np.ndarray, n_classes: int, model_path: str,
+                          override: str | None = None) -> InputContract:
+    """Measure ``model`` on held-out ``pixels`` (uint8) under each convention and choose one.
+
+    Raises:
+        ConvertError: the model scores near chance under every convention (or under ``override``).
+    """
+    layers = preprocessing_layers(model)
+    accuracy = {name: _accuracy(model, pixels, labels, *pair) for name, pair in CONVENTIONS.items()}
+    shown = ", ".join(f"{name}: {acc:.1%}" for name, acc in accuracy.items())
+    if override is not None:
+        name = override
+        reason = f"--input-range {override} (held-out accuracy as given {shown})"
+    else:
+        best = max(accuracy.values())
+        tied = [n for n, a in accuracy.items() if a >= best - 0.005]
+        name = "0-255" if layers and "0-255" in tied else ("0-1" if "0-1" in tied else tied[0])
+        because = (f"the model starts with {', '.join(layers)}" if layers and name == "0-255" else
+                   "it scores best that way")
+        reason = f"pixels {name}: {because} (held-out accuracy as given {shown})"
+    chance = 1.0 / n_classes
+    if accuracy[name] < chance + 0.25 * (1.0 - chance):
+        raise ConvertError(f"--model {model_path} scores {accuracy[name]:.1%} on the dataset's held-out images (chance "
+                           f"is {chance:.0%}; {shown}): check that its classes are in the dataset's order (image "
+                           "folders: sub-folder names, sorted) and what pixel range it expects (--input-range)")
+    return InputContract(name, accuracy, layers, reason)
+
+
+def int8_drops(exits: list[dict[str, Any]], limit: float = 0.01) -> list[str]:
+    """Warnings for exits whose int8 held-out accuracy is more than ``limit`` below their float accuracy."""
+    return [f"warning: exit {e['name']} loses {100 * (e['float_accuracy'] - e['accuracy']):.1f} points in int8 "
+            f"({e['float_accuracy']:.3f} float → {e['accuracy']:.3f} int8 on held-out data)"
+            for e in exits if e["float_accuracy"] - e["accuracy"] > limit]

@@ -1,0 +1,202 @@
+"""What users bring: Sequential models, models that scale their own input, near-chance models, photo folders."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from converters.cli.main import main
+from edge_runtime.registry import load_bundle
+from tests.converters.user_models import digits_split, train
+
+
+def convert(model, tmp_path, capsys, *options, exits="conv_a"):
+    path = str(tmp_path / "mine.keras")
+    model.save(path)
+    out = str(tmp_path / "bundle")
+    code = main(["multi-exit", "--model", path, "--exits", exits, "--dataset", "digits", "--out", out, "--epochs", "3",
+                 "--json", *options])
+    captured = capsys.readouterr()
+    return code, out, captured
+
+
+def small(keras, first: list | None = None, sequential: bool = False):
+    layers = [keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a"),
+              keras.layers.MaxPooling2D(2, name="pool"),
+              keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_b"),
+              keras.layers.Flatten(name="flat"), keras.layers.Dense(10, activation="softmax", name="out")]
+    layers = (first or []) + layers
+    if sequential:
+        return keras.Sequential([keras.Input((8, 8, 1)), *layers])
+    x = keras.Input((8, 8, 1), name="image")
+    t = x
+    for layer in layers:
+        t = layer(t)
+    return keras.Model(x, t)
+
+
+def test_a_sequential_model_converts_like_a_functional_one(tmp_path, capsys):
+    import keras
+
+    model = train(small(keras, sequential=True), 0.0, 1 / 255)
+    code, out, captured = convert(model, tmp_path, capsys)
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)
+    assert [e["name"] for e in summary["exits"]] == ["exit_1", "exit_2"]
+    assert summary["model_held_out_accuracy"] > 0.8
+    assert summary["exits"][-1]["accuracy"] > summary["model_held_out_accuracy"] - 0.02  # the user's output, int8
+
+
+def test_a_model_with_its_own_rescaling_gets_pixels_0_to_255(tmp_path, capsys):
+    import keras
+
+    model = train(small(keras, [keras.layers.Rescaling(1 / 255, name="scale")]), 0.0, 1.0)  # trained on raw pixels
+    code, out, captured = convert(model, tmp_path, capsys)
+    assert code == 0, captured.err
+    producer = load_bundle(out).header.producer
+    assert producer["input_range"] == "0-255" and "Rescaling" in producer["input_range_reason"]
+    assert load_bundle(out).input.pixel_scale == 1.0
+    summary = json.loads(captured.out)
+    assert summary["exits"][-1]["accuracy"] > 0.8  # not the 10% of pixels divided by 255 twice
+
+
+def test_a_model_with_normalization_is_measured(tmp_path, capsys):
+    import keras
+
+    pixels, _ = digits_split()
+    norm = keras.layers.Normalization(name="norm")
+    norm.adapt(pixels.astype(np.float32))  # adapted on raw 0–255 pixels
+    model = train(small(keras, [norm]), 0.0, 1.0)
+    code, out, captured = convert(model, tmp_path, capsys)
+    assert code == 0, captured.err
+    assert load_bundle(out).header.producer["input_range"] == "0-255"
+
+
+def test_a_model_that_expects_0_to_255_without_saying_so(tmp_path, capsys):
+    import keras
+
+    model = train(small(keras), 0.0, 1.0)
+    code, out, captured = convert(model, tmp_path, capsys)
+    assert code == 0, captured.err
+    producer = load_bundle(out).header.producer
+    assert producer["input_range"] == "0-255" and "scores best that way" in producer["input_range_reason"]
+    forced = tmp_path / "forced"
+    forced.mkdir()
+    code, out, captured = convert(model, forced, capsys, "--input-range", "0-1")
+    assert code == 0, captured.err
+    forced_producer = load_bundle(out).header.producer
+    assert forced_producer["input_range"] == "0-1" and forced_producer["input_range_reason"].startswith(
+        "--input-range 0-1 (held-out accuracy as given 0-255: ")
+    assert forced_producer["model_held_out_accuracy"] < producer["model_held_out_accuracy"]
+
+
+def test_a_near_chance_model_is_refused_with_what_to_check(tmp_path, capsys):
+    import keras
+
+    model = small(keras)  # never trained
+    code, out, captured = convert(model, tmp_path, capsys)
+    lines = captured.err.strip().splitlines()
+    assert code == 1 and lines[-1].startswith("Error: --model ") and "chance is 10%" in lines[-1]
+    assert "classes are in the dataset's order" in lines[-1] and not os.path.exists(out)
+
+
+def test_nested_sequential_blocks_are_cut_at_their_boundaries(tmp_path, capsys):
+    import keras
+
+    block = keras.Sequential([keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="inner_a"),
+                              keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="inner_b")],
+                             name="block")
+    x = keras.Input((8, 8, 1), name="image")
+    t = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a")(x)
+    t = block(t)
+    t = keras.layers.Flatten(name="flat")(t)
+    model = train(keras.Model(x, keras.layers.Dense(10, activation="softmax", name="out")(t)), 0.0, 1 / 255)
+    code, out, captured = convert(model, tmp_path, capsys, exits="conv_a,block")
+    assert code == 0, captured.err
+    assert [e["name"] for e in json.loads(captured.out)["exits"]] == ["exit_1", "exit_2", "exit_3"]
+
+
+def write_photos(folder, count=12):
+    """Three classes of digits as photos of mixed size, mode and format, and one corrupt file."""
+    pixels, labels = digits_split()
+    modes = ["L", "RGB", "RGBA", "P"]
+    for i in range(count * 3):
+        label = labels[i] % 3
+        target = folder / f"class_{label}"
+        target.mkdir(parents=True, exist_ok=True)
+        image = Image.fromarray(pixels[i][..., 0]).resize((24 + 8 * (i % 3), 24 + 8 * (i % 3)))
+        image = image.convert(modes[i % 4])
+        image.save(target / f"{i}.{'png' if i % 2 else 'gif' if image.mode == 'P' else 'png'}")
+    (folder / "class_0" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+
+
+def test_a_folder_of_mixed_photos_and_a_corrupt_file(tmp_path, capsys):
+    from edge_runtime.core.datasets import load_dataset
+
+    folder = tmp_path / "photos"
+    write_photos(folder)
+    data = load_dataset(str(folder))
+    assert data.color_mode == "RGB" and data.image_shape == (24, 24, 3)  # colour present; most common size
+    assert len(data.skipped) == 1 and "broken.jpg" in data.skipped[0]
+    assert len(data.y_train) + len(data.y_test) == 36
+    resized = load_dataset(str(folder), size=(16, 20))
+    assert resized.image_shape == (16, 20, 3)
+    from edge_runtime.errors import InputError
+
+    with pytest.raises(InputError, match=r"broken\.jpg: is not an image Pillow can read .*drop --strict"):
+        load_dataset(str(folder), strict=True)
+
+
+def test_the_converter_names_skipped_files_and_takes_size(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    write_photos(folder)
+    out = str(tmp_path / "bundle")
+    assert main(["multi-exit", "--dataset", str(folder), "--size", "16", "--out", out, "--epochs", "1", "--blocks",
+                 "2", "--filters", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: skipped 1 file(s) Pillow cannot read: " in err and "broken.jpg" in err
+    assert "36 images of 16×16 RGB, 3 classes" in err  # 37 files, one unreadable
+    assert (load_bundle(out).input.height, load_bundle(out).input.width) == (16, 16)
+    assert main(["multi-exit", "--dataset", str(folder), "--strict", "--out", str(tmp_path / "b2")]) == 1
+    assert "broken.jpg" in capsys.readouterr().err
+
+
+def test_training_stops_when_validation_accuracy_stops_improving():
+    import keras
+
+    from converters.common.progress import Progress
+    from converters.common.training import Supervisor
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    script = iter([0.5, 0.7, 0.6, 0.65, 0.69, 0.9])
+    said = []
+    progress = Progress(quiet=True)
+    progress.say = said.append
+    seen_weights = []
+
+    def validate():
+        seen_weights.append([w.copy() for w in model.get_weights()])
+        return next(script)
+
+    supervisor = Supervisor(progress, 6, validate, patience=3)
+    history = model.fit(np.zeros((4, 2)), np.zeros((4, 2)), epochs=6, verbose=0, callbacks=[supervisor])
+    assert len(history.epoch) == 5 and supervisor.best_epoch == 2 and supervisor.best == 0.7
+    assert "stopping (best 0.7000 at epoch 2)" in said[-1] and "ETA" in said[0] and "s/epoch" in said[0]
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), seen_weights[1]))  # the best weights back
+
+
+def test_epochs_scale_with_the_dataset_and_blocks_with_the_image():
+    from converters.common.training import default_epochs
+    from converters.gated.model import default_widths
+    from converters.multi_exit.model import block_plan
+
+    assert default_epochs(1222) == 25 and default_epochs(51000) == 6 and default_epochs(10 ** 7) == 3
+    assert block_plan((8, 8, 1), 5, 64) == [(64, False)] * 5  # Merkel's CNN on digits
+    assert block_plan((32, 32, 3), 5, 64) == [(16, True), (32, True), (64, False), (64, False), (64, False)]
+    assert block_plan((96, 96, 3), 5, 64) == [(16, True), (16, True), (21, True), (43, True), (64, False)]
+    assert default_widths((8, 8, 1)) == (64, 128, 256) and default_widths((32, 32, 3)) == (16, 32, 64)
