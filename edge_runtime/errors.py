@@ -50,6 +50,14 @@ class InputError(EdgeRuntimeError):
         super().__init__(f"{path}: {message}")
 
 
+class NotAnImageError(InputError):
+    """Bytes or a file Pillow cannot read as an image (or cannot decode to the end)."""
+
+
+class ImageTooLargeError(InputError):
+    """An image with more pixels than the caller accepts (a decompression bomb, or just too big)."""
+
+
 class ValueRangeError(EdgeRuntimeError):
     """A numeric parameter outside its allowed range (for example α outside [0, 1]).
 

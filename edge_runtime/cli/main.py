@@ -4,6 +4,7 @@
     edge-runtime eval BUNDLE --dataset D [--threads N] [--json] [--plot FILE.png]
     edge-runtime info BUNDLE [--json]
     edge-runtime calibrate BUNDLE --dataset D
+    edge-runtime serve BUNDLE [--http HOST:PORT] [--watch DIR] [--camera SRC] [--monitor …]
     edge-runtime demo [--json]
 
 Data goes to stdout, progress and diagnostics to stderr; errors are one ``Error: …`` line
@@ -17,7 +18,7 @@ import argparse
 import logging
 import sys
 
-from . import calibrate, demo, evaluate, info, run
+from . import calibrate, demo, evaluate, info, run, serve
 from .common import check_runtime_options
 from .guard import run_guarded
 from .monitor_options import check_monitor_options
@@ -28,14 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Run 'edge-runtime COMMAND --help' for each command's options.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (run, evaluate, info, calibrate, demo):
+    for command in (run, evaluate, info, calibrate, serve, demo):
         command.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # what was typed, for commands that repeat it (serve --print-systemd-unit)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     check_runtime_options(parser, args)

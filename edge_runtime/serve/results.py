@@ -1,0 +1,38 @@
+"""Results appended to a JSON Lines file, one ``write`` per record, so a crash loses at most the record
+being written. Thread-safe: records come from the worker thread only, but the lock costs nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+from ..errors import EdgeRuntimeError
+
+
+class ResultsFile:
+    """``path`` opened for appending (created if missing)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise EdgeRuntimeError(f"--results {path}: cannot write: {exc.strerror}") from None
+        self._lock = threading.Lock()
+        self.written = 0
+
+    def append(self, record: dict[str, Any]) -> None:
+        data = (json.dumps(record) + "\n").encode()
+        with self._lock:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            self.written += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
