@@ -104,7 +104,8 @@ class Worker:
             self.jobs.put_nowait(None)
         except queue.Full:  # pragma: no cover - emptied just above
             pass
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)
 
     @property
     def stopping(self) -> bool:

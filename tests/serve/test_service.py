@@ -241,3 +241,35 @@ def test_the_systemd_unit(digits_bundle, capsys):
     exec_line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert " -m edge_runtime serve " in exec_line and os.path.abspath(digits_bundle) in exec_line
     assert "--http 0.0.0.0:8080 --alpha 0.4" in exec_line and "--print-systemd-unit" not in exec_line
+
+
+def test_a_response_leaves_in_one_write(service):
+    """Headers and body written apart made every request wait 40 ms for the client's delayed ACK."""
+    from edge_runtime.serve.http import ClassifyServer, Handler
+
+    class Raw(io.RawIOBase):
+        def __init__(self):
+            self.writes = []
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            self.writes.append(bytes(data))
+            return len(data)
+
+    raw = Raw()
+
+    class FakeSocket:
+        def makefile(self, mode, buffering=-1):
+            if "r" in mode:
+                return io.BytesIO(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return io.BufferedWriter(raw, buffering) if buffering > 0 else raw
+
+        def setsockopt(self, *args):
+            pass
+
+    server = ClassifyServer.__new__(ClassifyServer)
+    server.service = service
+    Handler(FakeSocket(), ("127.0.0.1", 1), server)
+    assert len(raw.writes) == 1 and raw.writes[0].startswith(b"HTTP/1.1 200") and b'"status": "ok"' in raw.writes[0]
