@@ -9,13 +9,15 @@ import os
 from typing import Any
 
 from .core.backends import load_backend
-from .core.bundle import Bundle, read_bundle, store_alpha_table
+from .core.bundle import Bundle, load_outcomes, read_bundle, store_calibration
 from .core.delegates import load_delegates
 from .core.family import Family
 from .families.gated.family import FAMILY as GATED
 from .families.multi_exit.family import FAMILY as MULTI_EXIT
 from .families.pruned.family import FAMILY as PRUNED
 from .core.manifest import AlphaTable
+from .energy.record import read_energy
+from .errors import EdgeRuntimeError
 from .schema import Reader
 
 FAMILIES: dict[str, Family] = {family.name: family for family in (MULTI_EXIT, PRUNED, GATED)}
@@ -34,12 +36,31 @@ def load_bundle(folder: str | os.PathLike, verify_hashes: bool = True) -> Bundle
 
 
 def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None, num_threads: int = 1,
-                 delegate_names: list[str] | None = None, **options: Any) -> Any:
-    """Load and verify a bundle and create the runtime of its family (the usual entry point)."""
+                 delegate_names: list[str] | None = None, energy: str | None = None, **options: Any) -> Any:
+    """Load and verify a bundle and create the runtime of its family (the usual entry point).
+
+    Args:
+        energy: an ENERGY.json of this bundle (``edge-runtime profile``): the α table is fitted again on
+            the measured joules (from the held-out outcomes kept with the bundle), and ``runtime.energy`` set.
+    """
     bundle = load_bundle(bundle_path)
     backend = load_backend(backend_name)
     delegates = load_delegates(backend, delegate_names) if delegate_names else None
-    return FAMILIES[bundle.family].runtime(bundle, backend, num_threads, delegates, **options)
+    family = FAMILIES[bundle.family]
+    runtime = family.runtime(bundle, backend, num_threads, delegates, **options)
+    runtime.energy = None
+    if energy is not None:
+        if options.get("rule", "frontier") != "frontier":
+            raise EdgeRuntimeError(f"--energy {energy}: measured joules shape the α table; --rule "
+                                   f"{options['rule']} does not use one")
+        profile = read_energy(energy, bundle)
+        outcomes = load_outcomes(bundle)
+        if outcomes is None:
+            raise EdgeRuntimeError(f"{bundle.path} keeps no held-out outcomes to fit its α table on joules: run "
+                                   "'edge-runtime calibrate BUNDLE --dataset D' once (it adds them)")
+        runtime.use_alpha_table(family.fit_table(runtime, outcomes, family.energy_costs(runtime, profile)))
+        runtime.energy = profile
+    return runtime
 
 
 def calibrate_bundle(folder: str | os.PathLike, images: list[Any], labels: Any, backend_name: str | None = None
@@ -48,7 +69,9 @@ def calibrate_bundle(folder: str | os.PathLike, images: list[Any], labels: Any, 
     folder = os.fspath(folder)
     bundle = load_bundle(folder)
     family = FAMILIES[bundle.family]
-    table = family.calibrate(family.runtime(bundle, load_backend(backend_name)), images, labels)
-    store_alpha_table(folder, table)
+    runtime = family.runtime(bundle, load_backend(backend_name))
+    outcomes = family.outcomes(runtime, images, labels)
+    table = family.fit_table(runtime, outcomes)
+    store_calibration(folder, table, outcomes)
     load_bundle(folder)  # it must load as a device will load it
     return table

@@ -18,7 +18,7 @@ import signal
 import sys
 
 from ..power.capture.log import CaptureError, CaptureLog
-from ..power.capture.plot import plot_capture
+from ..power.capture.plot import plot_capture, read_events
 from ..power.capture.run import install_sigterm, print_summary, run_capture
 from ..power.profiles import available, load_profile
 from .arg_types import positive_float, positive_int
@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rotate-mb", type=positive_float, metavar="N", help="start FILE.1.csv, FILE.2.csv… every N MB")
     parser.add_argument("--raw", action="store_true", help="also keep the raw bytes in FILE.raw (+ FILE.raw.idx timing)")
     parser.add_argument("--plot", metavar="PNG", help="draw power over time to this PNG at the end")
+    parser.add_argument("--events", metavar="FILE.jsonl", help="with --plot: draw these inference events (edge-runtime "
+                        "run --trace) over the power")
+    parser.add_argument("--events-clock", choices=("monotonic", "wall"), default="monotonic",
+                        help="the clock events and capture share: monotonic on one board (default), wall across "
+                             "machines")
+    parser.add_argument("--events-offset", type=float, default=0.0, metavar="S",
+                        help="seconds to add to the events' clock to reach the capture's (across machines)")
     parser.add_argument("--baud", type=int, help="override the profile's baud rate")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--append", action="store_true", help="continue an existing capture")
@@ -95,7 +102,8 @@ def _capture(args: argparse.Namespace, profile) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
     if args.plot:
-        plot_capture(summary.files, args.plot)
+        events = read_events(args.events) if args.events else None
+        plot_capture(summary.files, args.plot, events, args.events_clock, args.events_offset)
         if progress:
             progress(f"wrote {args.plot}")
     print_summary(summary, args.json)

@@ -29,6 +29,8 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rule", choices=RULES, default="frontier",
                         help="how α sets the operating point: frontier (the bundle's α table: expected energy linear in "
                              "α; default) or merkel (multi-exit only: eq. 7 then eq. 10 with β1, β2)")
+    parser.add_argument("--energy", metavar="ENERGY.json", help="measured joules of this bundle (edge-runtime "
+                        "profile): the α table is fitted again on them instead of MACs")
     parser.add_argument("--beta1", type=float, help="eq. 10's β1 (default: the bundle's, 0.8)")
     parser.add_argument("--beta2", type=float, help="eq. 10's β2 (default: the bundle's, 1.1)")
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
@@ -46,8 +48,8 @@ def check_runtime_options(parser: argparse.ArgumentParser, args: argparse.Namesp
 def open_from_args(args: argparse.Namespace) -> Any:
     """The runtime of ``args.bundle`` with the options of :func:`add_runtime_options`; says once on stderr
     when α cannot follow an α table."""
-    runtime = open_runtime(args.bundle, args.backend, args.threads, args.delegate, beta1=args.beta1, beta2=args.beta2,
-                           rule=args.rule)
+    runtime = open_runtime(args.bundle, args.backend, args.threads, args.delegate, energy=args.energy,
+                           beta1=args.beta1, beta2=args.beta2, rule=args.rule)
     if runtime.rule_note:
         print(f"warning: {runtime.rule_note}", file=sys.stderr)
     return runtime

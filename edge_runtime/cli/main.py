@@ -4,6 +4,7 @@
     edge-runtime eval BUNDLE --dataset D [--threads N] [--json] [--plot FILE.png]
     edge-runtime info BUNDLE [--json]
     edge-runtime calibrate BUNDLE --dataset D
+    edge-runtime profile BUNDLE --monitor PROFILE@URL --out ENERGY.json
     edge-runtime serve BUNDLE [--http HOST:PORT] [--watch DIR] [--camera SRC] [--monitor …]
     edge-runtime demo [--json]
 
@@ -18,7 +19,7 @@ import argparse
 import logging
 import sys
 
-from . import calibrate, demo, evaluate, info, run, serve
+from . import calibrate, demo, evaluate, info, profile, run, serve
 from .common import check_runtime_options
 from .guard import run_guarded
 from .monitor_options import check_monitor_options
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Run 'edge-runtime COMMAND --help' for each command's options.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (run, evaluate, info, calibrate, serve, demo):
+    for command in (run, evaluate, info, calibrate, profile, serve, demo):
         command.add_parser(sub)
     return parser
 

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from ..core.jsonl import JsonLines
 from ..core.preprocess import Preprocessor
 from ..errors import EdgeRuntimeError, InputError
 from .arg_types import unit_interval
@@ -27,6 +28,8 @@ def add_parser(sub: Any) -> None:
                         f"1 = least energy (default {DEFAULT_ALPHA})")
     choice.add_argument("--accuracy", type=unit_interval, help="the accuracy to aim at instead of α: the cheapest point "
                         "of the α table reaching it on held-out data (with --rule merkel: eq. 10's Ã)")
+    run.add_argument("--trace", metavar="FILE.jsonl", help="append an event per inference (monotonic and wall "
+                     "time, exit or route, α, state of charge) to draw over a power capture (edge-capture --events)")
     add_monitor_options(run)
     run.set_defaults(handler=cmd_run, check=check)
 
@@ -61,6 +64,7 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
         desired = runtime.expected_accuracy(alpha)
         plan = runtime.plan_for_alpha(alpha)
     pre = Preprocessor(bundle.input, runtime.input_quantization)
+    trace = JsonLines(args.trace, "--trace") if args.trace else None
     failures = 0
     if not args.json:
         aim = "desired accuracy" if getattr(runtime, "rule", "frontier") == "merkel" else "held-out accuracy"
@@ -75,6 +79,7 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
             print(f"Error: {exc}", file=sys.stderr)
             continue
         extra: dict[str, Any] = {}
+        started_mono, started_wall = time.monotonic(), time.time()
         start = time.perf_counter_ns()
         if live is not None:
             point = live.current
@@ -94,10 +99,17 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
             "desired_accuracy": None if desired is None else round(desired, 6), **extra,
             **{k: v for k, v in where.items() if k not in ("exit", "exit_name")},
         }
+        if trace is not None:
+            trace.append({"t_monotonic": round(started_mono, 6), "t_wall": round(started_wall, 6),
+                          "duration_us": record["latency_us"], "image": path, "exit": record["exit"],
+                          "exit_name": record["exit_name"], "macs": decision.macs, "alpha": alpha,
+                          "soc": extra.get("soc")})
         if args.json:
             print(json.dumps(record), flush=True)
         else:
             battery = f"\tα {alpha:.3f} (SoC {extra['soc']}, {extra['alpha_source']})" if live else ""
             print(f"{path}\t{record['label']}\tconfidence {decision.confidence:.3f}\t{record['exit_name']}"
                   f"\t{decision.macs:,d} MACs\t{latency_us:.1f} µs{battery}", flush=True)
+    if trace is not None:
+        trace.close()
     return 1 if failures else 0

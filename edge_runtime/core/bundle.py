@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from ..errors import BundleError
 from ..schema import Reader, dump
 from .manifest import MANIFEST, AlphaTable, FormatStamp, InputSpec, ManifestHeader, Segment
@@ -121,9 +123,20 @@ def read_bundle(folder: str, part_type: Callable[[Reader, str], type], verify_ha
     return Bundle(folder, header, part, manifest)
 
 
-def store_alpha_table(folder: str, table: AlphaTable) -> None:
-    """Put ``table`` in the bundle's manifest (replacing any), through a temporary file and a rename."""
+HELD_OUT_FILE = "held_out.npz"
+
+
+def store_calibration(folder: str, table: AlphaTable, outcomes: dict[str, np.ndarray]) -> None:
+    """Store the α table in the manifest and the held-out outcomes it was fitted on in ``held_out.npz``
+    (listed in ``files`` with its sha256), each through a temporary file and a rename. The outcomes let
+    the runtime fit the table again on another cost (measured joules) without the dataset."""
+    partial = os.path.join(folder, HELD_OUT_FILE + ".partial.npz")
+    np.savez(partial, **outcomes)
+    os.replace(partial, os.path.join(folder, HELD_OUT_FILE))
     manifest = read_manifest(folder)
+    path = os.path.join(folder, HELD_OUT_FILE)
+    manifest.setdefault("files", {})[HELD_OUT_FILE] = {"sha256": sha256_of(path), "bytes": os.path.getsize(path)}
+    manifest["held_out"] = HELD_OUT_FILE
     manifest["alpha_table"] = dump(table)
     path = os.path.join(folder, MANIFEST)
     partial = path + ".partial"
@@ -133,3 +146,16 @@ def store_alpha_table(folder: str, table: AlphaTable) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, path)
+
+
+def load_outcomes(bundle: Bundle) -> dict[str, np.ndarray] | None:
+    """The held-out outcomes stored with the bundle's α table, or None for a bundle without them."""
+    name = bundle.header.held_out
+    if name is None:
+        return None
+    path = bundle.file_path(name)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError) as exc:
+        raise BundleError(path, f"cannot read the held-out outcomes: {exc}") from exc

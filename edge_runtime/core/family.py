@@ -19,7 +19,11 @@ class Family:
         format_report: eval report → text for people.
         plot: (eval report, PNG path) → None.
         info_lines: bundle → the lines ``edge-runtime info`` prints for this family.
-        calibrate: (runtime, held-out images, labels) → the bundle's α table.
+        outcomes: (runtime, held-out images, labels) → what the α table is fitted on, as arrays.
+        fit_table: (runtime, those arrays, costs or None for MACs) → the α table.
+        energy_points: runtime → name → classify(image), every operating point to profile.
+        energy_costs: (runtime, ENERGY.json) → the costs ``fit_table`` takes, in joules.
+        decision_joules: (runtime, ENERGY.json) → decision → joules above idle (eval's energy saving).
     """
 
     name: str
@@ -30,4 +34,8 @@ class Family:
     format_report: Callable[[dict[str, Any]], str]
     plot: Callable[[dict[str, Any], str], None]
     info_lines: Callable[[Any], list[str]]
-    calibrate: Callable[..., Any]
+    outcomes: Callable[..., dict[str, Any]]
+    fit_table: Callable[..., Any]
+    energy_points: Callable[[Any], dict[str, Callable[..., Any]]]
+    energy_costs: Callable[[Any, Any], Any]
+    decision_joules: Callable[[Any, Any], Callable[[Any], float]]

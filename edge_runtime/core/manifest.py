@@ -167,6 +167,7 @@ class ManifestHeader:
     monolithic: MonolithicRef = spec()
     producer: dict[str, Any] = spec(default_factory=dict)
     alpha_table: AlphaTable | None = spec(default=None)
+    held_out: str | None = spec("the file of the held-out outcomes", default=None)
 
     def validate(self, reader: Reader, where: str) -> None:
         for name in self.files:
@@ -175,6 +176,8 @@ class ManifestHeader:
         for segment in self.segments.values():
             if segment.file not in self.files:
                 raise reader.fail(f"segments.{segment.name}.file", f"{segment.file!r} is not listed in files")
+        if self.held_out is not None and self.held_out not in self.files:
+            raise reader.fail("held_out", f"{self.held_out!r} is not listed in files")
         if self.monolithic.segment not in self.segments:
             raise reader.fail("monolithic.segment", f"segment {self.monolithic.segment!r} is not in segments")
         mono = self.monolithic_segment

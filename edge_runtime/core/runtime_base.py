@@ -13,7 +13,8 @@ import numpy as np
 from ..errors import BundleError
 from .backends import Backend, load_backend
 from .bundle import Bundle
-from .manifest import Segment
+from .manifest import AlphaTable, Segment
+from .operating import AlphaPlans
 from .quant import Quantization
 from .signature_model import SignatureHandle, SignatureModel
 
@@ -77,6 +78,12 @@ class BundleRuntime:
                                       f"{spec.quantization.zero_point})", field)
         self._checked.add(segment.signature)
         return handle
+
+    def use_alpha_table(self, table: AlphaTable) -> None:
+        """Follow ``table`` from now on (a table fitted again on measured joules, say)."""
+        self.alpha_plans = AlphaPlans(table, self.plan_for_setting)  # type: ignore[attr-defined]
+        self.rule = "frontier"
+        self.rule_note = None
 
     @property
     def input_quantization(self) -> Quantization:

@@ -21,6 +21,19 @@ def pass_stats(decisions: list[Decision], labels: np.ndarray) -> dict[str, Any]:
             "mean_macs": float(np.mean([d.macs for d in decisions]))}
 
 
+def with_joules(summarize: Summarize | None, joules: Callable[[Decision], float] | None) -> Summarize | None:
+    """``summarize`` plus ``mean_joules`` of the pass, when a measured energy model ``joules`` is given."""
+    if joules is None:
+        return summarize
+
+    def both(decisions: list[Decision]) -> dict[str, Any]:
+        row = summarize(decisions) if summarize is not None else {}
+        row["mean_joules"] = float(np.mean([joules(d) for d in decisions]))
+        return row
+
+    return both
+
+
 def measure(classify: Callable[[np.ndarray, Any], Decision], plan: Any, images: list[np.ndarray],
             labels: np.ndarray, summarize: Summarize | None = None) -> dict[str, Any]:
     """One timed pass of ``plan``: accuracy, mean MACs, mean latency and the family's own figures."""
@@ -44,11 +57,15 @@ def sweep(classify: Callable[[np.ndarray, Any], Decision], points: Sequence[tupl
     return rows
 
 
-def add_savings(rows: Sequence[dict[str, Any]], reference_macs: float, reference_latency_us: float) -> None:
-    """``mac_saving`` and ``latency_saving`` of each row against the reference (in place)."""
+def add_savings(rows: Sequence[dict[str, Any]], reference_macs: float, reference_latency_us: float,
+                reference_joules: float | None = None) -> None:
+    """``mac_saving``, ``latency_saving`` and (with measured joules) ``energy_saving`` of each row against the
+    reference (in place)."""
     for row in rows:
         row["mac_saving"] = 1.0 - row["mean_macs"] / reference_macs
         row["latency_saving"] = 1.0 - row["mean_latency_us"] / reference_latency_us
+        if reference_joules and "mean_joules" in row:
+            row["energy_saving"] = 1.0 - row["mean_joules"] / reference_joules
 
 
 def best_within(rows: Sequence[dict[str, Any]], floor: float, key: str = "mac_saving") -> dict[str, Any] | None:
@@ -58,10 +75,14 @@ def best_within(rows: Sequence[dict[str, Any]], floor: float, key: str = "mac_sa
 
 
 def header(runtime: Any, labels: np.ndarray, family: str) -> dict[str, Any]:
-    """What every eval report starts with."""
+    """What every eval report starts with (and the energy profile behind ``energy_saving``, when there is one)."""
+    energy = getattr(runtime, "energy", None)
     return {"bundle": runtime.bundle.path, "family": family, "test_samples": int(len(labels)),
             "threads": runtime.num_threads, "backend": f"{runtime.backend.name} {runtime.backend.version}".strip(),
-            "fast_path": runtime.uses_fast_path}
+            "fast_path": runtime.uses_fast_path,
+            "energy": None if energy is None else {"monitor": energy.monitor, "idle_w": energy.idle_w,
+                                                   "board": energy.board, "monolithic_joules":
+                                                       energy.joules("monolithic")}}
 
 
 TENTHS = tuple(round(0.1 * i, 1) for i in range(11))

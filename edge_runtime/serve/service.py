@@ -14,7 +14,7 @@ from typing import Any
 from .camera import CameraSource
 from .http import ClassifyServer, start_http
 from .metrics import Metrics
-from .results import ResultsFile
+from ..core.jsonl import JsonLines
 from .watch import FolderWatcher
 from .worker import Worker
 
@@ -30,7 +30,7 @@ class Service:
         self.alpha = alpha
         self.live = live
         self.metrics = Metrics()
-        self.results = ResultsFile(results) if results else None
+        self.results = JsonLines(results) if results else None
         self.worker = Worker(runtime, alpha, self.metrics, self.results, queue_size)
         self.preprocessor = self.worker.pre
         self.sources: list[Any] = []

@@ -20,7 +20,7 @@ import numpy as np
 from ..core.preprocess import Preprocessor
 from ..power.live import AlphaReading
 from .metrics import Metrics
-from .results import ResultsFile
+from ..core.jsonl import JsonLines
 
 log = logging.getLogger(__name__)
 Done = Callable[[dict[str, Any] | None, str | None], None]
@@ -56,7 +56,7 @@ class Worker:
         queue_size: jobs that may wait; beyond it :meth:`submit` refuses (HTTP answers 503).
     """
 
-    def __init__(self, runtime: Any, alpha: Any, metrics: Metrics, results: ResultsFile | None = None,
+    def __init__(self, runtime: Any, alpha: Any, metrics: Metrics, results: JsonLines | None = None,
                  queue_size: int = 32) -> None:
         self.runtime = runtime
         self.alpha = alpha

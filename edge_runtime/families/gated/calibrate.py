@@ -28,30 +28,54 @@ def candidate_deltas(runtime: GatedRuntime, images: Sequence[np.ndarray]) -> lis
     return [-math.inf, *sorted({0.0, *np.round(quantiles, 6).tolist()}), math.inf]
 
 
-def candidates(runtime: GatedRuntime, images: Sequence[np.ndarray], labels: np.ndarray,
-               deltas: Sequence[float]) -> list[Candidate]:
+def outcomes_for(runtime: GatedRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Each candidate threshold run on each held-out image: what the α table is fitted on, as arrays."""
+    deltas = candidate_deltas(runtime, images)
     labels = np.asarray(labels)
-    found = []
-    for delta in deltas:
+    correct = np.zeros((len(deltas), len(labels)), dtype=bool)
+    ran = np.zeros((len(deltas), len(labels), len(runtime.block_names)), dtype=bool)
+    macs = np.zeros((len(deltas), len(labels)), dtype=np.int64)
+    for i, delta in enumerate(deltas):
         plan = runtime.plan_for_delta(delta)
-        decisions = [runtime.classify(image, plan) for image in images]
-        correct = int(np.sum(np.array([d.label for d in decisions]) == labels))
-        stored = math.copysign(TABLE_INFINITY, delta) if math.isinf(delta) else delta
-        found.append(Candidate(float(np.mean([d.macs for d in decisions])), float(len(labels) - correct), correct,
-                               {"delta": stored}))
+        for j, image in enumerate(images):
+            decision = runtime.classify(image, plan)
+            correct[i, j] = decision.label == labels[j]
+            ran[i, j] = [name in decision.ran for name in runtime.block_names]
+            macs[i, j] = decision.macs
+    stored = np.array([math.copysign(TABLE_INFINITY, d) if math.isinf(d) else d for d in deltas])
+    return {"deltas": stored, "correct": correct, "ran": ran, "macs": macs}
+
+
+def candidates(arrays: dict[str, np.ndarray], block_cost: tuple[float, np.ndarray, float] | None = None
+               ) -> list[Candidate]:
+    """One candidate per stored threshold; the cost is MACs, or ``block_cost`` = (J with every block skipped,
+    J added by running each block, J of the ungated network that answers when every block runs)."""
+    found = []
+    n = arrays["correct"].shape[1]
+    for i, delta in enumerate(arrays["deltas"].tolist()):
+        if block_cost is None:
+            cost = float(arrays["macs"][i].mean())
+        elif delta <= -TABLE_INFINITY / 10:
+            cost = block_cost[2]
+        else:
+            cost = float(np.mean(block_cost[0] + arrays["ran"][i].astype(float) @ block_cost[1]))
+        correct = int(arrays["correct"][i].sum())
+        found.append(Candidate(cost, float(n - correct), correct, {"delta": float(delta)}))
     return found
 
 
-def table_for(runtime: GatedRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> AlphaTable:
-    """The α table of ``runtime``'s bundle from held-out images (MACs as the cost)."""
-    deltas = candidate_deltas(runtime, images)
-    return build_table(candidates(runtime, images, labels, deltas), len(labels),
+def table_from(runtime: GatedRuntime, arrays: dict[str, np.ndarray],
+               block_cost: tuple[float, np.ndarray, float] | None = None) -> AlphaTable:
+    """The α table from stored outcomes (MACs, or joules with ``block_cost``)."""
+    return build_table(candidates(arrays, block_cost), arrays["correct"].shape[1],
+                       "macs" if block_cost is None else "joules",
                        search=f"gate threshold at {QUANTILES} held-out logit quantiles, counted errors")
 
 
-def hindsight(found: Sequence[Candidate], n: int, floor: float) -> dict[str, float] | None:
-    """The least mean cost among ``found`` (candidates scored on the same inputs) at least ``floor`` accurate."""
-    ok = [c for c in found if c.correct >= np.ceil(floor * n - 1e-9)]
+def hindsight(arrays: dict[str, np.ndarray], floor: float) -> dict[str, float] | None:
+    """The least mean MACs one gate threshold reaches on these outcomes while at least ``floor`` accurate."""
+    n = arrays["correct"].shape[1]
+    ok = [c for c in candidates(arrays) if c.correct >= np.ceil(floor * n - 1e-9)]
     if not ok:
         return None
     best = min(ok, key=lambda c: c.cost)

@@ -9,9 +9,11 @@ from typing import Any, Callable
 import numpy as np
 
 from ...core.decision import Decision
-from ...core.sweep import EQUAL_ACCURACY_TOLERANCE, add_savings, best_within, header, knob_figures, measure, sweep
+from ...core.sweep import (EQUAL_ACCURACY_TOLERANCE, add_savings, best_within, header, knob_figures, measure, sweep,
+                           with_joules)
 from ...core.timing import MonolithicPasses, timed_pass
-from .calibrate import candidate_deltas, candidates, hindsight
+from .calibrate import hindsight, outcomes_for
+from .energy import decision_joules
 from .manifest import table_delta
 from .runtime import GatedRuntime
 
@@ -35,7 +37,7 @@ def evaluate(runtime: GatedRuntime, images: list[np.ndarray], labels: np.ndarray
     def blocks(decisions: list[Decision]) -> dict[str, Any]:
         ran = [d.ran for d in decisions]
         return {"blocks_run": float(np.mean([len(r) for r in ran])),
-                "energy_saving": float(1.0 - np.mean([sum(energy[b] for b in r) for r in ran]) / total_energy),
+                "modelled_energy_saving": float(1.0 - np.mean([sum(energy[b] for b in r) for r in ran]) / total_energy),
                 "block_histogram": {b.name: float(np.mean([b.name in r for r in ran])) for b in spec.blocks}}
 
     mono_accuracy = mono.run()
@@ -47,16 +49,17 @@ def evaluate(runtime: GatedRuntime, images: list[np.ndarray], labels: np.ndarray
         table = spec.alpha_table
         points = [({"alpha": alpha, "delta": delta}, runtime.plan_for_delta(table_delta(delta), alpha))
                   for alpha, delta in zip(table.alpha, table.delta)]
-    rows = sweep(runtime.classify, points, images, labels, mono, blocks, progress)
-    every = measure(runtime.classify, everything, images, labels, blocks)
+    energy = runtime.energy
+    summarize = with_joules(blocks, None if energy is None else decision_joules(runtime, energy))
+    rows = sweep(runtime.classify, points, images, labels, mono, summarize, progress)
+    every = measure(runtime.classify, everything, images, labels, summarize)
     mono.run()
-    add_savings(rows + [every], mono_macs, mono.mean_latency)
+    add_savings(rows + [every], mono_macs, mono.mean_latency, None if energy is None else energy.joules("monolithic"))
     chain_decisions, chain_latency = timed_pass(lambda image: runtime.classify_chain(image, everything), images)
-    bound = hindsight(candidates(runtime, images, labels, candidate_deltas(runtime, images)), len(labels),
-                      mono_accuracy - EQUAL_ACCURACY_TOLERANCE)
+    bound = hindsight(outcomes_for(runtime, images, labels), mono_accuracy - EQUAL_ACCURACY_TOLERANCE)
     if bound is not None:
         bound["mac_saving"] = 1.0 - bound["mean_macs"] / mono_macs
-    best = best_within(rows, mono_accuracy - EQUAL_ACCURACY_TOLERANCE, key="energy_saving")
+    best = best_within(rows, mono_accuracy - EQUAL_ACCURACY_TOLERANCE, key="modelled_energy_saving")
     four_x = [r for r in rows if r["mac_saving"] >= 0.75]
     return {
         **header(runtime, labels, "gated"),
@@ -72,10 +75,10 @@ def evaluate(runtime: GatedRuntime, images: list[np.ndarray], labels: np.ndarray
         "monolithic": mono.report(mono_accuracy, mono_macs),
         "at_equal_accuracy": None if best is None else {
             "tolerance": EQUAL_ACCURACY_TOLERANCE, "alpha": best["alpha"], "accuracy": best["accuracy"],
-            "blocks_run": best["blocks_run"], "energy_saving": best["energy_saving"],
+            "blocks_run": best["blocks_run"], "modelled_energy_saving": best["modelled_energy_saving"],
             "mac_saving": best["mac_saving"], "latency_saving": best["latency_saving"]},
         "at_4x_mac_saving": None if not four_x else {
             k: max(four_x, key=lambda r: r["accuracy"])[k]
-            for k in ("alpha", "accuracy", "blocks_run", "energy_saving", "mac_saving", "latency_saving")},
+            for k in ("alpha", "accuracy", "blocks_run", "modelled_energy_saving", "mac_saving", "latency_saving")},
         "training": spec.figures.get("training"),
     }

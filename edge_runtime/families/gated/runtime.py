@@ -179,6 +179,14 @@ class GatedRuntime(BundleRuntime):
         """Every block runs: answered by the ungated network in one invocation."""
         return self.plan_for_delta(-math.inf, 0.0)
 
+    def only_block_plan(self, index: int) -> GatePlan:
+        """Block ``index`` (0-based) runs, every other is skipped, whatever the gates say (for profiling)."""
+        producers = {self._stem.name} if index == 0 else {s.name for s in self._blocks[index - 1][1:]}
+        thresholds = {seg.name: (ALWAYS if seg.name in producers else NEVER)
+                      for seg in [self._stem] + [s for _, run, skip in self._blocks for s in (run, skip)]
+                      if seg.logit is not None}
+        return GatePlan(float("nan"), float("nan"), thresholds)
+
     def no_block_plan(self) -> GatePlan:
         """Every block is skipped (only the shortcuts and gates run)."""
         return self.plan_for_delta(math.inf, 1.0)

@@ -174,9 +174,17 @@ def fit_table(outcomes: ExitOutcomes, costs: StageCosts, unit: str = "macs") -> 
                        search="greedy per-exit thresholds, smoothed errors")
 
 
-def table_for(runtime: MultiExitRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> AlphaTable:
-    """The α table of ``runtime``'s bundle from held-out images (MACs as the cost)."""
-    return fit_table(collect(runtime, images, labels), StageCosts.of(runtime))
+def outcomes_for(runtime: MultiExitRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> dict[str, np.ndarray]:
+    """What the α table is fitted on, as arrays to keep with the bundle."""
+    data = collect(runtime, images, labels)
+    return {"confidences": data.confidences.astype(np.float32), "correct": data.correct}
+
+
+def table_from(runtime: MultiExitRuntime, arrays: dict[str, np.ndarray], segment_cost: dict[str, float] | None = None
+               ) -> AlphaTable:
+    """The α table from stored outcomes; the cost is MACs, or ``segment_cost`` (segment → joules) when given."""
+    data = ExitOutcomes(arrays["confidences"].astype(np.float64), arrays["correct"].astype(bool))
+    return fit_table(data, StageCosts.of(runtime, segment_cost), "macs" if segment_cost is None else "joules")
 
 
 def hindsight(outcomes: ExitOutcomes, costs: StageCosts, floor: float) -> dict[str, Any] | None:

@@ -9,9 +9,12 @@ from typing import Any, Callable
 import numpy as np
 
 from ...core.decision import Decision
-from ...core.sweep import EQUAL_ACCURACY_TOLERANCE, add_savings, best_within, header, knob_figures, measure, sweep
+from ...core.operating import AlphaPlans
+from ...core.sweep import (EQUAL_ACCURACY_TOLERANCE, add_savings, best_within, header, knob_figures, measure, sweep,
+                           with_joules)
 from ...core.timing import MonolithicPasses
 from .calibrate import StageCosts, collect, hindsight
+from .energy import decision_joules
 from .runtime import MultiExitRuntime
 
 
@@ -36,11 +39,13 @@ def sweep_alphas(runtime: MultiExitRuntime, count: int = 21) -> list[float]:
 
 
 def rule_points(runtime: MultiExitRuntime, rule: str, count: int) -> list[tuple[dict[str, Any], Any]]:
-    """(row fields, plan) for each α of ``rule``'s sweep."""
+    """(row fields, plan) for each α of ``rule``'s sweep: ``frontier`` (the table in use), ``frontier_macs`` (the
+    bundle's own MAC table, beside a table fitted on joules) or ``merkel``."""
     if rule == "merkel":
         return [({"alpha": a, "desired_accuracy": round(runtime.desired_accuracy(a), 6)},
                  runtime.plan(runtime.desired_accuracy(a))) for a in sweep_alphas(runtime, count)]
-    plans = runtime.alpha_plans
+    plans = runtime.alpha_plans if rule == "frontier" else AlphaPlans(runtime.bundle.header.alpha_table,
+                                                                       runtime.plan_for_setting)
     assert plans is not None
     return [({"alpha": a, "expected_accuracy": round(plans.expected(a)[1], 6)}, plans.plan(a))
             for a in default_alphas(count)]
@@ -68,13 +73,17 @@ def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.nda
                                               minlength=len(exits)).tolist()}
 
     by_rule: dict[str, Any] = {}
+    energy = runtime.energy
+    joules = decision_joules(runtime, energy) if energy is not None else None
     if desired:
         rules = {"merkel": [({"alpha": None, "desired_accuracy": round(d, 6)}, runtime.plan(d)) for d in desired]}
     else:
-        rules = {rule: rule_points(runtime, rule, count)
-                 for rule in (("frontier", "merkel") if runtime.alpha_plans is not None else ("merkel",))}
+        names = ("frontier", "merkel") if runtime.alpha_plans is not None else ("merkel",)
+        if energy is not None and runtime.bundle.header.alpha_table is not None:
+            names = ("frontier", "frontier_macs", "merkel")
+        rules = {rule: rule_points(runtime, rule, count) for rule in names}
     for rule, points in rules.items():
-        rows = sweep(runtime.classify, points, images, labels, mono, histogram, progress)
+        rows = sweep(runtime.classify, points, images, labels, mono, with_joules(histogram, joules), progress)
         by_rule[rule] = {"rows": rows}
     fixed = []
     for i, ex in enumerate(exits):
@@ -95,14 +104,16 @@ def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.nda
     bound = hindsight(outcomes, StageCosts.of(runtime), floor)
     if bound is not None:
         bound["mac_saving"] = 1.0 - bound["mean_macs"] / mono_macs
+    reference_joules = None if energy is None else energy.joules("monolithic")
     for rule, result in by_rule.items():
-        add_savings(result["rows"], mono_macs, mono.mean_latency)
+        add_savings(result["rows"], mono_macs, mono.mean_latency, reference_joules)
         best = best_within(result["rows"], floor)
         result["at_monolithic_accuracy"] = None if best is None else {
             "tolerance": EQUAL_ACCURACY_TOLERANCE, "alpha": best["alpha"], "accuracy": best["accuracy"],
             "mean_macs": best["mean_macs"], "mac_saving": best["mac_saving"], "latency_saving": best["latency_saving"],
+            "energy_saving": best.get("energy_saving"),
             "macs_vs_hindsight": None if not bound else best["mean_macs"] / bound["mean_macs"]}
-        if rule == "frontier" or not desired:
+        if not desired:
             result["knob"] = knob_figures(result["rows"], mono_macs)
     chosen = by_rule.get(runtime.rule, by_rule.get("merkel"))
     return {

@@ -9,17 +9,21 @@ from ...core.live_pass import format_live
 from ...core.plots import pyplot, save_atomic
 
 
-RULE_TITLES = {"frontier": "α table (held-out frontier)", "merkel": "Merkel's eq. 7 + eq. 10"}
+RULE_TITLES = {"frontier": "α table (held-out frontier)", "frontier_macs": "α table on MACs (as converted)",
+               "merkel": "Merkel's eq. 7 + eq. 10"}
 
 
 def _rows(rule: str, rows: list[dict[str, Any]]) -> list[str]:
     target = "Ã" if rule == "merkel" else "held-out"
-    lines = [f"{'alpha':>8} {target:>8} {'accuracy':>9} {'MACs':>11} {'MAC save':>9} {'µs':>8} {'time save':>10}  exits"]
+    joules = bool(rows) and "energy_saving" in rows[0]
+    lines = [f"{'alpha':>8} {target:>8} {'accuracy':>9} {'MACs':>11} {'MAC save':>9} {'µs':>8} {'time save':>10}"
+             + (f" {'energy save':>12}" if joules else "") + "  exits"]
     for r in rows:
         alpha = "-" if r["alpha"] is None else f"{r['alpha']:.4g}"
         aim = r.get("desired_accuracy", r.get("expected_accuracy"))
         lines.append(f"{alpha:>8} {aim:8.4f} {r['accuracy']:9.4f} {r['mean_macs']:11,.0f} {r['mac_saving']:8.1%} "
-                     f"{r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%}  {r['exit_histogram']}")
+                     f"{r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%}"
+                     + (f" {r['energy_saving']:11.1%}" if joules else "") + f"  {r['exit_histogram']}")
     return lines
 
 
@@ -27,6 +31,8 @@ def _at(best: dict[str, Any] | None) -> str:
     if not best:
         return "no row within 0.5 points of the monolithic accuracy"
     versus = f", {best['macs_vs_hindsight']:.2f}× the hindsight MACs" if best.get("macs_vs_hindsight") else ""
+    if best.get("energy_saving") is not None:
+        versus += f", {best['energy_saving']:.1%} less energy (measured)"
     return (f"at the monolithic accuracy (−{best['tolerance'] * 100:.1f} points): α = {best['alpha']}, accuracy "
             f"{best['accuracy']:.4f}, {best['mac_saving']:.1%} fewer MACs, {best['latency_saving']:.1%} less time{versus}")
 
@@ -38,7 +44,10 @@ def format_report(report: dict[str, Any]) -> str:
     order = [report["rule"]] + [r for r in report["by_rule"] if r != report["rule"]]
     for rule in order:
         result = report["by_rule"][rule]
-        lines.append(f"{RULE_TITLES[rule]}{' (in use)' if rule == report['rule'] else ''}:")
+        title = RULE_TITLES[rule]
+        if rule == "frontier" and report.get("energy"):
+            title = f"α table fitted on joules measured with {report['energy']['monitor']}"
+        lines.append(f"{title}{' (in use)' if rule == report['rule'] else ''}:")
         lines.extend(_rows(rule, result["rows"]))
         lines.append("  " + _at(result["at_monolithic_accuracy"]))
         knob = result.get("knob")

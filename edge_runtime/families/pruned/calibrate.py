@@ -51,10 +51,19 @@ def candidates(outcomes: RouteOutcomes, ap_cost: float, mp_cost: float, smooth: 
     return found
 
 
-def table_for(runtime: PrunedRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> AlphaTable:
-    """The α table of ``runtime``'s bundle from held-out images (MACs as the cost)."""
-    outcomes = collect(runtime, images, labels)
-    return build_table(candidates(outcomes, runtime.ap_macs, runtime.mp_macs), len(labels),
+def outcomes_for(runtime: PrunedRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> dict[str, np.ndarray]:
+    """What the α table is fitted on, as arrays to keep with the bundle."""
+    data = collect(runtime, images, labels)
+    return {"codes": data.codes.astype(np.int16), "ap_correct": data.ap_correct, "mp_correct": data.mp_correct}
+
+
+def table_from(runtime: PrunedRuntime, arrays: dict[str, np.ndarray], route_cost: tuple[float, float] | None = None
+               ) -> AlphaTable:
+    """The α table from stored outcomes; the cost of answering by AP and by MP is MACs, or ``route_cost`` (J)."""
+    data = RouteOutcomes(arrays["codes"].astype(np.int64), arrays["ap_correct"].astype(bool),
+                         arrays["mp_correct"].astype(bool))
+    ap, mp = route_cost if route_cost is not None else (runtime.ap_macs, runtime.mp_macs)
+    return build_table(candidates(data, ap, mp), len(data.codes), "macs" if route_cost is None else "joules",
                        search="every selector threshold, smoothed errors")
 
 

@@ -8,9 +8,11 @@ from typing import Any, Callable
 import numpy as np
 
 from ...core.decision import Decision
-from ...core.sweep import EQUAL_ACCURACY_TOLERANCE, add_savings, best_within, header, knob_figures, measure, sweep
+from ...core.sweep import (EQUAL_ACCURACY_TOLERANCE, add_savings, best_within, header, knob_figures, measure, sweep,
+                           with_joules)
 from ...core.timing import MonolithicPasses
 from .calibrate import collect, hindsight
+from .energy import decision_joules
 from .runtime import AP, MP, PrunedRuntime
 
 LOSS_BUDGET = 0.02  # "at ≤ 2 points accuracy loss"
@@ -37,12 +39,15 @@ def evaluate(runtime: PrunedRuntime, images: list[np.ndarray], labels: np.ndarra
     else:
         points = [({"alpha": row.alpha, "threshold_q": row.threshold_q}, runtime.plan_for_alpha(row.alpha))
                   for row in runtime.alpha_rows]
-    rows = sweep(runtime.classify, points, images, labels, mono, _mp_share, progress)
-    ap_only = measure(runtime.classify, runtime.fixed_plan(AP), images, labels, _mp_share)
-    mp_only = measure(runtime.classify, runtime.fixed_plan(MP), images, labels, _mp_share)
-    trained = measure(runtime.classify, runtime.trained_plan(), images, labels, _mp_share)
+    energy = runtime.energy
+    summarize = with_joules(_mp_share, None if energy is None else decision_joules(runtime, energy))
+    rows = sweep(runtime.classify, points, images, labels, mono, summarize, progress)
+    ap_only = measure(runtime.classify, runtime.fixed_plan(AP), images, labels, summarize)
+    mp_only = measure(runtime.classify, runtime.fixed_plan(MP), images, labels, summarize)
+    trained = measure(runtime.classify, runtime.trained_plan(), images, labels, summarize)
     mono.run()
-    add_savings(rows + [ap_only, mp_only, trained], original_macs, mono.mean_latency)
+    add_savings(rows + [ap_only, mp_only, trained], original_macs, mono.mean_latency,
+                None if energy is None else energy.joules("monolithic"))
     bound = hindsight(collect(runtime, images, labels), runtime.ap_macs, runtime.mp_macs,
                       mono_accuracy - EQUAL_ACCURACY_TOLERANCE)
     if bound is not None:

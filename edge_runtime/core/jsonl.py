@@ -1,5 +1,5 @@
-"""Results appended to a JSON Lines file, one ``write`` per record, so a crash loses at most the record
-being written. Thread-safe: records come from the worker thread only, but the lock costs nothing."""
+"""Records appended to a JSON Lines file (serve's results, run's trace), one ``write`` per record, so a crash
+loses at most the record being written. Thread-safe."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from typing import Any
 from ..errors import EdgeRuntimeError
 
 
-class ResultsFile:
-    """``path`` opened for appending (created if missing)."""
+class JsonLines:
+    """``path`` opened for appending (created if missing); ``option`` names it in errors."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, option: str = "--results") -> None:
         self.path = path
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:
-            raise EdgeRuntimeError(f"--results {path}: cannot write: {exc.strerror}") from None
+            raise EdgeRuntimeError(f"{option} {path}: cannot write: {exc.strerror}") from None
         self._lock = threading.Lock()
         self.written = 0
 
