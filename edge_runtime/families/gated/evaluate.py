@@ -49,12 +49,13 @@ def evaluate(runtime: GatedRuntime, images: list[np.ndarray], labels: np.ndarray
         table = spec.alpha_table
         points = [({"alpha": alpha, "delta": delta}, runtime.plan_for_delta(table_delta(delta), alpha))
                   for alpha, delta in zip(table.alpha, table.delta)]
-    energy = runtime.energy
-    summarize = with_joules(blocks, None if energy is None else decision_joules(runtime, energy))
+    measured = runtime.energy
+    summarize = with_joules(blocks, None if measured is None else decision_joules(runtime, measured))
     rows = sweep(runtime.classify, points, images, labels, mono, summarize, progress)
     every = measure(runtime.classify, everything, images, labels, summarize)
     mono.run()
-    add_savings(rows + [every], mono_macs, mono.mean_latency, None if energy is None else energy.joules("monolithic"))
+    add_savings(rows + [every], mono_macs, mono.mean_latency,
+                None if measured is None else measured.joules("monolithic"))
     chain_decisions, chain_latency = timed_pass(lambda image: runtime.classify_chain(image, everything), images)
     bound = hindsight(outcomes_for(runtime, images, labels), mono_accuracy - EQUAL_ACCURACY_TOLERANCE)
     if bound is not None:
