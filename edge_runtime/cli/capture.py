@@ -27,10 +27,12 @@ from .guard import run_guarded
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="edge-capture", description="Record a serial (or socket, or sysfs) power monitor to a CSV file, "
-        "stamping each record when it arrives, marking every gap, flushing every second.",
+        prog="edge-capture",
+        description="Record a power monitor (serial, socket, sysfs, I2C or a command like vcgencmd) to a CSV file, "
+                    "stamping each record when it arrives, marking every gap, flushing every second.",
         epilog="Ports are pyserial URLs: /dev/ttyACM0, loop://, socket://HOST:PORT, rfc2217://HOST:PORT, "
-               "hwgrep://REGEX, unix:///PATH, replay:///PATH.raw?speed=S. Add ?baud=N to override the profile's rate.")
+               "hwgrep://REGEX, unix:///PATH, replay:///PATH.raw?speed=S. Add ?baud=N to override the profile's rate. "
+               "I2C sensors: /dev/i2c-1 or /dev/i2c-1?address=0x41. Command profiles (pi5-pmic) need no port.")
     parser.add_argument("--port", default="", metavar="URL", help="the monitor's port (default: the profile's, if any)")
     parser.add_argument("--profile", metavar="NAME", help="the firmware profile (name, or path to a .toml)")
     parser.add_argument("--out", metavar="FILE", help="the CSV to write")

@@ -14,15 +14,19 @@ from .binary import BinaryParser
 from .csv import CsvParser
 from .keyvalue import KeyValueParser
 from .lines import LabelledBlocksParser, LabelledLinesParser
+from .rails import RailsParser
 from .record import RecordBuilder
+from .registers import RegistersParser, encode_frame
 from .sysfs import decode_sysfs
 
-Parser = LabelledLinesParser | LabelledBlocksParser | KeyValueParser | CsvParser | BinaryParser
+Parser = (LabelledLinesParser | LabelledBlocksParser | KeyValueParser | CsvParser | BinaryParser | RegistersParser
+          | RailsParser)
 PARSERS: dict[str, type] = {"lines": LabelledLinesParser, "blocks": LabelledBlocksParser, "keyvalue": KeyValueParser,
-                            "csv": CsvParser, "binary": BinaryParser}
+                            "csv": CsvParser, "binary": BinaryParser, "registers": RegistersParser,
+                            "rails": RailsParser}
 
 __all__ = ["BinaryParser", "CsvParser", "KeyValueParser", "LabelledBlocksParser", "LabelledLinesParser", "Parser",
-           "RecordBuilder", "decode_sysfs", "make_parser"]
+           "RailsParser", "RecordBuilder", "RegistersParser", "decode_sysfs", "encode_frame", "make_parser"]
 
 
 def make_parser(profile: MonitorProfile) -> Parser:

@@ -8,40 +8,53 @@ from typing import Callable
 from ..parsers import make_parser
 from ..profiles import MonitorProfile
 from ..samples import Event, Gap
+from .command import CommandReader
+from .i2c import BusFactory, I2cReader, open_smbus
 from .port import ChunkCallback, EventCallback, PortError, PortReader, split_baud
 from .sysfs import SysfsReader
+
+Transport = PortReader | SysfsReader | I2cReader | CommandReader
 
 
 class Monitor:
     """A profile's parser wired to its transport: raw bytes → parser → ``on_events``.
 
     ``on_raw`` (optional) sees every chunk before parsing, for ``--raw`` captures. Parser and
-    callbacks run on the transport's thread.
+    callbacks run on the transport's thread. I2C and command profiles read their bus or command,
+    unless the URL is a pyserial one (``replay://`` of a raw capture). ``i2c_bus`` opens an I2C bus
+    by path (``smbus2.SMBus`` unless given).
     """
 
     def __init__(self, profile: MonitorProfile, url: str, on_events: EventCallback, *,
                  on_raw: ChunkCallback | None = None, on_end: Callable[[], None] | None = None,
-                 baud: int | None = None, backoff: tuple[float, float] = (0.1, 5.0)) -> None:
+                 baud: int | None = None, backoff: tuple[float, float] = (0.1, 5.0),
+                 i2c_bus: BusFactory = open_smbus) -> None:
         self.profile = profile
-        url = url or profile.transport.default_url
-        if not url:
-            raise PortError(profile.name, "no URL given and the profile names no default: expected PROFILE@URL")
         self.on_events = on_events
         self.on_raw = on_raw
-        if profile.transport.type == "sysfs":
-            self.url = url
-            self.parser = None
-            self.transport: PortReader | SysfsReader = SysfsReader(url, profile, on_events,
-                                                                   period_s=profile.transport.period_s)
-            self._on_end = on_end
-            return
-        url, url_baud = split_baud(url)
-        self.url = url
-        self.parser = make_parser(profile)
         self._on_end = on_end
-        self.transport = PortReader(url, baud or url_baud or profile.transport.baud, self._chunk, self._port_events,
-                                    on_end=self._end, requests=profile.transport.requests,
-                                    poll_s=profile.transport.poll_s, backoff=backoff)
+        self.parser = None if profile.transport.type == "sysfs" else make_parser(profile)
+        self.transport: Transport
+        url = url or profile.transport.default_url
+        kind = profile.transport.type
+        if kind == "command" and "://" not in url:
+            self.url = url
+            self.transport = CommandReader(url, profile, self._chunk, self._port_events, backoff=backoff)
+            return
+        if not url:
+            raise PortError(profile.name, "no URL given and the profile names no default: expected PROFILE@URL")
+        self.url = url
+        if kind == "i2c" and "://" not in url:
+            self.transport = I2cReader(url, profile, self._chunk, self._port_events, bus_factory=i2c_bus,
+                                       backoff=backoff)
+        elif kind == "sysfs":
+            self.transport = SysfsReader(url, profile, on_events, period_s=profile.transport.period_s)
+        else:
+            url, url_baud = split_baud(url)
+            self.url = url
+            self.transport = PortReader(url, baud or url_baud or profile.transport.baud, self._chunk,
+                                        self._port_events, on_end=self._end, requests=profile.transport.requests,
+                                        poll_s=profile.transport.poll_s, backoff=backoff)
 
     def _chunk(self, data: bytes, t_mono: float, t_wall: float) -> None:
         if self.on_raw is not None:
