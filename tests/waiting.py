@@ -53,6 +53,12 @@ class Child:
 
     def finish(self, timeout: float = TIMEOUT_S) -> tuple[int, str]:
         """Exit code and stdout, once the child has ended."""
-        stdout, _ = self.process.communicate(timeout=timeout)
+        # not communicate(): it would read stderr too, racing the reader thread for its lines
+        assert self.process.stdout is not None
+        with self.process.stdout:
+            stdout = self.process.stdout.read()
+        self.process.wait(timeout)
         self._reader.join(timeout)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
         return self.process.returncode, stdout

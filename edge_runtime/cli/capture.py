@@ -105,9 +105,15 @@ def _capture(args: argparse.Namespace, profile) -> int:
         signal.signal(signal.SIGTERM, previous_sigterm)
     if args.plot:
         events = read_events(args.events) if args.events else None
-        plot_capture(summary.files, args.plot, events, args.events_clock, args.events_offset)
+        inside, outside = plot_capture(summary.files, args.plot, events, args.events_clock, args.events_offset)
         if progress:
-            progress(f"wrote {args.plot}")
+            drawn = f" with {inside} inference events" if events is not None else ""
+            progress(f"wrote {args.plot}{drawn}")
+        if outside:
+            print(f"warning: {outside} of {inside + outside} events of {args.events} fall outside the capture: "
+                  + ("do the runtime and the capture run on one board? Across machines use --events-clock wall "
+                     "and --events-offset" if args.events_clock == "monotonic" else "check --events-offset"),
+                  file=sys.stderr)
     print_summary(summary, args.json)
     if summary.interrupted and progress:
         progress("stopped by the user")

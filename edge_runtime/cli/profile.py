@@ -9,6 +9,10 @@ import os
 import sys
 from typing import Any
 
+import numpy as np
+
+from ..core.bundle import Bundle
+from ..core.preprocess import Preprocessor
 from ..energy.profiler import SampleLog, profile
 from ..energy.record import write_energy
 from ..errors import InputError
@@ -19,7 +23,7 @@ from ..schema import dump
 from .arg_types import positive_float, positive_int
 from .common import load_split
 
-DEFAULT_DATASET = "digits"
+SYNTHETIC_IMAGES = 64
 
 
 def add_parser(sub: Any) -> None:
@@ -31,8 +35,8 @@ def add_parser(sub: Any) -> None:
     pr.add_argument("--monitor", required=True, metavar="PROFILE@URL",
                     help="the power monitor measuring the board, e.g. adafruit-ina219-sketch@/dev/ttyACM0")
     pr.add_argument("--out", required=True, metavar="ENERGY.json", help="where to write the measurements")
-    pr.add_argument("--dataset", default=DEFAULT_DATASET,
-                    help="images to run (its test split; default digits): what the bundle will see")
+    pr.add_argument("--dataset", help="images to run (its test split). Default: random pixels of the bundle's input "
+                                      "size, since a fixed operating point costs the same whatever the image")
     pr.add_argument("--seconds", type=positive_float, default=3.0, metavar="S",
                     help="seconds given to each operating point, bursts and gaps (default 3)")
     pr.add_argument("--repeats", type=positive_int, default=3, help="bursts per operating point (default 3)")
@@ -44,12 +48,20 @@ def add_parser(sub: Any) -> None:
     pr.set_defaults(handler=cmd_profile)
 
 
+def random_images(bundle: Bundle, count: int = SYNTHETIC_IMAGES, seed: int = 0) -> list[np.ndarray]:
+    """``count`` images of uniformly random pixels, as the bundle's int8 inputs."""
+    spec = bundle.input
+    pixels = np.random.default_rng(seed).integers(0, 256, (count, spec.height, spec.width, spec.channels), np.uint8)
+    pre = Preprocessor(spec, bundle.monolithic.inputs["x"].quantization)
+    return [pre.from_pixels(p) for p in pixels]
+
+
 def cmd_profile(args: argparse.Namespace) -> int:
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
         raise InputError(args.out, f"cannot write it: the folder {folder} does not exist")
     runtime = open_runtime(args.bundle, num_threads=args.threads)
-    images, _ = load_split(args.dataset, runtime.bundle, "test", 256)
+    images = load_split(args.dataset, runtime.bundle, "test", 256)[0] if args.dataset else random_images(runtime.bundle)
     name, url = parse_monitor_spec(args.monitor)
     monitor_profile = load_profile(name, "monitor")
     log = SampleLog()

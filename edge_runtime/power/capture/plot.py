@@ -43,10 +43,14 @@ def read_events(path: str) -> list[dict[str, Any]]:
 
 
 def plot_capture(paths: list[str], png: str, events: list[dict[str, Any]] | None = None, clock: str = "monotonic",
-                 offset_s: float = 0.0) -> None:
+                 offset_s: float = 0.0) -> tuple[int, int]:
     """Power over time, with gaps shaded rather than drawn over, and each inference event placed on the same
     clock (``monotonic`` on one board; ``wall`` across machines, the runtime's clock + ``offset_s`` = the
-    capture's). Written atomically."""
+    capture's). Written atomically.
+
+    Returns:
+        (events inside the capture's span, events outside it): many outside means the clocks do not match.
+    """
     plt = pyplot()
     times, power, marks, away = [], [], [], []
     t0 = None
@@ -81,8 +85,12 @@ def plot_capture(paths: list[str], png: str, events: list[dict[str, Any]] | None
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("power (W)")
     ax.grid(alpha=0.3)
+    inside = outside = 0
     if events and t0 is not None:
         at = [float(e[key]) + offset_s - t0 for e in events]
+        end = times[-1] if times else 0.0
+        inside = sum(0.0 <= t <= end for t in at)
+        outside = len(at) - inside
         names = sorted({str(e.get("exit_name", "")) for e in events})
         ranks = [names.index(str(e.get("exit_name", ""))) for e in events]
         exits = ax.twinx()
@@ -96,3 +104,4 @@ def plot_capture(paths: list[str], png: str, events: list[dict[str, Any]] | None
     fig.tight_layout()
     save_atomic(fig, png)
     plt.close(fig)
+    return inside, outside

@@ -1,0 +1,131 @@
+"""edge-runtime profile against an emulated monitor whose power follows this process's real CPU use,
+read through the INA219 sketch's profile over a real pseudo-terminal; then --energy in eval and run."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import signal
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_runtime.cli.main import main
+from edge_runtime.energy.record import read_energy
+from edge_runtime.power.profiles import load_profile
+from edge_sim.cpu_power import CpuFollowingPower
+from edge_sim.pty import PtyEmulator
+from tests.waiting import Child
+
+IDLE_W = 2.7
+SKETCH = load_profile("adafruit-ina219-sketch", "monitor")
+
+
+@pytest.fixture(scope="module")
+def energy_file(digits_bundle, tmp_path_factory):
+    """ENERGY.json of the session bundle, profiled as a user types it (short bursts)."""
+    out = tmp_path_factory.mktemp("energy") / "ENERGY.json"
+    source = CpuFollowingPower(os.getpid(), idle_w=IDLE_W, busy_w=1.2, delay_s=0.08, window_s=0.04)
+    link = os.path.join(tempfile.mkdtemp(), "ttyINA")
+    emulator = PtyEmulator(SKETCH, link, source, interval_s=0.01).open()
+    emulator.start()
+    try:
+        code = main(["profile", digits_bundle, "--monitor", f"{SKETCH.name}@{link}", "--out", str(out),
+                     "--seconds", "1.5", "--board", "this machine"])
+    finally:
+        emulator.stop()
+    assert code == 0
+    return str(out)
+
+
+def spearman(a, b) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def test_profiling_recovers_idle_power_and_the_monitor_delay(energy_file):
+    energy = json.loads(Path(energy_file).read_text())
+    # the emulated board idles at 2.7 W; this process's own threads (reader, emulator) add a little
+    assert energy["idle_w"] == pytest.approx(IDLE_W, rel=0.05)
+    assert 0.0 < energy["delay_s"] <= 0.3  # emulated 80 ms, plus the 40 ms window, found by cross-correlation
+    assert energy["board"] == "this machine" and energy["monitor"].startswith("adafruit-ina219-sketch@")
+
+
+def test_measured_joules_rise_with_depth_as_latency_does(energy_file, runtime):
+    points = json.loads(Path(energy_file).read_text())["points"]
+    names = [spec.name for spec in runtime.bundle.part.exits]
+    assert set(names) <= set(points)
+    joules = [points[n]["joules"] for n in names]
+    latency = [points[n]["latency_us"] for n in names]
+    assert all(j is not None and j > 0 for j in joules), points
+    assert joules[-1] > joules[0] and latency[-1] > latency[0]
+    assert spearman(joules, latency) >= 0.8, (joules, latency)
+    assert all(points[n]["spread_j"] >= 0 and points[n]["samples"] >= 3 for n in names)
+
+
+def test_eval_with_measured_energy_reports_it_beside_the_proxies(energy_file, digits_bundle, capsys):
+    assert main(["eval", digits_bundle, "--dataset", "digits", "--energy", energy_file, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = report["rows"]
+    assert {"energy_saving", "mac_saving", "latency_saving"} <= set(rows[0])
+    savings = [r["energy_saving"] for r in rows]
+    assert savings[0] < savings[-1] and 0 < savings[-1] < 1  # α drives the measured joules too
+    # the table fitted on measured joules spends fewer of them than the one fitted on MACs (the proxy)
+    by_macs = report["by_rule"]["frontier_macs"]["rows"]
+    assert [r["alpha"] for r in by_macs] == [r["alpha"] for r in rows]
+    assert np.mean(savings) >= np.mean([r["energy_saving"] for r in by_macs])
+    assert report["energy"]["board"] == "this machine"
+
+
+def test_energy_of_another_bundle_is_refused_in_one_line(energy_file, bundle_copy, capsys):
+    manifest = os.path.join(bundle_copy, "manifest.json")
+    with open(manifest) as f:
+        text = f.read()
+    with open(manifest, "w") as f:
+        f.write(text + "\n")  # the same network, but not the manifest ENERGY.json was measured on
+    assert main(["eval", bundle_copy, "--dataset", "digits", "--energy", energy_file]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: {energy_file}") and "another bundle" in err and err.count("\n") == 1
+    assert read_energy(energy_file).points  # the file itself is intact
+
+
+def test_trace_events_drawn_over_a_power_capture(digits_bundle, tmp_path, digits):
+    """run --trace while edge-capture records the same board; the plot places every inference inside
+    the capture (one monotonic clock), and says where they fell."""
+    images = []
+    for i in range(5):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(digits.x_test[i][..., 0], mode="L").save(path)
+        images.append(str(path))
+    trace = tmp_path / "trace.jsonl"
+    link = str(tmp_path / "ttyINA")
+    emulator = PtyEmulator(SKETCH, link, CpuFollowingPower(os.getpid(), idle_w=IDLE_W), interval_s=0.02).open()
+    capture, png = tmp_path / "power.csv", tmp_path / "power.png"
+    child = Child("edge_runtime.cli.capture", "--port", link, "--profile", SKETCH.name, "--out", str(capture),
+                  "--plot", str(png), "--events", str(trace))
+    try:
+        child.wait_line(lambda line: line.startswith("capturing "))
+        emulator.start()
+        child.wait_line(lambda line: records_in_progress(line) > 0)
+        assert main(["run", digits_bundle, *images, "--trace", str(trace), "--json"]) == 0
+        first = len(child.lines.items)
+        child.lines.wait_for(lambda lines: any(records_in_progress(line) > 0 for line in lines[first:]))
+        child.process.send_signal(signal.SIGINT)
+        code, _ = child.finish()
+    finally:
+        emulator.stop()
+    assert code == 0, child.lines.items
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert len(events) == 5 and {"t_monotonic", "t_wall", "exit_name", "alpha"} <= set(events[0])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any(line.endswith("with 5 inference events") for line in child.lines.items), child.lines.items
+    assert not any(line.startswith("warning:") for line in child.lines.items)
+
+
+def records_in_progress(line: str) -> int:
+    words = line.split()
+    return int(words[2]) if len(words) > 3 and words[3] == "records" else -1
