@@ -46,6 +46,8 @@ def add_parser(sub: Any) -> None:
                       "profile (default raspberry-pi-4)")
     demo.add_argument("--charge-seconds", type=positive_float, default=4.0, metavar="S", help="with --battery: one "
                       "charge lasts S seconds of the fixed model's compute (default 4)")
+    demo.add_argument("--energy", metavar="ENERGY.json", help="measured joules of the demo bundle (edge-runtime profile "
+                      "BUNDLE …): the α table is fitted on them instead of MACs, and eval reports energy_saving")
     demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     demo.set_defaults(handler=cmd_demo)
 
@@ -103,7 +105,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return _battery_demo(args, bundle, workdir)
     plot = os.path.join(workdir, "digits-multi-exit.png")
     say = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    report = run_eval(open_runtime(bundle, num_threads=args.threads, rule=args.rule), "digits", plot=plot, say=say)
+    report = run_eval(open_runtime(bundle, num_threads=args.threads, rule=args.rule, energy=args.energy), "digits",
+                      plot=plot, say=say)
     if args.json:
         print(json.dumps(report))
     else:
@@ -123,6 +126,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     lines.append(f"  at α = 0 ({report['rule']} rule): accuracy {first['accuracy']:.1%}, {first['mac_saving']:.0%} fewer "
                  f"MACs, {first['latency_saving']:.0%} less time; at α = 1: accuracy {report['rows'][-1]['accuracy']:.1%}, "
                  f"{report['rows'][-1]['mac_saving']:.0%} fewer MACs")
+    if report.get("energy"):
+        saving = f"{best['energy_saving']:.0%} less measured energy at the monolithic model's accuracy, " if best else ""
+        lines.append(f"  measured with {report['energy']['monitor']}: {saving}{first['energy_saving']:.0%} at α = 0, "
+                     f"{report['rows'][-1]['energy_saving']:.0%} at α = 1 (joules above idle per image)")
     oracle = report["oracle"]
     lines.append(f"  the oracle (each image at its earliest correct exit) would save {oracle['mac_saving']:.0%} of MACs")
     if report.get("hindsight"):
@@ -137,7 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _battery_demo(args: argparse.Namespace, bundle: str, workdir: str) -> int:
     from edge_sim.battery_demo import format_battery_report, plot_battery, run_battery_demo  # the simulator
 
-    runtime = open_runtime(bundle, num_threads=args.threads, rule=args.rule)
+    runtime = open_runtime(bundle, num_threads=args.threads, rule=args.rule, energy=args.energy)
     images, labels = load_test_split("digits", runtime)
     report = run_battery_demo(runtime, images, labels, policy_spec=args.policy, monitor_name=args.monitor_profile,
                               battery_name=args.battery_profile, board_name=args.board, charge_s=args.charge_seconds)
