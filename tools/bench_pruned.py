@@ -5,8 +5,8 @@ measured time, at ≤ 2 points accuracy loss, with Maleki et al.'s Table 2 colum
     python -m tools.bench_pruned.py [BUNDLE] [--rounds 3] [--threads 1] [--json]
 
 Without BUNDLE it uses (and if needed builds, about 4 minutes) the benchmark bundle:
-``edge-convert pruned --dataset digits --filters 64 --max-loss 0.02`` in
-~/.cache/edge-adaptive/pruned/digits-f64. Each round runs ``eval`` (the α sweep interleaved with
+``edge-convert pruned --dataset digits`` (the defaults a user types) in
+~/.cache/edge-adaptive/pruned/digits-default. Each round runs ``eval`` (the α sweep interleaved with
 passes of the original int8 network); the figures are medians over rounds.
 """
 
@@ -24,7 +24,7 @@ from edge_runtime.families.pruned.evaluate import evaluate as evaluate_pruned
 
 
 def default_bundle() -> str:
-    return cached_bundle("pruned", "digits-f64", ["--filters", "64", "--max-loss", "0.02"], "about 4 minutes")
+    return cached_bundle("pruned", "digits-default", [], "about 4 minutes")  # the defaults a user types
 
 
 def main(argv: list[str] | None = None) -> int:
