@@ -11,6 +11,7 @@ from typing import Any
 from .core.backends import load_backend
 from .core.bundle import Bundle, load_outcomes, read_bundle, store_calibration
 from .core.delegates import load_delegates
+from .core.edgetpu import place_on_edgetpu
 from .core.family import Family
 from .families.gated.family import FAMILY as GATED
 from .families.multi_exit.family import FAMILY as MULTI_EXIT
@@ -36,18 +37,31 @@ def load_bundle(folder: str | os.PathLike, verify_hashes: bool = True) -> Bundle
 
 
 def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None, num_threads: int = 1,
-                 delegate_names: list[str] | None = None, energy: str | None = None, **options: Any) -> Any:
+                 delegate_names: list[str] | None = None, energy: str | None = None, edgetpu_device: str | None = None,
+                 **options: Any) -> Any:
     """Load and verify a bundle and create the runtime of its family (the usual entry point).
 
     Args:
+        delegate_names: ``["edgetpu"]`` runs the bundle's Edge TPU build through the delegate (see
+            :mod:`edge_runtime.core.edgetpu`); when that cannot be, the CPU segments run and
+            ``runtime.placement_note`` says why.
+        edgetpu_device: ``usb``, ``pci``, ``usb:0``, ``:1``… (default: the first Edge TPU found).
         energy: an ENERGY.json of this bundle (``edge-runtime profile``): the α table is fitted again on
             the measured joules (from the held-out outcomes kept with the bundle), and ``runtime.energy`` set.
     """
     bundle = load_bundle(bundle_path)
     backend = load_backend(backend_name)
-    delegates = load_delegates(backend, delegate_names) if delegate_names else None
+    delegates: Any = None
+    note = None
+    if delegate_names:
+        unknown = sorted(set(delegate_names) - {"edgetpu"})
+        if unknown:
+            load_delegates(backend, unknown)  # names the unknown one
+        # the bundle's compiled segments on the TPU (probed in a child first), or the CPU with a note
+        delegates, note = place_on_edgetpu(bundle, backend, edgetpu_device)
     family = FAMILIES[bundle.family]
     runtime = family.runtime(bundle, backend, num_threads, delegates, **options)
+    runtime.placement_note = note
     runtime.energy = None
     if energy is not None:
         if options.get("rule", "frontier") != "frontier":

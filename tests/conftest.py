@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TRAINING_SEED = os.environ.get("EDGE_TEST_SEED", "0")
 
 
-TRAINED = {"digits_bundle", "bundle_copy", "runtime", "test_images", "pruned_bundle", "gated_bundle"}
+TRAINED = {"digits_bundle", "bundle_copy", "runtime", "test_images", "pruned_bundle", "gated_bundle", "tpu_bundle"}
 CONVERTERS = Path(__file__).parent / "converters"
 
 

@@ -4,6 +4,7 @@
     edge-convert multi-exit --model m.keras --exits conv_2,conv_4 --dataset data.npz --out bundle/
     edge-convert pruned --dataset digits [--model m.keras] [--min-accuracy 0.97] [--mild 0.3] --out bundle/
     edge-convert gated --dataset digits [--alpha-schedule 0.1,0.9,0.1] --out bundle/
+    edge-convert edgetpu bundle/ [--out bundle-tpu/]
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import sys
 
 from edge_runtime.cli.guard import run_guarded
 
-from . import gated, multi_exit, pruned
+from . import edgetpu, gated, multi_exit, pruned
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-convert", description=__doc__.split("\n\n")[0].strip())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (multi_exit, pruned, gated):
+    for command in (multi_exit, pruned, gated, edgetpu):
         command.add_parser(sub)
     return parser
 

@@ -25,7 +25,10 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=positive_int, default=1,
                         help="interpreter threads (default 1: fastest for small models)")
     parser.add_argument("--delegate", action="append", choices=("edgetpu",), default=[],
-                        help="load a hardware delegate (Coral Edge TPU: libedgetpu.so.1)")
+                        help="run the bundle's Edge TPU build (edge-convert edgetpu) through libedgetpu.so.1; "
+                             "without a usable TPU the CPU segments run, with one warning")
+    parser.add_argument("--edgetpu-device", metavar="DEVICE",
+                        help="with --delegate edgetpu: usb, pci, usb:0, :1… (default: the first Edge TPU found)")
     parser.add_argument("--rule", choices=RULES, default="frontier",
                         help="how α sets the operating point: frontier (the bundle's α table: expected energy linear in "
                              "α; default) or merkel (multi-exit only: eq. 7 then eq. 10 with β1, β2)")
@@ -49,9 +52,10 @@ def open_from_args(args: argparse.Namespace) -> Any:
     """The runtime of ``args.bundle`` with the options of :func:`add_runtime_options`; says once on stderr
     when α cannot follow an α table."""
     runtime = open_runtime(args.bundle, args.backend, args.threads, args.delegate, energy=args.energy,
-                           beta1=args.beta1, beta2=args.beta2, rule=args.rule)
-    if runtime.rule_note:
-        print(f"warning: {runtime.rule_note}", file=sys.stderr)
+                           edgetpu_device=args.edgetpu_device, beta1=args.beta1, beta2=args.beta2, rule=args.rule)
+    for note in (runtime.placement_note, runtime.rule_note):
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
     return runtime
 
 

@@ -44,6 +44,32 @@ def cmd_info(args: argparse.Namespace) -> int:
               f"{dear.cost:.3g} J, α = 1 accuracy {cheap.accuracy:.4f} at {cheap.cost:.3g} J")
     for line in FAMILIES[bundle.family].info_lines(bundle):
         print(line)
-    for name, entry in bundle.header.files.items():
+    for line in edgetpu_lines(bundle):
+        print(line)
+    build = bundle.header.edgetpu
+    compiled = {f for s in build.segments.values() for f in (s.file, s.source)} if build else set()
+    shown = [(n, e) for n, e in bundle.header.files.items() if n not in compiled]
+    for name, entry in shown:
         print(f"file        {name}  {entry.bytes:,d} bytes  sha256 {entry.sha256[:16]}…")
+    if compiled:
+        size = sum(bundle.header.files[f].bytes for f in compiled)
+        print(f"file        {len(compiled)} Edge TPU files (tpu_*), {size:,d} bytes: edge-runtime info --json lists them")
     return 0
+
+
+def edgetpu_lines(bundle: Any) -> list[str]:
+    """Which segments run on the Edge TPU, and which of their operations fall back to the CPU."""
+    build = bundle.header.edgetpu
+    if build is None:
+        return ["edge tpu    no build: the segments run on the CPU ('edge-convert edgetpu BUNDLE' on an x86-64 "
+                "workstation compiles them)"]
+    on_tpu = [name for name, s in build.segments.items() if s.ops_tpu > 0]
+    lines = [f"edge tpu    compiled by Edge TPU Compiler {build.compiler}: {len(on_tpu)} of {len(build.segments)} "
+             "segments on the TPU with --delegate edgetpu"]
+    for name, s in build.segments.items():
+        where = "TPU" if s.ops_tpu > 0 else "CPU"
+        fallback = "; ".join(f"{op.operator}×{op.count} ({op.status})" for op in s.cpu_operations)
+        lines.append(f"  {name:<14} {where}  {s.ops_tpu} ops on the TPU, {s.ops_cpu} on the CPU, "
+                     f"{s.on_chip_bytes / 1024:.1f} KiB cached on chip, {s.off_chip_bytes / 1024:.1f} KiB streamed"
+                     + (f"; on the CPU: {fallback}" if fallback else ""))
+    return lines

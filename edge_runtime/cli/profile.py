@@ -43,6 +43,9 @@ def add_parser(sub: Any) -> None:
     pr.add_argument("--board", default="", help="the board's name, recorded in ENERGY.json")
     pr.add_argument("--baud", type=int, help="override the monitor profile's baud rate")
     pr.add_argument("--threads", type=positive_int, default=1, help="interpreter threads (default 1)")
+    pr.add_argument("--delegate", action="append", choices=("edgetpu",), default=[],
+                    help="profile the bundle's Edge TPU build (edge-convert edgetpu) through libedgetpu.so.1")
+    pr.add_argument("--edgetpu-device", metavar="DEVICE", help="with --delegate edgetpu: usb, pci, usb:0, :1…")
     pr.add_argument("--json", action="store_true", help="print ENERGY.json on stdout too")
     pr.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     pr.set_defaults(handler=cmd_profile)
@@ -60,7 +63,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
         raise InputError(args.out, f"cannot write it: the folder {folder} does not exist")
-    runtime = open_runtime(args.bundle, num_threads=args.threads)
+    runtime = open_runtime(args.bundle, num_threads=args.threads, delegate_names=args.delegate,
+                           edgetpu_device=args.edgetpu_device)
+    if runtime.placement_note:
+        print(f"warning: {runtime.placement_note}", file=sys.stderr)
     images = load_split(args.dataset, runtime.bundle, "test", 256)[0] if args.dataset else random_images(runtime.bundle)
     name, url = parse_monitor_spec(args.monitor)
     monitor_profile = load_profile(name, "monitor")

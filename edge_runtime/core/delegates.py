@@ -41,9 +41,16 @@ def load_delegates(backend: Backend, names: list[str], device: str | None = None
         options = {"device": device} if device else {}
         try:
             delegates.append(backend.load_delegate(library, options))
-        except (ValueError, OSError, RuntimeError) as exc:
-            raise BackendError(
-                f"cannot load the Edge TPU delegate library {library} ({exc}); install the Edge TPU "
-                "runtime (Debian package libedgetpu1-std) and plug in the Coral device"
-            ) from exc
+        except OSError as exc:  # the library itself is missing or unloadable
+            raise BackendError(f"cannot load {library} ({one_line(exc)}): install the Edge TPU runtime (Debian "
+                               "package libedgetpu1-std from Coral's apt repository)") from exc
+        except (ValueError, RuntimeError) as exc:  # the library loaded, the device did not answer
+            where = f"the device {device!r}" if device else "an Edge TPU"
+            raise BackendError(f"{library} found no usable Edge TPU ({one_line(exc)}): is {where} plugged in? "
+                               "(lsusb lists a Coral USB Accelerator as 1a6e:089a or 18d1:9302)") from exc
     return delegates
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (load_delegate puts the library's own report on a second)."""
+    return ": ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__

@@ -138,6 +138,51 @@ class AlphaTable:
 
 
 @dataclass(frozen=True)
+class EdgeTpuOperation:
+    """One row of the Edge TPU compiler's operation table."""
+
+    operator: str
+    count: int
+    status: str = spec('"Mapped to Edge TPU", or why the op stays on the CPU')
+
+
+@dataclass(frozen=True)
+class EdgeTpuSegment:
+    """A segment compiled for the Edge TPU (``edge-convert edgetpu``).
+
+    Attributes:
+        file: the compiled single-signature model (``…_edgetpu.tflite``), listed in ``files``.
+        source: the single-signature int8 model it was compiled from, listed in ``files``.
+        ops_tpu, ops_cpu: operations the TPU runs and those left to the CPU.
+        on_chip_bytes, off_chip_bytes: parameters cached on the TPU and streamed from the host, bytes.
+        tensors: the signature's input and output names → their tensors' names, for a compiled file that
+            kept no signature.
+    """
+
+    file: str
+    source: str
+    ops_tpu: int = spec("a number of operations ≥ 0", check=lambda v: v >= 0)
+    ops_cpu: int = spec("a number of operations ≥ 0", check=lambda v: v >= 0)
+    on_chip_bytes: int = spec()
+    off_chip_bytes: int = spec()
+    edgetpu_subgraphs: int = spec()
+    operations: tuple[EdgeTpuOperation, ...] = spec(default=())
+    tensors: dict[str, str] = spec("a table of input or output name → tensor name in the file", default_factory=dict)
+
+    @property
+    def cpu_operations(self) -> tuple[EdgeTpuOperation, ...]:
+        return tuple(op for op in self.operations if op.status != "Mapped to Edge TPU")
+
+
+@dataclass(frozen=True)
+class EdgeTpuPart:
+    """The bundle's Edge TPU build: the compiler's version and one compiled file per segment."""
+
+    compiler: str
+    segments: dict[str, EdgeTpuSegment] = spec()
+
+
+@dataclass(frozen=True)
 class FormatStamp:
     """What is read first, so a bundle of another format or version is named as such and nothing more."""
 
@@ -168,6 +213,7 @@ class ManifestHeader:
     producer: dict[str, Any] = spec(default_factory=dict)
     alpha_table: AlphaTable | None = spec(default=None)
     held_out: str | None = spec("the file of the held-out outcomes", default=None)
+    edgetpu: EdgeTpuPart | None = spec(default=None)
 
     def validate(self, reader: Reader, where: str) -> None:
         for name in self.files:
@@ -178,6 +224,13 @@ class ManifestHeader:
                 raise reader.fail(f"segments.{segment.name}.file", f"{segment.file!r} is not listed in files")
         if self.held_out is not None and self.held_out not in self.files:
             raise reader.fail("held_out", f"{self.held_out!r} is not listed in files")
+        for name, compiled in (self.edgetpu.segments.items() if self.edgetpu else ()):
+            if name not in self.segments:
+                raise reader.fail(f"edgetpu.segments.{name}", f"segment {name!r} is not in segments")
+            for key in ("file", "source"):
+                if getattr(compiled, key) not in self.files:
+                    raise reader.fail(f"edgetpu.segments.{name}.{key}", f"{getattr(compiled, key)!r} is not listed "
+                                      "in files")
         if self.monolithic.segment not in self.segments:
             raise reader.fail("monolithic.segment", f"segment {self.monolithic.segment!r} is not in segments")
         mono = self.monolithic_segment

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import BundleError
 from .backends import Backend, load_backend
 from .bundle import Bundle
+from .edgetpu import Placement
 from .manifest import AlphaTable, Segment
 from .operating import AlphaPlans
 from .quant import Quantization
@@ -27,39 +28,56 @@ class BundleRuntime:
         backend: interpreter package (default: the first installed).
         num_threads: interpreter threads; 1 is fastest for small models (a second thread must be
             woken for every segment).
-        delegates: delegates from :mod:`edge_runtime.core.delegates`.
+        delegates: delegates from :mod:`edge_runtime.core.delegates`, for every model file; or a
+            :class:`~edge_runtime.core.edgetpu.Placement`: its compiled files (one interpreter each) run
+            with its delegates, every other segment on the CPU.
         fast: use direct subgraph calls (see :mod:`edge_runtime.core.signature_model`).
     """
 
     def __init__(self, bundle: Bundle, backend: Backend | None = None, num_threads: int = 1,
-                 delegates: list[Any] | None = None, fast: bool = True) -> None:
+                 delegates: list[Any] | Placement | None = None, fast: bool = True) -> None:
         self.bundle = bundle
         self.backend = backend or load_backend()
         self.num_threads = num_threads
         self._models: dict[str, SignatureModel] = {}
-        self._delegates = delegates
+        self.placement = delegates if isinstance(delegates, Placement) else None
+        self._delegates = None if isinstance(delegates, Placement) else delegates
         self._fast = fast
-        self._checked: set[str] = set()
+        self._checked: set[tuple[str, str]] = set()
         self._mono = self.handle(bundle.monolithic)
 
-    def model(self, file: str) -> SignatureModel:
+    def model(self, file: str, delegates: list[Any] | None = None) -> SignatureModel:
         """The interpreter of one model file of the bundle (opened once)."""
         if file not in self._models:
             path = self.bundle.file_path(file)
             try:
-                self._models[file] = SignatureModel(self.backend, path, self.num_threads, self._delegates, self._fast)
-            except ValueError as exc:
+                self._models[file] = SignatureModel(self.backend, path, self.num_threads,
+                                                    delegates or self._delegates, self._fast)
+            except (ValueError, RuntimeError) as exc:
                 raise BundleError(path, f"the interpreter cannot load it: {exc}") from exc
         return self._models[file]
 
+    def on_edgetpu(self, segment: Segment) -> bool:
+        """Whether ``segment`` runs from its compiled file through the Edge TPU delegate."""
+        return self.placement is not None and segment.name in self.placement.files
+
     def handle(self, segment: Segment) -> SignatureHandle:
         """The segment's signature, opened once and checked against the manifest (names, shapes, quantization)."""
-        model = self.model(segment.file)
-        path = self.bundle.file_path(segment.file)
+        if self.on_edgetpu(segment):
+            assert self.placement is not None
+            file = self.placement.files[segment.name]
+            model = self.model(file, self.placement.delegates)
+            if not model.signature_keys:  # a compiler that kept no signature: the tensors by name
+                model.name_signature(segment.signature, self.placement.tensors.get(segment.name, {}),
+                                     set(segment.inputs), set(segment.outputs))
+        else:
+            file = segment.file
+            model = self.model(file)
+        path = self.bundle.file_path(file)
         if segment.signature not in model.signature_keys:
             raise BundleError(path, f"has no signature {segment.signature!r} (it has {', '.join(model.signature_keys)})",
                               f"segments.{segment.name}.signature")
-        if segment.signature in self._checked:
+        if (file, segment.signature) in self._checked:
             return model.handle(segment.signature)
         handle = model.handle(segment.signature)
         details = dict(zip(("inputs", "outputs"), model.signature_io(segment.signature)))
@@ -76,7 +94,7 @@ class BundleRuntime:
                     raise BundleError(path, f"{kind[:-1]} {name!r} is quantized (scale {scale}, zero point {zero_point}) "
                                       f"in the model, the manifest says (scale {spec.quantization.scale}, zero point "
                                       f"{spec.quantization.zero_point})", field)
-        self._checked.add(segment.signature)
+        self._checked.add((file, segment.signature))
         return handle
 
     def use_alpha_table(self, table: AlphaTable) -> None:

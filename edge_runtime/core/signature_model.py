@@ -59,18 +59,37 @@ class SignatureModel:
             hasattr(wrapper, name) for name in ("Invoke", "tensor", "GetSubgraphIndexFromSignature", "AllocateTensors")
         )
         self._handles: dict[str, SignatureHandle] = {}
+        self._named: set[str] = set()
 
     @property
     def signature_keys(self) -> list[str]:
         return list(self._signatures)
 
+    def name_signature(self, key: str, tensors: dict[str, str], inputs: set[str], outputs: set[str]) -> None:
+        """Treat the file's one subgraph as signature ``key``: each input and output name → the tensor
+        called ``tensors[name]`` (a compiled Edge TPU model may keep no signature of its own)."""
+        details = {d["name"]: d["index"] for d in self.interpreter.get_tensor_details()}
+        missing = sorted(name for name in inputs | outputs if tensors.get(name) not in details)
+        if missing:
+            raise ValueError(f"no signature, and no tensor for {', '.join(missing)} among the file's tensors")
+        self._signatures[key] = {"inputs": {n: details[tensors[n]] for n in sorted(inputs)},
+                                 "outputs": {n: details[tensors[n]] for n in sorted(outputs)}}
+        self._named.add(key)
+        self.interpreter.allocate_tensors()
+
     def signature_io(self, key: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """Input and output tensor details (name, shape, dtype, quantization) of signature ``key``."""
+        if key in self._named:
+            by_index = {d["index"]: d for d in self.interpreter.get_tensor_details()}
+            return tuple({name: by_index[index] for name, index in self._signatures[key][kind].items()}
+                         for kind in ("inputs", "outputs"))  # type: ignore[return-value]
         runner = self.interpreter.get_signature_runner(key)
         return runner.get_input_details(), runner.get_output_details()
 
     def handle(self, key: str) -> SignatureHandle:
         """The handle of signature ``key`` (created once, then cached)."""
+        if key in self._named and key not in self._handles:
+            self._handles[key] = self._named_handle(key)
         if key not in self._handles:
             if self.fast:
                 try:
@@ -108,5 +127,21 @@ class SignatureModel:
             results = runner(**inputs)
             for name, value in results.items():
                 np.copyto(outputs[name], value)
+
+        return SignatureHandle(key, inputs, outputs, run)
+
+    def _named_handle(self, key: str) -> SignatureHandle:
+        interpreter = self.interpreter
+        signature = self._signatures[key]
+        shapes = {d["index"]: tuple(d["shape"]) for d in interpreter.get_tensor_details()}
+        inputs = {name: np.zeros(shapes[index], np.int8) for name, index in signature["inputs"].items()}
+        outputs = {name: np.zeros(shapes[index], np.int8) for name, index in signature["outputs"].items()}
+
+        def run() -> None:
+            for name, index in signature["inputs"].items():
+                interpreter.set_tensor(index, inputs[name])
+            interpreter.invoke()
+            for name, index in signature["outputs"].items():
+                np.copyto(outputs[name], interpreter.get_tensor(index))
 
         return SignatureHandle(key, inputs, outputs, run)
