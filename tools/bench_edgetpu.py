@@ -68,8 +68,8 @@ def measure(bundle: str, rounds: int) -> dict[str, float]:
                 run(image)
             samples[key].append((time.perf_counter_ns() - start) / len(images) / 1000.0)
     result = {key: statistics.median(values[1:]) for key, values in samples.items()}  # the first round warms up
-    result["interpreters_cpu"] = len(cpu._models)
-    result["interpreters_tpu"] = len(tpu._models)
+    result["interpreters_cpu"] = len(cpu.open_files)
+    result["interpreters_tpu"] = len(tpu.open_files)
     return result
 
 

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "every_block_chain_latency_us": statistics.median(r["every_block"]["chain_latency_us"] for r in reports),
         "at_equal_accuracy": None if best is None else _point(reports, best),
         "at_4x_mac_saving": None if four_best is None else _point(reports, four_best),
-        "gate_agreement_with_keras_test_split": runtime.bundle.calibration.get("gate_agreement_with_keras_test_split"),
+        "gate_agreement_with_keras_test_split": runtime.bundle.part.calibration.get("gate_agreement_with_keras_test_split"),
         "curve": [{k: r[k] for k in ("alpha", "accuracy", "blocks_run", "modelled_energy_saving", "mac_saving", "latency_saving")}
                   for r in rows],
     }

@@ -129,5 +129,5 @@ def check_source(path: str, segment: Segment) -> dict[str, str]:
                 raise ConvertError(f"{path}: {kind} {name!r} is not int8{list(spec.shape)} as segment "
                                    f"{segment.name} declares")
     names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
-    indices = interpreter._get_full_signature_list()[segment.signature]
-    return {name: names[index] for kind in ("inputs", "outputs") for name, index in indices[kind].items()}
+    io = runner.get_input_details() | runner.get_output_details()
+    return {name: names[detail["index"]] for name, detail in io.items()}

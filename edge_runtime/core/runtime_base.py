@@ -57,6 +57,11 @@ class BundleRuntime:
                 raise BundleError(path, f"the interpreter cannot load it: {exc}") from exc
         return self._models[file]
 
+    @property
+    def open_files(self) -> list[str]:
+        """The bundle's model files opened so far, one interpreter each."""
+        return list(self._models)
+
     def on_edgetpu(self, segment: Segment) -> bool:
         """Whether ``segment`` runs from its compiled file through the Edge TPU delegate."""
         return self.placement is not None and segment.name in self.placement.files

@@ -127,7 +127,7 @@ def test_no_compiler_or_a_failing_one_leaves_the_bundle_as_it_was(digits_bundle,
     monkeypatch.setenv("EDGETPU_STANDIN_FAIL", "1")
     assert convert_main(["edgetpu", bundle]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("Error: edgetpu_compiler failed (exit status 1)") and "dynamic-sized" in err
+    assert "Error: edgetpu_compiler failed (exit status 1)" in err and "dynamic-sized" in err
     assert sha256_of(os.path.join(bundle, "manifest.json")) == manifest
     assert sorted(os.listdir(tmp_path)) == ["b"] and not any(f.startswith("tpu_") for f in os.listdir(bundle))
 
@@ -214,7 +214,8 @@ def test_a_compiled_file_that_kept_no_signature_runs_by_tensor_names(tpu_bundle,
 
 def test_cpu_runs_of_a_tpu_bundle_never_open_a_compiled_file(tpu_bundle, digits_bundle, test_images):
     tpu, plain = open_runtime(tpu_bundle), open_runtime(digits_bundle)
-    assert tpu.placement is None and set(tpu._models) <= {"segments.tflite", "monolithic.tflite"}
+    assert tpu.placement is None and set(tpu.open_files) <= {"segments.tflite", "monolithic.tflite"}
     plan_a, plan_b = tpu.plan_for_alpha(0.4), plain.plan_for_alpha(0.4)
-    for image in test_images[:40]:
+    images, _ = test_images
+    for image in images[:40]:
         assert tpu.classify(image, plan_a) == plain.classify(image, plan_b)
