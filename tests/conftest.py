@@ -11,8 +11,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Tests must pass with both cores busy: no timing limits in property tests either (Hypothesis's
+# deadline and its slow-generation check fail a loaded machine, not the code).
+settings.register_profile("edge", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("edge")
 
 # Training seed of the session bundles. Other seeds train other tiny models: running the suite
 # with EDGE_TEST_SEED=1, 2, … finds tests that only pass for one lucky model.

@@ -37,7 +37,8 @@ readings_st = st.lists(st.tuples(st.floats(2.5, 25.0), st.floats(0.001, 3.0)), m
 
 
 @pytest.mark.parametrize("name", STREAM_PROFILES)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(readings=readings_st, cuts=st.lists(st.integers(0, 10_000), max_size=20))
 def test_any_chunking_gives_the_same_records(name, readings, cuts):
     profile, data = stream(name, readings)
