@@ -10,7 +10,7 @@ from typing import Any
 
 from .core.backends import load_backend
 from .core.bundle import Bundle, load_outcomes, read_bundle, store_calibration
-from .core.delegates import load_delegates
+from .core.delegates import check_delegate_names
 from .core.edgetpu import place_on_edgetpu
 from .core.family import Family
 from .families.gated.family import FAMILY as GATED
@@ -54,9 +54,7 @@ def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None
     delegates: Any = None
     note = None
     if delegate_names:
-        unknown = sorted(set(delegate_names) - {"edgetpu"})
-        if unknown:
-            load_delegates(backend, unknown)  # names the unknown one
+        check_delegate_names(delegate_names)  # edgetpu is the only one
         # the bundle's compiled segments on the TPU (probed in a child first), or the CPU with a note
         delegates, note = place_on_edgetpu(bundle, backend, edgetpu_device)
     family = FAMILIES[bundle.family]

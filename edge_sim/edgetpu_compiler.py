@@ -39,16 +39,12 @@ def human(size: int) -> str:
 
 def describe(path: str) -> tuple[Counter[str], int]:
     """(operator counts, bytes of constant parameters) of a .tflite file."""
-    from tensorflow.lite.python import schema_py_generated as schema
+    from converters.edgetpu.split import builtin_name, read_model  # the workstation side's own reader
 
     with open(path, "rb") as handle:
-        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(handle.read(), 0))
-    names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
-    ops: Counter[str] = Counter()
-    for subgraph in model.subgraphs:
-        for op in subgraph.operators or []:
-            code = model.operatorCodes[op.opcodeIndex]
-            ops[names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")] += 1
+        model = read_model(handle.read())
+    ops: Counter[str] = Counter(builtin_name(model.operatorCodes[op.opcodeIndex])
+                                for subgraph in model.subgraphs for op in subgraph.operators or [])
     params = sum(len(b.data) for b in model.buffers if b.data is not None)
     return ops, params
 

@@ -7,12 +7,12 @@ bundle when ``force`` replaces one) and at most a hidden ``.NAME.partial-PID`` f
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from typing import Any, Iterator
 
 import edge_runtime
+from edge_runtime.core.atomic import write_json
 from edge_runtime.core.bundle import read_manifest, sha256_of
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.core.manifest import (FORMAT, FORMAT_VERSION, MANIFEST, FileEntry, InputSpec, ManifestHeader,
@@ -60,17 +60,6 @@ def staging_folder(out: str, force: bool) -> Iterator[str]:
 def file_entry(path: str) -> FileEntry:
     """The manifest's ``files`` entry for ``path``: sha256 and size in bytes."""
     return FileEntry(sha256_of(path), os.path.getsize(path))
-
-
-def write_json(path: str, data: dict[str, Any]) -> None:
-    """Write JSON via a temporary file and a rename."""
-    partial = path + ".partial"
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
 
 
 SignatureIO = dict[str, tuple[dict[str, TensorSpec], dict[str, TensorSpec]]]

@@ -102,9 +102,10 @@ def find_compiler() -> str:
     return path
 
 
-def compile_models(paths: list[str], out_dir: str, timeout_s: float = 600.0) -> tuple[str, dict[str, CompiledModel]]:
-    """Co-compile ``paths`` (in that order) into ``out_dir``; (version, input file name → its record)."""
-    compiler = find_compiler()
+def compile_models(compiler: str, paths: list[str], out_dir: str, timeout_s: float = 600.0
+                   ) -> tuple[str, dict[str, CompiledModel]]:
+    """Co-compile ``paths`` (in that order) into ``out_dir`` with ``compiler`` (:func:`find_compiler`);
+    (version, input file name → its record)."""
     command = [compiler, "--show_operations", "--out_dir", out_dir, *paths]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)

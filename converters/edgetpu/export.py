@@ -19,7 +19,7 @@ from edge_runtime.core.manifest import MANIFEST, EdgeTpuOperation, EdgeTpuPart, 
 from edge_runtime.registry import load_bundle
 from edge_runtime.schema import dump
 
-from ..common.bundle_writer import check_output_folder, file_entry, staging_folder, write_json
+from ..common.bundle_writer import file_entry, staging_folder, write_json
 from ..common.errors import ConvertError
 from .compiler import compile_models, find_compiler
 from .split import split_signatures
@@ -40,17 +40,15 @@ def export_edgetpu(bundle_path: str, out: str | None = None, force: bool = False
     Raises:
         ConvertError: no compiler, a segment that cannot stand alone, a failed compile.
     """
-    find_compiler()  # before any work: the commonest failure, with where to get it
+    compiler = find_compiler()  # before any work: the commonest failure, with where to get it
     bundle = load_bundle(bundle_path)
-    target = out or bundle_path
-    if out is not None:
-        check_output_folder(out, force)
     segments = ordered_segments(bundle)
-    with staging_folder(target, force=True if out is None else force) as staging:
+    with staging_folder(out or bundle_path, force=out is None or force) as staging:
         manifest = copy_bundle(bundle_path, staging)
         sources, tensors = write_sources(bundle_path, segments, staging)
         say(f"wrote {len(sources)} single-signature files; compiling them together with edgetpu_compiler")
-        version, compiled = compile_models([os.path.join(staging, name) for name in sources.values()], staging)
+        version, compiled = compile_models(compiler, [os.path.join(staging, name) for name in sources.values()],
+                                           staging)
         part = EdgeTpuPart(version, {})
         for name, source in sources.items():
             record = compiled[source]
@@ -64,7 +62,7 @@ def export_edgetpu(bundle_path: str, out: str | None = None, force: bool = False
         manifest["edgetpu"] = dump(part)
         write_json(os.path.join(staging, MANIFEST), manifest)
         load_bundle(staging)  # what the device will check, checked before the rename
-    return {"bundle": os.path.abspath(target), "compiler": version,
+    return {"bundle": os.path.abspath(out or bundle_path), "compiler": version,
             "segments": {name: {"ops_tpu": s.ops_tpu, "ops_cpu": s.ops_cpu, "on_chip_bytes": s.on_chip_bytes,
                                 "off_chip_bytes": s.off_chip_bytes,
                                 "cpu_operations": [dump(op) for op in s.cpu_operations]}
@@ -93,6 +91,7 @@ def write_sources(bundle_path: str, segments: list[Segment], staging: str
                   ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """(segment name → its single-signature file in ``staging``, checked against the manifest's tensors;
     segment name → its inputs' and outputs' tensor names)."""
+    backend = load_backend()
     by_file: dict[str, dict[str, bytes]] = {}
     sources: dict[str, str] = {}
     tensors: dict[str, dict[str, str]] = {}
@@ -108,15 +107,14 @@ def write_sources(bundle_path: str, segments: list[Segment], staging: str
         path = os.path.join(staging, name)
         with open(path, "wb") as handle:
             handle.write(models[segment.signature])
-        tensors[segment.name] = check_source(path, segment)
+        tensors[segment.name] = check_source(backend.make_interpreter(path, 1), path, segment)
         sources[segment.name] = name
     return sources, tensors
 
 
-def check_source(path: str, segment: Segment) -> dict[str, str]:
+def check_source(interpreter: Any, path: str, segment: Segment) -> dict[str, str]:
     """The file has one signature whose int8 tensors are the segment's, as the manifest records them;
     returns the signature's input and output names → tensor names."""
-    interpreter = load_backend().make_interpreter(path, 1)
     signatures = interpreter.get_signature_list()
     if list(signatures) != [segment.signature]:
         raise ConvertError(f"{path}: expected the one signature {segment.signature!r}, found {list(signatures)}")

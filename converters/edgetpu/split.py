@@ -10,6 +10,7 @@ they are, so the new file computes exactly what the signature did.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from ..common.errors import ConvertError
@@ -38,11 +39,16 @@ def write_model(model: Any) -> bytes:
     return bytes(builder.Output())
 
 
+@functools.cache
+def builtin_names() -> dict[int, str]:
+    """Builtin operator number → its name (``CONV_2D``…)."""
+    return {value: name for name, value in vars(schema().BuiltinOperator).items() if not name.startswith("_")}
+
+
 def builtin_name(code: Any) -> str:
-    s = schema()
+    """An operator code's name; ``CUSTOM`` ops by the number the schema gives them."""
     number = max(code.builtinCode, code.deprecatedBuiltinCode)
-    names = {value: name for name, value in vars(s.BuiltinOperator).items() if not name.startswith("_")}
-    return names.get(number, str(number))
+    return builtin_names().get(number, str(number))
 
 
 def split_signatures(data: bytes, source: str) -> dict[str, bytes]:

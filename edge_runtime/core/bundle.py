@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import BundleError
 from ..schema import Reader, dump
+from .atomic import write_json
 from .manifest import MANIFEST, AlphaTable, FormatStamp, InputSpec, ManifestHeader, Segment
 
 
@@ -138,14 +139,7 @@ def store_calibration(folder: str, table: AlphaTable, outcomes: dict[str, np.nda
     manifest.setdefault("files", {})[HELD_OUT_FILE] = {"sha256": sha256_of(path), "bytes": os.path.getsize(path)}
     manifest["held_out"] = HELD_OUT_FILE
     manifest["alpha_table"] = dump(table)
-    path = os.path.join(folder, MANIFEST)
-    partial = path + ".partial"
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=1)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    write_json(os.path.join(folder, MANIFEST), manifest)
 
 
 def load_outcomes(bundle: Bundle) -> dict[str, np.ndarray] | None:

@@ -22,6 +22,13 @@ def edgetpu_library(system: str | None = None) -> str:
     return {"Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}.get(system, "libedgetpu.so.1")
 
 
+def check_delegate_names(names: list[str]) -> None:
+    """Raise :class:`BackendError` naming the first name not in :data:`DELEGATE_NAMES`."""
+    for name in names:
+        if name not in DELEGATE_NAMES:
+            raise BackendError(f"unknown delegate {name!r}: expected one of {', '.join(DELEGATE_NAMES)}")
+
+
 def load_delegates(backend: Backend, names: list[str], device: str | None = None) -> list[Any]:
     """Load the delegates in ``names`` through ``backend``.
 
@@ -33,10 +40,9 @@ def load_delegates(backend: Backend, names: list[str], device: str | None = None
     Raises:
         BackendError: an unknown name, or a library that cannot be loaded (the message names it).
     """
+    check_delegate_names(names)
     delegates = []
-    for name in names:
-        if name != "edgetpu":
-            raise BackendError(f"unknown delegate {name!r}: expected one of {', '.join(DELEGATE_NAMES)}")
+    for _ in names:
         library = edgetpu_library()
         options = {"device": device} if device else {}
         try:

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+from ..core.atomic import write_json
 from ..core.bundle import Bundle, sha256_of
 from ..core.manifest import MANIFEST
 from ..errors import SchemaError
@@ -73,13 +74,7 @@ def bundle_identity(bundle_path: str) -> str:
 
 def write_energy(path: str, profile: EnergyProfile) -> None:
     """Write ``profile`` through a temporary file and a rename."""
-    partial = path + ".partial"
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(dump(profile), handle, indent=1)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    write_json(path, dump(profile))
 
 
 def read_energy(path: str, bundle: Bundle | None = None) -> EnergyProfile:

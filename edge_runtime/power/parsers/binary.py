@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..profiles import MonitorProfile
 from ..samples import Event, Gap
-from .record import RecordBuilder, Stats
+from .record import RecordBuilder, Stats, mid_frame
 
 
 class BinaryParser:
@@ -74,9 +74,4 @@ class BinaryParser:
         return int.from_bytes(frame[f.end.offset:f.end.offset + f.end.size], "big") == f.end.value
 
     def finish(self, t_mono: float, t_wall: float) -> list[Event]:
-        events: list[Event] = []
-        if self._buffer:
-            events.append(Gap(t_mono, t_wall, "truncated", f"the stream ended mid-frame ({len(self._buffer)} bytes)",
-                              len(self._buffer)))
-            self._buffer.clear()
-        return self.stats.count(events)
+        return self.stats.count(mid_frame(self._buffer, t_mono, t_wall))

@@ -93,7 +93,30 @@ class LabelledLinesParser(LineParser):
         events.append(self.builder.build(values, "", t_mono, t_wall))
 
 
-class LabelledBlocksParser(LineParser):
+class BlockParser(LineParser):
+    """Lines gathered into one record until a blank line (or until :meth:`block_line` flushes early);
+    the end of the stream flushes what is gathered."""
+
+    def line(self, raw: bytes, t_mono: float, t_wall: float, events: list[Event]) -> None:
+        text = self.decode(raw)
+        if not text:
+            self.flush(t_mono, t_wall, events)
+        elif not self.ignored(text):
+            self.block_line(text, t_mono, t_wall, events)
+
+    def block_line(self, text: str, t_mono: float, t_wall: float, events: list[Event]) -> None:
+        raise NotImplementedError
+
+    def flush(self, t_mono: float, t_wall: float, events: list[Event]) -> None:
+        raise NotImplementedError
+
+    def end(self, t_mono: float, t_wall: float) -> list[Event]:
+        events: list[Event] = []
+        self.flush(t_mono, t_wall, events)
+        return events
+
+
+class LabelledBlocksParser(BlockParser):
     """``blocks``: labelled lines gathered until a blank line, or until a label repeats
     (firmwares that print no blank line). A block with no recognised field is not a record."""
 
@@ -107,16 +130,10 @@ class LabelledBlocksParser(LineParser):
         self._block: dict[str, tuple[int, float]] = {}
         self._labels_seen: set[str] = set()
 
-    def line(self, raw: bytes, t_mono: float, t_wall: float, events: list[Event]) -> None:
-        text = self.decode(raw)
-        if not text:
-            self._flush(t_mono, t_wall, events)
-            return
-        if self.ignored(text):
-            return
+    def block_line(self, text: str, t_mono: float, t_wall: float, events: list[Event]) -> None:
         label = text.split(":", 1)[0].strip()
         if label in self._labels_seen:
-            self._flush(t_mono, t_wall, events)
+            self.flush(t_mono, t_wall, events)
         matched = False
         for spec, rank, pattern in self._patterns:
             match = pattern.match(text)
@@ -136,14 +153,9 @@ class LabelledBlocksParser(LineParser):
         else:
             events.append(Gap(t_mono, t_wall, "garbled", f"unrecognised line {text[:80]!r}"))
 
-    def _flush(self, t_mono: float, t_wall: float, events: list[Event]) -> None:
+    def flush(self, t_mono: float, t_wall: float, events: list[Event]) -> None:
         if self._block:
             values = {name: value for name, (_, value) in self._block.items()}
             events.append(self.builder.build(values, "", t_mono, t_wall))
         self._block = {}
         self._labels_seen = set()
-
-    def end(self, t_mono: float, t_wall: float) -> list[Event]:
-        events: list[Event] = []
-        self._flush(t_mono, t_wall, events)
-        return events

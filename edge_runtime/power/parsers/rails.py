@@ -17,13 +17,13 @@ import re
 
 from ..profiles import MonitorProfile
 from ..samples import Event, Gap
-from .lines import LineParser
+from .lines import BlockParser
 from .record import NUMBER
 
 RAIL_LINE = re.compile(r"^\s*([A-Za-z0-9_]+)_([AV])\b[^=]*=\s*" + NUMBER + r"\s*([AV])\s*$")
 
 
-class RailsParser(LineParser):
+class RailsParser(BlockParser):
     """``rails``: one record per run of the command; rails paired by name, summed as V·I."""
 
     def __init__(self, profile: MonitorProfile) -> None:
@@ -34,23 +34,17 @@ class RailsParser(LineParser):
         self._offset = framing.loss_w
         self._readings: dict[str, float] = {}
 
-    def line(self, raw: bytes, t_mono: float, t_wall: float, events: list[Event]) -> None:
-        text = self.decode(raw)
-        if not text:
-            self._flush(t_mono, t_wall, events)
-            return
-        if self.ignored(text):
-            return
+    def block_line(self, text: str, t_mono: float, t_wall: float, events: list[Event]) -> None:
         match = RAIL_LINE.match(text)
         if match is None or match.group(2) != match.group(4):
             events.append(Gap(t_mono, t_wall, "garbled", f"unrecognised line {text[:80]!r}"))
             return
         key = f"{match.group(1)}_{match.group(2)}"
         if key in self._readings:
-            self._flush(t_mono, t_wall, events)
+            self.flush(t_mono, t_wall, events)
         self._readings[key] = float(match.group(3))
 
-    def _flush(self, t_mono: float, t_wall: float, events: list[Event]) -> None:
+    def flush(self, t_mono: float, t_wall: float, events: list[Event]) -> None:
         readings, self._readings = self._readings, {}
         if not readings:
             return
@@ -68,8 +62,3 @@ class RailsParser(LineParser):
         if (volts := readings.get(self._voltage_rail)) is not None:
             values["voltage_v"] = volts
         events.append(self.builder.build(values, "", t_mono, t_wall))
-
-    def end(self, t_mono: float, t_wall: float) -> list[Event]:
-        events: list[Event] = []
-        self._flush(t_mono, t_wall, events)
-        return events

@@ -49,6 +49,16 @@ class RecordBuilder:
         return Sample(t_mono, t_wall, volts, amps, watts, percent, tuple(values.items()), status)
 
 
+def mid_frame(buffer: bytearray, t_mono: float, t_wall: float) -> list[Event]:
+    """The stream ended with ``buffer`` holding part of a frame: one ``truncated`` gap counting its bytes
+    (the buffer is emptied)."""
+    if not buffer:
+        return []
+    gap = Gap(t_mono, t_wall, "truncated", f"the stream ended mid-frame ({len(buffer)} bytes)", len(buffer))
+    buffer.clear()
+    return [gap]
+
+
 class Stats:
     def __init__(self) -> None:
         self.records = 0

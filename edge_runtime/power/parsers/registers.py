@@ -15,7 +15,7 @@ from typing import Mapping
 
 from ..profiles import MonitorProfile
 from ..samples import Event, Gap
-from .record import RecordBuilder, Stats
+from .record import RecordBuilder, Stats, mid_frame
 
 MAGIC = b"\xa5\x5a"
 MAX_WORDS = 32
@@ -93,9 +93,4 @@ class RegistersParser:
         return self.builder.build(values, "", t_mono, t_wall)
 
     def finish(self, t_mono: float, t_wall: float) -> list[Event]:
-        events: list[Event] = []
-        if self._buffer:
-            events.append(Gap(t_mono, t_wall, "truncated", f"the stream ended mid-frame ({len(self._buffer)} bytes)",
-                              len(self._buffer)))
-            self._buffer.clear()
-        return self.stats.count(events)
+        return self.stats.count(mid_frame(self._buffer, t_mono, t_wall))

@@ -13,7 +13,7 @@ import threading
 import time
 
 from ..samples import Gap
-from .port import ChunkCallback, Clock, EventCallback, PortError
+from .port import ChunkCallback, Clock, EventCallback, hand_over, reconnect
 
 log = logging.getLogger(__name__)
 
@@ -98,17 +98,9 @@ class PolledReader:
                 self.on_event([Gap(t_mono, t_wall, "garbled", f"{self.url}: {exc}")])
             return
         self._failures = 0
-        if not data:
-            return
-        self.bytes_read += len(data)
-        t_mono, t_wall = self.monotonic(), self.wall()
-        try:
-            self.on_chunk(data, t_mono, t_wall)
-        except Exception as exc:  # noqa: BLE001 - a callback's bug must not end the reader
-            log.error("%s: could not handle %d bytes (%s: %s)", self.url, len(data), type(exc).__name__, exc,
-                      exc_info=log.isEnabledFor(logging.DEBUG))
-            self.on_event([Gap(t_mono, t_wall, "internal_error", f"{type(exc).__name__}: {exc} "
-                               f"({len(data)} bytes not parsed)", len(data))])
+        if data:
+            self.bytes_read += len(data)
+            hand_over(self.url, self.on_chunk, self.on_event, data, self.monotonic(), self.wall())
 
     def _run(self) -> None:
         next_at = self.monotonic()
@@ -127,23 +119,12 @@ class PolledReader:
             self._disconnect()
 
     def _reconnect(self) -> bool:
-        lost_at = self.monotonic()
-        wait = self.backoff[0]
-        while not self._stop.wait(wait):
-            try:
-                self.connect()
-            except PortError as exc:
-                log.debug("%s: still away (%s)", self.url, exc.reason)
-                wait = min(wait * 2, self.backoff[1])
-                continue
-            self._connected = True
-            self._failures = 0
-            self.reconnects += 1
-            away = self.monotonic() - lost_at
-            log.warning("%s: reconnected after %.1f s", self.url, away)
-            self.on_event([Gap(self.monotonic(), self.wall(), "reconnected", f"{self.url} back after {away:.1f} s")])
-            return True
-        return False
+        if not reconnect(self.url, self.connect, self._stop, self.backoff, self.on_event, self.monotonic, self.wall):
+            return False
+        self._connected = True
+        self._failures = 0
+        self.reconnects += 1
+        return True
 
     def _disconnect(self) -> None:
         if self._connected:

@@ -1,14 +1,5 @@
-"""Transports: the port (or sysfs folder) and its reader thread, one object each.
-
-Ports are opened only through ``serial.serial_for_url``, so ``/dev/ttyUSB0``, ``loop://``,
-``socket://``, ``rfc2217://``, ``hwgrep://`` and this package's ``unix://`` and ``replay://``
-all work. Each chunk is stamped with ``time.monotonic()`` and ``time.time()`` the moment it
-is read, so records carry receive times, not write times.
-
-Threads: ``start()`` spawns one daemon reader thread; every callback (``on_chunk``,
-``on_event``, ``on_end``) runs on it and must not block for long. ``stop()`` may be called
-from any thread and returns once the thread has ended.
-"""
+"""A pyserial port read in bulk on a reader thread, and what every transport's thread shares: handing a
+chunk to its callback and reconnecting with back-off (see the package docstring for the thread rules)."""
 
 from __future__ import annotations
 
@@ -91,6 +82,40 @@ def open_port(url: str, baud: int, timeout: float, keep_input: bool = False) -> 
         raise PortError(url, exc.strerror or str(exc)) from None
 
 
+def hand_over(url: str, on_chunk: ChunkCallback, on_event: EventCallback, data: bytes, t_mono: float,
+              t_wall: float) -> None:
+    """Give ``data`` to ``on_chunk``; a bug in the callback becomes an ``internal_error`` gap naming the bytes
+    not parsed, never the end of the reader thread."""
+    try:
+        on_chunk(data, t_mono, t_wall)
+    except Exception as exc:  # noqa: BLE001 - a callback's bug must not end the reader
+        log.error("%s: could not handle %d bytes (%s: %s)", url, len(data), type(exc).__name__, exc,
+                  exc_info=log.isEnabledFor(logging.DEBUG))
+        on_event([Gap(t_mono, t_wall, "internal_error", f"{type(exc).__name__}: {exc} ({len(data)} bytes not parsed)",
+                      len(data))])
+
+
+def reconnect(url: str, attempt: Callable[[], None], stop: threading.Event, backoff: tuple[float, float],
+              on_event: EventCallback, monotonic: Clock, wall: Clock) -> bool:
+    """Call ``attempt`` (it raises :class:`PortError` while the device is away), waiting from ``backoff[0]``
+    doubling to ``backoff[1]`` s between tries, until it works (True, after a ``reconnected`` gap) or ``stop``
+    is set (False)."""
+    lost_at = monotonic()
+    wait = backoff[0]
+    while not stop.wait(wait):
+        try:
+            attempt()
+        except PortError as exc:
+            log.debug("%s: still away (%s)", url, exc.reason)
+            wait = min(wait * 2, backoff[1])
+            continue
+        away = monotonic() - lost_at
+        log.warning("%s: reconnected after %.1f s", url, away)
+        on_event([Gap(monotonic(), wall(), "reconnected", f"{url} back after {away:.1f} s")])
+        return True
+    return False
+
+
 class PortReader:
     """A pyserial port read in bulk on a background thread, reconnecting after an unplug.
 
@@ -168,14 +193,7 @@ class PortReader:
                     continue
                 if data:
                     self.bytes_read += len(data)
-                    t_mono, t_wall = self.monotonic(), self.wall()
-                    try:
-                        self.on_chunk(data, t_mono, t_wall)
-                    except Exception as exc:  # noqa: BLE001 - a callback's bug must not end the reader
-                        log.error("%s: could not handle %d bytes (%s: %s)", self.url, len(data), type(exc).__name__, exc,
-                                  exc_info=log.isEnabledFor(logging.DEBUG))
-                        self.on_event([Gap(t_mono, t_wall, "internal_error",
-                                           f"{type(exc).__name__}: {exc} ({len(data)} bytes not parsed)", len(data))])
+                    hand_over(self.url, self.on_chunk, self.on_event, data, self.monotonic(), self.wall())
                 elif getattr(port, "finished", False):
                     if self.on_end is not None:
                         self.on_end()
@@ -191,21 +209,13 @@ class PortReader:
         self.on_event([Gap(self.monotonic(), self.wall(), "disconnected", f"{self.url}: {reason}")])
 
     def _reconnect(self) -> serial.SerialBase | None:
-        lost_at = self.monotonic()
-        wait = self.backoff[0]
-        while not self._stop.wait(wait):
-            try:
-                self._port = open_port(self.url, self.baud, timeout=0.05, keep_input=True)
-            except PortError as exc:
-                log.debug("%s: still away (%s)", self.url, exc.reason)
-                wait = min(wait * 2, self.backoff[1])
-                continue
-            self.reconnects += 1
-            away = self.monotonic() - lost_at
-            log.warning("%s: reconnected after %.1f s", self.url, away)
-            self.on_event([Gap(self.monotonic(), self.wall(), "reconnected", f"{self.url} back after {away:.1f} s")])
-            return self._port
-        return None
+        def attempt() -> None:
+            self._port = open_port(self.url, self.baud, timeout=0.05, keep_input=True)
+
+        if not reconnect(self.url, attempt, self._stop, self.backoff, self.on_event, self.monotonic, self.wall):
+            return None
+        self.reconnects += 1
+        return self._port
 
     @staticmethod
     def _close(port: serial.SerialBase) -> None:
