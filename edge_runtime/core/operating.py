@@ -73,6 +73,11 @@ class AlphaPlans:
         return (row.cost + share * (nxt.cost - row.cost),
                 row.expected_accuracy + share * (nxt.expected_accuracy - row.expected_accuracy))
 
+    def sweep(self, count: int) -> list[tuple[dict[str, Any], Any]]:
+        """(row fields, plan) at ``count`` evenly spaced α from 0 to 1: what every family's eval sweeps."""
+        alphas = [round(i / max(count - 1, 1), 4) for i in range(count)]
+        return [({"alpha": a, "expected_accuracy": round(self.expected(a)[1], 6)}, self.plan(a)) for a in alphas]
+
     def alpha_for_accuracy(self, accuracy: float) -> float:
         """The largest α whose expected accuracy is at least ``accuracy`` (0 if even α = 0 expects less)."""
         points = self.table.points

@@ -43,8 +43,7 @@ def evaluate(runtime: GatedRuntime, images: list[np.ndarray], labels: np.ndarray
     mono_accuracy = mono.run()
     plans = runtime.alpha_plans
     if plans is not None:
-        points = [({"alpha": a, "expected_accuracy": round(plans.expected(a)[1], 6)}, plans.plan(a))
-                  for a in np.round(np.linspace(0.0, 1.0, count), 4).tolist()]
+        points = plans.sweep(count)
     else:
         table = spec.alpha_table
         points = [({"alpha": alpha, "delta": delta}, runtime.plan_for_delta(table_delta(delta), alpha))

@@ -47,8 +47,7 @@ def rule_points(runtime: MultiExitRuntime, rule: str, count: int) -> list[tuple[
     plans = runtime.alpha_plans if rule == "frontier" else AlphaPlans(runtime.bundle.header.alpha_table,
                                                                        runtime.plan_for_setting)
     assert plans is not None
-    return [({"alpha": a, "expected_accuracy": round(plans.expected(a)[1], 6)}, plans.plan(a))
-            for a in default_alphas(count)]
+    return plans.sweep(count)
 
 
 def evaluate(runtime: MultiExitRuntime, images: list[np.ndarray], labels: np.ndarray, count: int = 21,

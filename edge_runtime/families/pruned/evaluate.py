@@ -34,8 +34,7 @@ def evaluate(runtime: PrunedRuntime, images: list[np.ndarray], labels: np.ndarra
     mono_accuracy = mono.run()
     plans = runtime.alpha_plans
     if plans is not None:
-        points = [({"alpha": a, "expected_accuracy": round(plans.expected(a)[1], 6)}, plans.plan(a))
-                  for a in np.round(np.linspace(0.0, 1.0, count), 4).tolist()]
+        points = plans.sweep(count)
     else:
         points = [({"alpha": row.alpha, "threshold_q": row.threshold_q}, runtime.plan_for_alpha(row.alpha))
                   for row in runtime.alpha_rows]
