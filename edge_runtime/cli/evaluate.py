@@ -71,7 +71,7 @@ def run_eval(runtime: Any, dataset: str, *, points: int = 21, limit: int | None 
 def add_live(args: argparse.Namespace | None, runtime: Any, images: list[np.ndarray], labels: np.ndarray,
              report: dict[str, Any]) -> None:
     """With --monitor: one more pass over the test split with α read live from the monitor."""
-    live = start_live_alpha(args, runtime.plan_for_alpha)
+    live = start_live_alpha(args, runtime)
     if live is not None:
         try:
             report["live"] = evaluate_live(runtime, images, labels, live)

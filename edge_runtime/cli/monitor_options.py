@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from ..power.live import LiveAlpha
-from ..power.policies import parse_policy
+from ..power.policies import Linear, Policy, parse_policy
 from ..power.profiles import load_profile
 from ..power.transports import parse_monitor_spec
 from .arg_types import seconds, unit_interval
@@ -25,8 +25,10 @@ def add_monitor_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--battery", metavar="PROFILE", help="the battery behind the monitor (e.g. liion-1s-pisugar); "
                        "needed when the monitor reports no percentage")
     group.add_argument("--policy", default="linear", metavar="SPEC",
-                       help="how α follows the battery: linear (α = 1 − SoC), table, table:80%%=0,50%%=0.9,0%%=1, "
-                            "lifetime:8h, lifetime:until=18:00 (default linear)")
+                       help="how α follows the battery: linear (α rises as the charge falls, to where the bundle's α "
+                            "table expects half a point less accuracy than at α = 0), linear:loss=2 (another budget, in "
+                            "points), linear:hi=1 (α = 1 − SoC, to the cheapest point), table, "
+                            "table:80%%=0,50%%=0.9,0%%=1, lifetime:8h, lifetime:until=18:00 (default linear)")
     group.add_argument("--grace", type=seconds, default=30.0, metavar="S",
                        help="keep the last α this long when the monitor falls silent (default 30)")
     group.add_argument("--safe-alpha", type=unit_interval, default=0.5, metavar="A",
@@ -40,15 +42,25 @@ def check_monitor_options(parser: argparse.ArgumentParser, args: argparse.Namesp
         parser.error(f"--baud must be a positive rate, got {args.baud}")
 
 
-def start_live_alpha(args: argparse.Namespace | None, plan_for: Any) -> LiveAlpha | None:
-    """Start the live α for ``args.monitor`` (or return None); waits briefly for a first reading."""
+def policy_for(spec: str, runtime: Any) -> Policy:
+    """``--policy spec`` for ``runtime``: ``linear``'s accuracy budget is read from the runtime's α table (when its
+    rule is the table's); how α will follow the charge goes to stderr."""
+    plans = getattr(runtime, "alpha_plans", None)
+    policy = parse_policy(spec, time.time(), plans.alpha_within_loss if plans is not None else None)
+    if isinstance(policy, Linear):
+        print(f"policy {spec}: {policy.basis}", file=sys.stderr)
+    return policy
+
+
+def start_live_alpha(args: argparse.Namespace | None, runtime: Any) -> LiveAlpha | None:
+    """Start the live α of ``runtime`` for ``args.monitor`` (or return None); waits briefly for a first reading."""
     if args is None or not getattr(args, "monitor", None):
         return None
     name, url = parse_monitor_spec(args.monitor)
     profile = load_profile(name, "monitor")
     battery = load_profile(args.battery, "battery") if args.battery else None
-    policy = parse_policy(args.policy, time.time())
-    live = LiveAlpha(profile, url, battery, policy, plan_for, baud=args.baud, grace_s=args.grace,
+    policy = policy_for(args.policy, runtime)
+    live = LiveAlpha(profile, url, battery, policy, runtime.plan_for_alpha, baud=args.baud, grace_s=args.grace,
                      safe_alpha=args.safe_alpha)
     live.start()
     wait = min(max(args.grace, 0.5), 3 * profile.transport.period_s + 1.0)

@@ -41,7 +41,7 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     runtime = open_from_args(args)
-    live = start_live_alpha(args, runtime.plan_for_alpha)
+    live = start_live_alpha(args, runtime)
     try:
         return run_images(args, runtime, live)
     finally:

@@ -72,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     logging.getLogger("edge_runtime").setLevel(logging.DEBUG if args.debug else logging.INFO)
     runtime = open_from_args(args)
-    live = start_live_alpha(args, runtime.plan_for_alpha)
+    live = start_live_alpha(args, runtime)
     alpha = live if live is not None else FixedAlpha(0.5 if args.alpha is None else args.alpha,
                                                      runtime.plan_for_alpha(0.5 if args.alpha is None else args.alpha))
     service = Service(runtime, alpha, results=args.results, queue_size=args.queue, live=live)

@@ -78,6 +78,10 @@ class AlphaPlans:
         alphas = [round(i / max(count - 1, 1), 4) for i in range(count)]
         return [({"alpha": a, "expected_accuracy": round(self.expected(a)[1], 6)}, self.plan(a)) for a in alphas]
 
+    def alpha_within_loss(self, points: float) -> float:
+        """The largest α whose expected accuracy is at most ``points`` (percentage points) below α = 0's."""
+        return self.alpha_for_accuracy(self.expected(0.0)[1] - points / 100.0)
+
     def alpha_for_accuracy(self, accuracy: float) -> float:
         """The largest α whose expected accuracy is at least ``accuracy`` (0 if even α = 0 expects less)."""
         points = self.table.points

@@ -4,8 +4,15 @@ Every policy is called as ``policy(state, now_wall, previous_alpha, dt_s) -> alp
 state of its own, so it can be tested with numbers worked by hand. α → 1 spends the least
 energy; α → 0 gives the most accuracy.
 
-Specs on the command line: ``linear``, ``linear:lo=0.9,hi=1``, ``table``,
+Specs on the command line: ``linear``, ``linear:loss=2``, ``linear:lo=0.9,hi=1``, ``table``,
 ``table:80%=0,50%=0.9,20%=0.95,0%=1``, ``lifetime:8h``, ``lifetime:until=18:00``.
+
+``linear`` without ``hi`` takes an accuracy budget (``loss``, points, default
+:data:`DEFAULT_LINEAR_LOSS_POINTS`): α rises to the largest α the bundle's α table expects to
+lose no more than that against α = 0, so the end of a charge is not spent on an operating point
+far worse than the rest. Why a budget and not α = 1 at empty: images at the cheapest point cost a
+fraction of the others, so when a linear policy reaches it, those images are a large share of all
+images in a charge and their accuracy sets the charge's (see the README, "Which policy").
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
+from ..core.sweep import EQUAL_ACCURACY_TOLERANCE
 from ..errors import EdgeRuntimeError
 from .battery import BatteryState
 
@@ -35,12 +43,23 @@ def _clamp(x: float) -> float:
     return min(max(x, 0.0), 1.0)
 
 
+# by default the charge ends where the table still expects what eval calls equal accuracy (half a point)
+DEFAULT_LINEAR_LOSS_POINTS = 100.0 * EQUAL_ACCURACY_TOLERANCE
+
+AlphaWithinLoss = Callable[[float], float]
+"""Points of accuracy → the largest α the bundle's α table expects to lose at most that many against α = 0."""
+
+
 @dataclass(frozen=True)
 class Linear:
-    """α = lo + (hi − lo)·(1 − SoC): α = 1 − SoC with the defaults."""
+    """α = lo + (hi − lo)·(1 − SoC): α = 1 − SoC with lo = 0, hi = 1.
+
+    ``basis`` says how ``hi`` was chosen, for the user (not compared).
+    """
 
     lo: float = 0.0
     hi: float = 1.0
+    basis: str = field(default="", compare=False)
 
     def __call__(self, state: BatteryState, now: float, previous: float, dt: float) -> float:
         return _clamp(self.lo + (self.hi - self.lo) * (1.0 - state.soc))
@@ -112,21 +131,48 @@ def _fraction(text: str) -> float:
     return value
 
 
-def parse_policy(spec: str, now_wall: float) -> Policy:
-    """A policy from its command-line spec; ``now_wall`` anchors durations such as ``8h``."""
+def _parse_linear(spec: str, args: str, alpha_within_loss: AlphaWithinLoss | None) -> Linear:
+    form = '"linear", "linear:loss=P" (points, P ≥ 0) or "linear:lo=A,hi=B" with 0 ≤ A, B ≤ 1'
+    params: dict[str, float] = {}
+    for item in filter(None, args.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            if key in ("lo", "hi"):
+                params[key] = _fraction(value)
+            elif key == "loss":
+                params[key] = float(value)
+                if not 0.0 <= params[key] < math.inf:
+                    raise ValueError(value)
+            else:
+                raise ValueError(key)
+        except ValueError:
+            raise PolicyError(spec, form) from None
+    if "loss" in params and "hi" in params:
+        raise PolicyError(spec, form + " (loss and hi both set where α stops at empty: give one)")
+    lo = params.get("lo", 0.0)
+    if "hi" in params:
+        return Linear(lo, params["hi"], f"α from {lo:g} at full charge to {params['hi']:g} at empty")
+    loss = params.get("loss", DEFAULT_LINEAR_LOSS_POINTS)
+    if alpha_within_loss is None:
+        return Linear(lo, 1.0, f"α from {lo:g} at full charge to 1 at empty (no α table to hold the loss to "
+                               f"{loss:g} point(s))")
+    hi = max(lo, alpha_within_loss(loss))
+    return Linear(lo, hi, f"α from {lo:g} at full charge to {hi:.3f} at empty, where the bundle's α table expects "
+                          f"{loss:g} point(s) less than at α = 0 (linear:loss=P for another budget, linear:hi=1 "
+                          f"to reach the cheapest point)")
+
+
+def parse_policy(spec: str, now_wall: float, alpha_within_loss: AlphaWithinLoss | None = None) -> Policy:
+    """A policy from its command-line spec.
+
+    Args:
+        now_wall: anchors durations such as ``8h`` (seconds since the epoch).
+        alpha_within_loss: the bundle's α table, for ``linear``'s accuracy budget; None (no table, or a rule
+            other than the table's) makes ``linear`` run to α = 1.
+    """
     name, _, args = spec.partition(":")
     if name == "linear":
-        form = '"linear" or "linear:lo=A,hi=B" with 0 ≤ A, B ≤ 1'
-        params = {"lo": 0.0, "hi": 1.0}
-        for item in filter(None, args.split(",")):
-            key, _, value = item.partition("=")
-            try:
-                if key not in params:
-                    raise ValueError(key)
-                params[key] = _fraction(value)
-            except ValueError:
-                raise PolicyError(spec, form) from None
-        return Linear(params["lo"], params["hi"])
+        return _parse_linear(spec, args, alpha_within_loss)
     if name == "table":
         if not args:
             return Table()

@@ -91,3 +91,14 @@ def test_alpha_plans_interpolate_cost_and_accuracy():
     assert plans.expected(0.6875) == pytest.approx((3.5, 0.94))
     assert plans.alpha_for_accuracy(0.98) == 0.375 and plans.alpha_for_accuracy(0.999) == 0.0
     assert plans.alpha_for_accuracy(0.94) == pytest.approx(0.6875)
+
+
+def test_alpha_within_an_accuracy_budget():
+    """α = 0 expects 99%, 0.375 expects 98%, 1 expects 90%: the budget is points below α = 0's."""
+    table = build_table([c(9, 1, {"k": "a"}), c(6, 2, {"k": "b"}), c(1, 10, {"k": "z"})], 100)
+    plans = AlphaPlans(table, lambda setting: setting["k"])
+    assert plans.alpha_within_loss(0.0) == 0.0
+    assert plans.alpha_within_loss(1.0) == pytest.approx(0.375)
+    assert plans.alpha_within_loss(0.5) == pytest.approx(0.1875)
+    assert plans.alpha_within_loss(5.0) == pytest.approx(0.6875)
+    assert plans.alpha_within_loss(9.0) == pytest.approx(1.0) and plans.alpha_within_loss(50.0) == 1.0

@@ -96,6 +96,26 @@ def test_lifetime_raises_alpha_when_life_falls_short():
     assert policy(short, 9999.0, 0.3, 6.0) == 0.3  # past the deadline: hold
 
 
+def test_linear_takes_an_accuracy_budget_from_the_bundle():
+    asked = []
+
+    def within(points):
+        asked.append(points)
+        return 0.4 * points  # a table losing 2.5 points per unit of α
+
+    assert parse_policy("linear", 0, within) == Linear(0.0, 0.2) and asked == [0.5]
+    assert parse_policy("linear:loss=2", 0, within) == Linear(0.0, 0.8) and asked[-1] == 2.0
+    assert parse_policy("linear:loss=0", 0, within) == Linear(0.0, 0.0)
+    assert parse_policy("linear:lo=0.3", 0, within) == Linear(0.3, 0.3)  # the budget is spent before the charge
+    assert parse_policy("linear:hi=1", 0, within) == Linear(0.0, 1.0) and len(asked) == 4  # no table asked
+    assert parse_policy("linear", 0, None) == Linear(0.0, 1.0)  # no table: α = 1 − SoC
+    assert "0.200 at empty" in parse_policy("linear", 0, within).basis
+    assert "no α table" in parse_policy("linear", 0, None).basis
+    for bad in ("linear:loss=-1", "linear:loss=x", "linear:loss=1,hi=0.5", "linear:loss=inf", "linear:top=1"):
+        with pytest.raises(PolicyError, match="expected"):
+            parse_policy(bad, 0.0, within)
+
+
 def test_policy_specs():
     assert parse_policy("linear:lo=0.9,hi=1", 0) == Linear(0.9, 1.0)
     table = parse_policy("table:80%=0,50%=0.9,0%=1,hysteresis=0.01", 0)
