@@ -11,7 +11,11 @@ Prints:
   row is checked against the pattern: records lost, records corrupted, rate;
 * α read cost: a decision with the plan read from a live monitor's ``current`` against the
   same decision with a fixed plan, interleaved in rounds;
-* the battery demo: images per charge and accuracy, adaptive vs the fixed full model.
+* the battery demo: images per charge and accuracy, adaptive vs the fixed full model, for the
+  default ``linear`` (an accuracy budget of half a point), ``linear:loss=1`` and ``linear:hi=1``
+  (α = 1 − SoC, to the cheapest point), and ``linear:hi=1`` once more on a copy of the bundle whose
+  α table was fitted on the test split itself: what the best table of per-exit thresholds could do
+  when a linear policy runs to the cheapest point.
 """
 
 from __future__ import annotations
@@ -149,13 +153,40 @@ def alpha_read_cost(rounds: int) -> dict[str, float]:
             "difference_us": statistics.median(diffs), "attribute_read_ns": read_ns}
 
 
-def battery_demo() -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-m", "edge_runtime", "demo", "--battery", "--json"], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True, check=True)
+DEMO_POLICIES = ("linear", "linear:loss=1", "linear:hi=1")
+
+
+def battery_demo(policy: str, workdir: str | None = None) -> dict[str, float]:
+    command = [sys.executable, "-m", "edge_runtime", "demo", "--battery", "--json", "--policy", policy]
+    if workdir:
+        command += ["--workdir", workdir]
+    out = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True)
     report = json.loads(out.stdout)
-    return {"adaptive_images": report["adaptive"]["images"], "adaptive_accuracy": report["adaptive"]["accuracy"],
+    return {"policy": policy, "adaptive_images": report["adaptive"]["images"],
+            "adaptive_accuracy": report["adaptive"]["accuracy"],
             "fixed_images": report["fixed"]["images"], "fixed_accuracy": report["fixed"]["accuracy"],
             "images_ratio": report["images_ratio"], "accuracy_change_points": report["accuracy_change_points"]}
+
+
+def battery_demos() -> list[dict[str, float]]:
+    """The demo under each of :data:`DEMO_POLICIES`, then ``linear:hi=1`` with a table fitted on the test split."""
+    import shutil
+
+    from edge_runtime.cli.common import load_split
+    from edge_runtime.cli.demo import default_workdir, ensure_bundle
+    from edge_runtime.registry import calibrate_bundle, load_bundle
+
+    results = [battery_demo(policy) for policy in DEMO_POLICIES]
+    bundle = os.path.join(default_workdir(), "digits-multi-exit")
+    ensure_bundle(bundle, retrain=False)
+    with tempfile.TemporaryDirectory(prefix="bench-power-") as folder:
+        copy = os.path.join(folder, "digits-multi-exit")
+        shutil.copytree(bundle, copy)
+        images, labels = load_split("digits", load_bundle(copy), "test")
+        calibrate_bundle(copy, images, labels)
+        fitted = battery_demo("linear:hi=1", folder)
+    results.append({**fitted, "policy": "linear:hi=1, table fitted on the test split"})
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         say("timing decisions with a fixed plan and with the live α …")
         result["alpha"] = alpha_read_cost(args.rounds)
     if "demo" not in args.skip:
-        say("running edge-runtime demo --battery …")
-        result["demo"] = battery_demo()
+        say(f"running edge-runtime demo --battery with {', '.join(DEMO_POLICIES)} and a table fitted on the test split …")
+        result["demo"] = battery_demos()
     if args.json:
         print(json.dumps(result))
         return 0
@@ -198,11 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"decision, fixed plan        : {a['fixed_plan_us']:8.2f} µs")
         print(f"decision, live α's plan     : {a['live_plan_us']:8.2f} µs  (difference {a['difference_us']:+.2f} µs; "
               f"the read alone {a['attribute_read_ns']:.0f} ns)")
-    if "demo" in result:
-        d = result["demo"]
-        print(f"battery demo                : adaptive {d['adaptive_images']:,d} images at {d['adaptive_accuracy']:.2%}, "
-              f"fixed {d['fixed_images']:,d} at {d['fixed_accuracy']:.2%} → {d['images_ratio']:.2f}× per charge, "
-              f"{d['accuracy_change_points']:+.2f} points")
+    for d in result.get("demo", []):
+        print(f"battery demo, --policy {d['policy']}: adaptive {d['adaptive_images']:,d} images at "
+              f"{d['adaptive_accuracy']:.2%}, fixed {d['fixed_images']:,d} at {d['fixed_accuracy']:.2%} → "
+              f"{d['images_ratio']:.2f}× per charge, {d['accuracy_change_points']:+.2f} points")
     return 0
 
 
