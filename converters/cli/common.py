@@ -73,8 +73,18 @@ def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
         progress.say(f"{len(dataset.y_train) + len(dataset.y_test):,d} images of {dataset.image_shape[1]}×"
                      f"{dataset.image_shape[0]} {dataset.color_mode}, {len(dataset.labels)} classes")
         with tf_output_to(log_path):
-            import_tensorflow()
+            tf = import_tensorflow()
+            seed_everything(tf, args.seed)
             yield progress, dataset
+
+
+def seed_everything(tf: Any, seed: int) -> None:
+    """The same command on the same machine makes the same bundle: Python's, numpy's and TensorFlow's generators
+    seeded before any weight is created, and TensorFlow's kernels made deterministic."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
 
 
 def load_keras_model(path: str, image_shape: tuple[int, ...]) -> Any:
