@@ -19,3 +19,15 @@ def test_bench_pruned_runs(pruned_bundle, capsys):
     assert bench_pruned.main([pruned_bundle, "--rounds", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["original"]["macs"] > 0
+
+
+def test_bench_seeds_runs(digits_bundle, monkeypatch, capsys):
+    from tools import bench_seeds
+
+    built = []
+    monkeypatch.setattr(bench_seeds, "cached_bundle", lambda *args, **kw: built.append(args) or digits_bundle)
+    assert bench_seeds.main(["--seeds", "7", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert built[0][2] == ["--seed", "7"] and row["seed"] == 7
+    assert 0.0 < row["monolithic_accuracy"] <= 1.0 and 0.0 < row["alpha0_accuracy"] <= 1.0
+    assert row["battery_images_ratio"] > 0.0 and -100.0 <= row["battery_accuracy_change_points"] <= 100.0

@@ -17,9 +17,10 @@ from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.registry import open_runtime
 
 
-def cached_bundle(family: str, name: str, convert_args: list[str], minutes: str) -> str:
-    """``~/.cache/edge-adaptive/FAMILY/NAME``, converted with ``edge-convert FAMILY ARGS`` if missing."""
-    bundle = os.path.join(os.path.dirname(default_workdir()), family, name)
+def cached_bundle(family: str, name: str, convert_args: list[str], minutes: str, folder: str | None = None) -> str:
+    """``~/.cache/edge-adaptive/FOLDER/NAME`` (FOLDER defaults to FAMILY), converted with ``edge-convert FAMILY
+    ARGS`` if missing."""
+    bundle = os.path.join(os.path.dirname(default_workdir()), folder or family, name)
     if not os.path.isfile(os.path.join(bundle, "manifest.json")):
         os.makedirs(os.path.dirname(bundle), exist_ok=True)
         print(f"building {bundle} ({minutes})", file=sys.stderr)
