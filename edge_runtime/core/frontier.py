@@ -11,9 +11,9 @@ One meaning of α for every family (see the README, "α"):
   upper concave hull of (energy, accuracy), neighbouring hull points mixed input by input.
 
 Why energy, linearly: a battery policy maps charge to α. With α linear in energy, a linear policy
-(α proportional to the charge used) makes the power drawn at a given input rate fall linearly as the charge
-is used, the same schedule for every bundle; with eq. 7 the map from α to energy is the bundle's
-own (steep) fit, and a linear policy acts only in the last few percent of the charge.
+(α proportional to the charge used) makes the power drawn at a given input rate fall linearly as
+the charge is used, the same schedule for every bundle; with eq. 7 the map from α to energy is the
+bundle's own (steep) fit, and a linear policy acts only in the last few percent of the charge.
 
 Everything here is numpy on arrays of held-out outcomes; the families say what an operating point
 is (:mod:`edge_runtime.families`).
