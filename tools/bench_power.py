@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         say("timing decisions with a fixed plan and with the live α …")
         result["alpha"] = alpha_read_cost(args.rounds)
     if "demo" not in args.skip:
-        say(f"running edge-runtime demo --battery with {', '.join(DEMO_POLICIES)} and a table fitted on the test split …")
+        say(f"running edge-runtime demo --battery with {', '.join(DEMO_POLICIES)} and a table fitted on the test "
+            "split …")
         result["demo"] = battery_demos()
     if args.json:
         print(json.dumps(result))

@@ -25,9 +25,9 @@ def add_monitor_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--battery", metavar="PROFILE", help="the battery behind the monitor (e.g. liion-1s-pisugar); "
                        "needed when the monitor reports no percentage")
     group.add_argument("--policy", default="linear", metavar="SPEC",
-                       help="how α follows the battery: linear (α rises as the charge falls, to where the bundle's α "
-                            "table expects half a point less accuracy than at α = 0), linear:loss=2 (another budget, in "
-                            "points), linear:hi=1 (α = 1 − SoC, to the cheapest point), table, "
+                       help="how α follows the battery: linear (α rises as the charge falls, to where the bundle's "
+                            "α table expects half a point less accuracy than at α = 0), linear:loss=2 (another "
+                            "budget, in points), linear:hi=1 (α = 1 − SoC, to the cheapest point), table, "
                             "table:80%%=0,50%%=0.9,0%%=1, lifetime:8h, lifetime:until=18:00 (default linear)")
     group.add_argument("--grace", type=seconds, default=30.0, metavar="S",
                        help="keep the last α this long when the monitor falls silent (default 30)")

@@ -154,8 +154,8 @@ def _parse_linear(spec: str, args: str, alpha_within_loss: AlphaWithinLoss | Non
         return Linear(lo, params["hi"], f"α from {lo:g} at full charge to {params['hi']:g} at empty")
     loss = params.get("loss", DEFAULT_LINEAR_LOSS_POINTS)
     if alpha_within_loss is None:
-        return Linear(lo, 1.0, f"α from {lo:g} at full charge to 1 at empty (no α table to hold the loss to "
-                               f"{loss:g} point(s))")
+        return Linear(lo, 1.0, f"α from {lo:g} at full charge to 1 at empty (no α table in use to hold the loss "
+                               f"to {loss:g} point(s))")
     hi = max(lo, alpha_within_loss(loss))
     return Linear(lo, hi, f"α from {lo:g} at full charge to {hi:.3f} at empty, where the bundle's α table expects "
                           f"{loss:g} point(s) less than at α = 0 (linear:loss=P for another budget, linear:hi=1 "
