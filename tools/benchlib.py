@@ -24,8 +24,9 @@ def cached_bundle(family: str, name: str, convert_args: list[str], minutes: str,
     if not os.path.isfile(os.path.join(bundle, "manifest.json")):
         os.makedirs(os.path.dirname(bundle), exist_ok=True)
         print(f"building {bundle} ({minutes})", file=sys.stderr)
+        # the converter's summary goes to stderr: stdout carries only the benchmark's figures
         subprocess.run([sys.executable, "-m", "converters", family, "--dataset", "digits", *convert_args,
-                        "--out", bundle, "--force"], check=True)
+                        "--out", bundle, "--force"], check=True, stdout=sys.stderr)
     return bundle
 
 
