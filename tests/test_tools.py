@@ -4,6 +4,9 @@ crashed bench_gated after its bundle had taken four minutes to build."""
 from __future__ import annotations
 
 import json
+import os
+
+import pytest
 
 from tools import bench_gated, bench_pruned
 
@@ -31,3 +34,15 @@ def test_bench_seeds_runs(digits_bundle, monkeypatch, capsys):
     assert built[0][2] == ["--seed", "7"] and row["seed"] == 7
     assert 0.0 < row["monolithic_accuracy"] <= 1.0 and 0.0 < row["alpha0_accuracy"] <= 1.0
     assert row["battery_images_ratio"] > 0.0 and -100.0 <= row["battery_accuracy_change_points"] <= 100.0
+
+
+@pytest.mark.slow
+def test_a_benchmark_bundle_is_built_without_writing_to_stdout(tmp_path, monkeypatch, capfd):
+    """``--json`` output must be JSON alone: the converter's summary table once came out on stdout before it."""
+    from tools.benchlib import cached_bundle
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    bundle = cached_bundle("multi-exit", "tiny", ["--epochs", "1", "--filters", "8", "--blocks", "2"], "seconds")
+    captured = capfd.readouterr()
+    assert os.path.isfile(os.path.join(bundle, "manifest.json")) and bundle.startswith(str(tmp_path))
+    assert captured.out == "" and "exit_0" in captured.err
