@@ -174,6 +174,4 @@ def plot_battery(report: dict[str, Any], path: str) -> None:
     ax.set_title(f"adaptive: {report['adaptive']['images']:,d} images per charge vs "
                  f"{report['fixed']['images']:,d} for the fixed model ({report['images_ratio']:.2f}×)")
     fig.legend(loc="center left", bbox_to_anchor=(0.08, 0.5))
-    fig.tight_layout()
     save_atomic(fig, path)
-    plt.close(fig)

@@ -7,9 +7,10 @@ bundle when ``force`` replaces one) and at most a hidden ``.NAME.partial-PID`` f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import edge_runtime
 from edge_runtime.core.atomic import write_json
@@ -92,6 +93,23 @@ def write_manifest(folder: str, header: ManifestHeader, part: Any) -> dict[str, 
     manifest = {**dump(header), **dump(part)}
     write_json(os.path.join(folder, MANIFEST), manifest)
     return manifest
+
+
+def write_calibrated(folder: str, header: ManifestHeader, part: Any, spec_field: str,
+                     calibrate: Callable[[], tuple[Any, dict[str, Any]]], dataset: Any, held_out: int,
+                     calibration_samples: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """Finish a pruned or gated bundle: write the manifest with ``part`` (whose ``spec_field`` holds a placeholder
+    family table), measure that table and the int8 calibration with the device runtime (``calibrate``), write
+    them in, then fit and store the α table; returns the manifest as written."""
+    write_manifest(folder, header, part)
+    say(f"calibrating the α table with the int8 runtime on {held_out} held-out samples")
+    table, calibration = calibrate()
+    spec = dataclasses.replace(getattr(part, spec_field), alpha_table=table)
+    part = dataclasses.replace(part, **{spec_field: spec}, calibration={
+        "dataset": dataset.name, "held_out_samples": int(held_out), "calibration_samples": int(calibration_samples),
+        **calibration})
+    write_manifest(folder, header, part)
+    return add_alpha_table(folder, dataset, say)  # loads the bundle exactly as a device will
 
 
 def add_alpha_table(folder: str, dataset: Any, say: Any) -> dict[str, Any]:

@@ -19,8 +19,6 @@ from typing import Any
 
 import numpy as np
 
-import dataclasses
-
 from edge_runtime.core.datasets import Dataset
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.families.gated.manifest import (TABLE_INFINITY, GatedAlphaTable, GatedBlock, GatedPart, GatedSpec,
@@ -28,7 +26,7 @@ from edge_runtime.families.gated.manifest import (TABLE_INFINITY, GatedAlphaTabl
 from edge_runtime.families.gated.runtime import GatedRuntime, chain_overhead
 from edge_runtime.registry import load_bundle
 
-from ..common.bundle_writer import add_alpha_table, manifest_header, segment_record, write_manifest
+from ..common.bundle_writer import manifest_header, segment_record, write_calibrated
 from ..common.macs import Cost, layer_cost
 from ..common.progress import Progress, import_tensorflow
 from ..common.tflite_export import SignatureSpec, convert_int8, signature_io, write_model
@@ -156,16 +154,8 @@ def export_gated(net: GatedNet, dataset: Dataset, folder: str, progress: Progres
     header = manifest_header("gated", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), segments, "plain", source)
     placeholder = GatedAlphaTable((0.5,), (0.0,), (0.0,), (0.0,))
     part = GatedPart(GatedSpec("stem", tuple(blocks), GATE_WIDTH, placeholder, {"training": training}))
-    write_manifest(folder, header, part)
-    progress.say(f"calibrating the α table with the int8 runtime on {len(y_held)} held-out samples")
-    table, calibration = _calibrate(folder, x_held, y_held, gated, dataset)
-    part = GatedPart(dataclasses.replace(part.gated, alpha_table=table),
-                     {"dataset": dataset.name, "held_out_samples": int(len(y_held)),
-                      "calibration_samples": int(len(images)), **calibration})
-    write_manifest(folder, header, part)
-    load_bundle(folder)  # the bundle must load exactly as a device will load it
-    manifest = add_alpha_table(folder, dataset, progress.say)
-    return manifest
+    return write_calibrated(folder, header, part, "gated", lambda: _calibrate(folder, x_held, y_held, gated, dataset),
+                            dataset, len(y_held), len(images), progress.say)
 
 
 ALPHAS = tuple(round(a, 2) for a in np.arange(0.0, 1.0001, 0.05))

@@ -14,15 +14,13 @@ from typing import Any
 
 import numpy as np
 
-import dataclasses
-
 from edge_runtime.core.datasets import Dataset
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.families.pruned.manifest import NEVER, PrunedAlphaTable, PrunedPart, PrunedSpec
 from edge_runtime.families.pruned.runtime import PrunedRuntime
 from edge_runtime.registry import load_bundle
 
-from ..common.bundle_writer import add_alpha_table, manifest_header, segment_record, write_manifest
+from ..common.bundle_writer import manifest_header, segment_record, write_calibrated
 from ..common.macs import model_cost
 from ..common.progress import Progress, import_tensorflow
 from ..common.tflite_export import SignatureSpec, convert_int8, signature_io, write_model
@@ -86,16 +84,8 @@ def export_pruned(system: PrunedSystem, dataset: Dataset, folder: str, progress:
     header = manifest_header("pruned", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), segments, "original", source)
     placeholder = PrunedAlphaTable((0.5,), (0,), (0.0,), (0.0,))
     part = PrunedPart(PrunedSpec("trunk", "ap_head", "icnn_head", "mp", placeholder, "selector", figures))
-    write_manifest(folder, header, part)
-    progress.say(f"calibrating the α table with the int8 runtime on {len(y_held)} held-out samples")
-    table, calibration = _calibrate(folder, x_held, y_held, original_macs)
-    part = PrunedPart(dataclasses.replace(part.pruned, alpha_table=table),
-                      {"dataset": dataset.name, "held_out_samples": int(len(y_held)),
-                       "calibration_samples": int(len(images)), **calibration})
-    write_manifest(folder, header, part)
-    load_bundle(folder)  # the bundle must load exactly as a device will load it
-    manifest = add_alpha_table(folder, dataset, progress.say)
-    return manifest
+    return write_calibrated(folder, header, part, "pruned", lambda: _calibrate(folder, x_held, y_held, original_macs),
+                            dataset, len(y_held), len(images), progress.say)
 
 
 def alpha_thresholds(hci_codes: np.ndarray, trained_fraction: float) -> list[tuple[float, int, float]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import EdgeRuntimeError
 
@@ -21,12 +21,29 @@ def pyplot() -> Any:
 
 
 def save_atomic(fig: Any, path: str) -> None:
-    """Save a figure as PNG through a temporary file and a rename: ``path`` is never half-written."""
+    """Lay out a finished figure, save it as PNG through a temporary file and a rename (``path`` is never
+    half-written) and close it."""
     partial = path + ".partial.png"
     try:
+        fig.tight_layout()
         fig.savefig(partial, dpi=110)
     except BaseException:
         if os.path.exists(partial):
             os.unlink(partial)
         raise
+    finally:
+        pyplot().close(fig)
     os.replace(partial, path)
+
+
+def plot_accuracy_vs_saving(ax: Any, rows: Sequence[dict[str, Any]], series: Sequence[tuple[str, str, str]],
+                            reference_accuracy: float, reference_label: str, xlabel: str, title: str) -> None:
+    """An α sweep on ``ax``: test accuracy (%) against each saving in ``series`` ((row key, label, marker)),
+    with the reference network's accuracy as a dotted line."""
+    for key, label, marker in series:
+        ax.plot([100 * r[key] for r in rows], [100 * r["accuracy"] for r in rows], marker, label=label)
+    ax.axhline(100 * reference_accuracy, color="gray", ls=":", label=reference_label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)

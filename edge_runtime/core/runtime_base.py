@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BundleError
+from ..errors import BundleError, EdgeRuntimeError
 from .backends import Backend, load_backend
 from .bundle import Bundle
 from .edgetpu import Placement
@@ -18,6 +18,13 @@ from .manifest import AlphaTable, Segment
 from .operating import AlphaPlans
 from .quant import Quantization
 from .signature_model import SignatureHandle, SignatureModel
+
+
+def check_table_rule(bundle: Bundle, rule: str, family: str) -> None:
+    """Only multi-exit bundles have a second rule (Merkel's); any other family's α follows its α table."""
+    if rule != "frontier":
+        raise EdgeRuntimeError(f"{bundle.path}: --rule {rule} applies to multi-exit bundles; a {family} bundle's α "
+                               "follows its α table")
 
 
 class BundleRuntime:
@@ -101,6 +108,17 @@ class BundleRuntime:
                                       f"{spec.quantization.zero_point})", field)
         self._checked.add((file, segment.signature))
         return handle
+
+    def follow_bundle_table(self, without_table: str) -> None:
+        """α follows the bundle's α table; a bundle made before tables keeps the family's older mapping, which
+        ``without_table`` describes for the note the commands say once."""
+        table = self.bundle.header.alpha_table
+        self.rule = "frontier"
+        self.rule_note = None if table is not None else (
+            f"{self.bundle.path} has no α table (converted before there was one): {without_table}; "
+            "'edge-runtime calibrate' adds a table")
+        plan_for_setting = self.plan_for_setting  # type: ignore[attr-defined]
+        self.alpha_plans = AlphaPlans(table, plan_for_setting) if table is not None else None
 
     def use_alpha_table(self, table: AlphaTable) -> None:
         """Follow ``table`` from now on (a table fitted again on measured joules, say)."""

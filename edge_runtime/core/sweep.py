@@ -100,3 +100,12 @@ def knob_figures(rows: Sequence[dict[str, Any]], reference_macs: float) -> dict[
     return {"alphas": list(TENTHS), "mean_macs": macs,
             "max_rise_of_monolithic": max(0.0, max(steps)) / reference_macs,
             "max_step_of_range": max(abs(s) for s in steps) / span if span > 0 else None}
+
+
+def knob_line(knob: dict[str, Any] | None, reference: str) -> str | None:
+    """eval's line on :func:`knob_figures` (None without them); ``reference`` names the reference network."""
+    if not knob:
+        return None
+    step = knob["max_step_of_range"]
+    return (f"over α = 0, 0.1 … 1: MACs rise at most {knob['max_rise_of_monolithic']:.1%} of the {reference}; the "
+            f"largest 0.1 step moves {'-' if step is None else f'{step:.0%}'} of the range")

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..core.preprocess import fit_image
 from ..errors import EdgeRuntimeError
+from .source import Source
 from .worker import Job
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,11 @@ def open_capture(source: str) -> Any:
     return capture
 
 
-class CameraSource:
+class CameraSource(Source):
     """Reads ``source`` and queues frames to ``service.worker`` at up to ``fps`` per second."""
 
     def __init__(self, source: str, service: Any, fps: float = 5.0) -> None:
+        super().__init__(f"camera {source}")
         self.source = source
         self.service = service
         self.fps = fps
@@ -45,16 +47,6 @@ class CameraSource:
         self.frames = 0
         self.dropped = 0
         self.ended = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"camera {source}", daemon=True)
-
-    def start(self) -> "CameraSource":
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 1.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
 
     def _run(self) -> None:
         from PIL import Image

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from typing import Any
 
 from ..errors import ImageTooLargeError, InputError, NotAnImageError
+from .source import Source
 from .worker import Job
 
 log = logging.getLogger(__name__)
 TEMPORARY_SUFFIXES = (".partial", ".tmp", ".part", ".crdownload", "~")
 
 
-class FolderWatcher:
+class FolderWatcher(Source):
     """Watches ``folder`` and queues each new image to ``service.worker``.
 
     Args:
@@ -37,6 +37,7 @@ class FolderWatcher:
                  max_pixels: int = 40_000_000) -> None:
         if not os.path.isdir(folder):
             raise InputError(folder, "--watch: no such folder")
+        super().__init__(f"watch {folder}")
         self.folder = folder
         self.service = service
         self.poll_s, self.settle_s, self.max_pixels = poll_s, settle_s, max_pixels
@@ -44,16 +45,6 @@ class FolderWatcher:
         self.still_since: dict[str, float] = {}
         self.done: set[tuple[str, int, int]] = set()  # (path, size, mtime) handled or skipped
         self.skipped = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"watch {folder}", daemon=True)
-
-    def start(self) -> "FolderWatcher":
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 1.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():

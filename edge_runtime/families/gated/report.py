@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.bundle import Bundle
-from ...core.plots import pyplot, save_atomic
+from ...core.plots import plot_accuracy_vs_saving, pyplot, save_atomic
+from ...core.sweep import knob_line
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -17,10 +18,9 @@ def format_report(report: dict[str, Any]) -> str:
     for r in report["rows"]:
         lines.append(f"{r['alpha']:6.2f} {r['accuracy']:9.4f} {r['blocks_run']:7.2f} {r['modelled_energy_saving']:6.1%} "
                      f"{r['mean_macs']:11,.0f} {r['mac_saving']:8.1%} {r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%}")
-    knob = report.get("knob")
-    if knob and knob["max_step_of_range"] is not None:
-        lines.append(f"over α = 0, 0.1 … 1: MACs rise at most {knob['max_rise_of_monolithic']:.1%} of the ungated "
-                     f"network; the largest 0.1 step moves {knob['max_step_of_range']:.0%} of the range")
+    knob = knob_line(report.get("knob"), "ungated network")
+    if knob:
+        lines.append(knob)
     lines.append("")
     lines.append(f"ungated int8 network: accuracy {mono['accuracy']:.4f}  {mono['macs']:>11,d} MACs  {mono['latency_us']:8.1f} µs")
     every = report["every_block"]
@@ -43,19 +43,13 @@ def format_report(report: dict[str, Any]) -> str:
 def plot(report: dict[str, Any], path: str) -> None:
     """EnergyNet's Fig. 3: accuracy vs energy saving (modelled eq. 2, MACs, measured time)."""
     plt = pyplot()
-    rows = report["rows"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, label, marker in (("modelled_energy_saving", "modelled energy (eq. 2)", "o-"), ("mac_saving", "MACs", "s-"),
-                               ("latency_saving", "measured time", "^-")):
-        ax.plot([100 * r[key] for r in rows], [100 * r["accuracy"] for r in rows], marker, label=label)
-    ax.axhline(100 * report["monolithic"]["accuracy"], color="gray", ls=":", label="ungated int8")
-    ax.set_xlabel("saving vs the ungated network (%)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Fig. 3: accuracy vs energy saving (α sweep of the gate threshold)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    plot_accuracy_vs_saving(ax, report["rows"],
+                            (("modelled_energy_saving", "modelled energy (eq. 2)", "o-"), ("mac_saving", "MACs", "s-"),
+                             ("latency_saving", "measured time", "^-")),
+                            report["monolithic"]["accuracy"], "ungated int8", "saving vs the ungated network (%)",
+                            "Fig. 3: accuracy vs energy saving (α sweep of the gate threshold)")
     save_atomic(fig, path)
-    plt.close(fig)
 
 
 def info_lines(bundle: Bundle) -> list[str]:

@@ -22,13 +22,12 @@ import numpy as np
 from ...core.backends import Backend
 from ...core.bundle import Bundle
 from ...core.decision import Decision
-from ...core.operating import AlphaPlans, Mix
+from ...core.operating import Mix
 from ...core.manifest import Segment
 from ...core.quant import Joint, Quantization
-from ...core.runtime_base import BundleRuntime
+from ...core.runtime_base import BundleRuntime, check_table_rule
 from ...core.timing import timed_pass
 from ...core.units import check_unit_interval
-from ...errors import EdgeRuntimeError
 from .manifest import GatedPart, table_delta
 
 ALWAYS, NEVER = -128, 128  # int8 thresholds every code reaches / no code reaches
@@ -82,11 +81,8 @@ class GatedRuntime(BundleRuntime):
 
     def __init__(self, bundle: Bundle, backend: Backend | None = None, num_threads: int = 1,
                  delegates: list[Any] | None = None, fast: bool = True, rule: str = "frontier", **_: Any) -> None:
-        if rule != "frontier":
-            raise EdgeRuntimeError(f"{bundle.path}: --rule {rule} applies to multi-exit bundles; a gated bundle's α "
-                                   "follows its α table")
+        check_table_rule(bundle, rule, "gated")
         super().__init__(bundle, backend, num_threads, delegates, fast)
-        self.rule = rule
         self.part: GatedPart = bundle.part
         spec = self.part.gated
         self.spec = spec
@@ -100,12 +96,8 @@ class GatedRuntime(BundleRuntime):
         self._alphas = [a for a, _ in self._table]
         self._mono_values = bundle.monolithic.outputs["probs"].quantization.values_by_code()
         self._plans: dict[float, GatePlan] = {}
-        table = bundle.header.alpha_table
-        self.rule_note = None if table is not None else (
-            f"{bundle.path} has no α table (converted before there was one): α moves the gates' threshold through "
-            "held-out logit quantiles (every block at α = 0, the trained threshold at 0.5, none at 1); "
-            "'edge-runtime calibrate' adds a table")
-        self.alpha_plans = AlphaPlans(table, self.plan_for_setting) if table is not None else None
+        self.follow_bundle_table("α moves the gates' threshold through held-out logit quantiles (every block at "
+                                 "α = 0, the trained threshold at 0.5, none at 1)")
 
     def _unpack(self, name: str) -> _Seg:
         segment = self.bundle.segments[name]

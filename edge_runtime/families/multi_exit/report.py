@@ -7,6 +7,7 @@ from typing import Any
 from ...core.bundle import Bundle
 from ...core.live_pass import format_live
 from ...core.plots import pyplot, save_atomic
+from ...core.sweep import knob_line
 
 
 RULE_TITLES = {"frontier": "α table (held-out frontier)", "frontier_macs": "α table on MACs (as converted)",
@@ -50,11 +51,9 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"{title}{' (in use)' if rule == report['rule'] else ''}:")
         lines.extend(_rows(rule, result["rows"]))
         lines.append("  " + _at(result["at_monolithic_accuracy"]))
-        knob = result.get("knob")
+        knob = knob_line(result.get("knob"), "monolithic")
         if knob:
-            step = knob["max_step_of_range"]
-            lines.append(f"  over α = 0, 0.1 … 1: MACs rise at most {knob['max_rise_of_monolithic']:.1%} of the "
-                         f"monolithic; the largest 0.1 step moves {'-' if step is None else f'{step:.0%}'} of the range")
+            lines.append("  " + knob)
         lines.append("")
     for f in report["fixed_depth"]:
         lines.append(f"fixed depth {f['exit']:>8}: accuracy {f['accuracy']:.4f}  {f['macs']:>11,d} MACs  {f['latency_us']:8.1f} µs")
@@ -114,9 +113,7 @@ def plot(report: dict[str, Any], path: str) -> None:
         ax.legend(loc="upper left", fontsize=8)
     ax10.set_title("Fig. 10: energy (MACs) vs accuracy")
     axt.set_title(f"measured latency vs accuracy ({report['threads']} thread{'s' if report['threads'] > 1 else ''})")
-    fig.tight_layout()
     save_atomic(fig, path)
-    plt.close(fig)
 
 
 def info_lines(bundle: Bundle) -> list[str]:

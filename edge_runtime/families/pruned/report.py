@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.bundle import Bundle
-from ...core.plots import pyplot, save_atomic
+from ...core.plots import plot_accuracy_vs_saving, pyplot, save_atomic
+from ...core.sweep import knob_line
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -18,10 +19,9 @@ def format_report(report: dict[str, Any]) -> str:
         aim = f"{r['expected_accuracy']:7.4f}" if "expected_accuracy" in r else f"q≥{r['threshold_q']:>4d}"
         lines.append(f"{r['alpha']:6.2f} {aim:>7} {r['accuracy']:9.4f} {r['mean_macs']:11,.0f} "
                      f"{r['mac_saving']:8.1%} {r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%} {r['hci_fraction']:6.1%}")
-    knob = report.get("knob")
-    if knob and knob["max_step_of_range"] is not None:
-        lines.append(f"over α = 0, 0.1 … 1: MACs rise at most {knob['max_rise_of_monolithic']:.1%} of the original; the "
-                     f"largest 0.1 step moves {knob['max_step_of_range']:.0%} of the range")
+    knob = knob_line(report.get("knob"), "original")
+    if knob:
+        lines.append(knob)
     lines.append("")
     for name in ("ap_only", "mp_only"):
         r = report[name]
@@ -64,18 +64,11 @@ def plot(report: dict[str, Any], path: str) -> None:
         more, more_names = acc.get_legend_handles_labels()
         ax.legend(handles + more, names + more_names, loc="center right", fontsize=8)
     ax.set_title("Fig. 10: energy and accuracy vs φ_AP (held-out, float)")
-    rows = report["rows"]
-    ax_alpha.plot([100 * r["mac_saving"] for r in rows], [100 * r["accuracy"] for r in rows], "o-", label="MACs")
-    ax_alpha.plot([100 * r["latency_saving"] for r in rows], [100 * r["accuracy"] for r in rows], "s-",
-                  label="measured time")
-    ax_alpha.axhline(100 * report["monolithic"]["accuracy"], color="gray", ls=":", label="original int8")
-    ax_alpha.set_xlabel("saving vs the original (%)")
-    ax_alpha.set_ylabel("test accuracy (%)")
-    ax_alpha.set_title("α sweep of the selector threshold (int8, test split)")
-    ax_alpha.legend(fontsize=8)
-    fig.tight_layout()
+    plot_accuracy_vs_saving(ax_alpha, report["rows"],
+                            (("mac_saving", "MACs", "o-"), ("latency_saving", "measured time", "s-")),
+                            report["monolithic"]["accuracy"], "original int8", "saving vs the original (%)",
+                            "α sweep of the selector threshold (int8, test split)")
     save_atomic(fig, path)
-    plt.close(fig)
 
 
 def info_lines(bundle: Bundle) -> list[str]:

@@ -19,11 +19,10 @@ import numpy as np
 from ...core.backends import Backend
 from ...core.bundle import Bundle
 from ...core.decision import Decision
-from ...core.operating import AlphaPlans, Mix
+from ...core.operating import Mix
 from ...core.quant import Joint
-from ...core.runtime_base import BundleRuntime
+from ...core.runtime_base import BundleRuntime, check_table_rule
 from ...core.units import check_unit_interval
-from ...errors import EdgeRuntimeError
 from .manifest import NEVER, PrunedPart
 
 AP, MP = 0, 1
@@ -45,11 +44,8 @@ class PrunedRuntime(BundleRuntime):
 
     def __init__(self, bundle: Bundle, backend: Backend | None = None, num_threads: int = 1,
                  delegates: list[Any] | None = None, fast: bool = True, rule: str = "frontier", **_: Any) -> None:
-        if rule != "frontier":
-            raise EdgeRuntimeError(f"{bundle.path}: --rule {rule} applies to multi-exit bundles; a pruned bundle's α "
-                                   "follows its α table")
+        check_table_rule(bundle, rule, "pruned")
         super().__init__(bundle, backend, num_threads, delegates, fast)
-        self.rule = rule
         self.part: PrunedPart = bundle.part
         spec = self.part.pruned
         self.alpha_rows = spec.alpha_table.rows
@@ -88,11 +84,8 @@ class PrunedRuntime(BundleRuntime):
             self._selector_values = self._selector_q.values_by_code()
             self.ap_macs = self.selector_segment.macs
             self.mp_macs = self.selector_segment.macs + self.mp_segment.macs
-        table = bundle.header.alpha_table
-        self.rule_note = None if table is not None else (
-            f"{bundle.path} has no α table (converted before there was one): α moves the share of inputs sent to MP "
-            "(all at α = 0, the trained threshold at 0.5, none at 1); 'edge-runtime calibrate' adds a table")
-        self.alpha_plans = AlphaPlans(table, self.plan_for_setting) if table is not None else None
+        self.follow_bundle_table("α moves the share of inputs sent to MP (all at α = 0, the trained threshold at 0.5, "
+                                 "none at 1)")
 
     def plan_for_alpha(self, alpha: float) -> RoutePlan | Mix:
         """The plan for α: along the bundle's α table, or (older bundles) the nearest row of its MP-share table."""

@@ -101,7 +101,5 @@ def plot_capture(paths: list[str], png: str, events: list[dict[str, Any]] | None
         exits.legend(loc="upper left")
     if power:
         ax.legend(loc="upper right")
-    fig.tight_layout()
     save_atomic(fig, png)
-    plt.close(fig)
     return inside, outside
