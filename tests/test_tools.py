@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 
 from tools import bench_gated, bench_pruned
@@ -29,11 +30,33 @@ def test_bench_seeds_runs(digits_bundle, monkeypatch, capsys):
 
     built = []
     monkeypatch.setattr(bench_seeds, "cached_bundle", lambda *args, **kw: built.append(args) or digits_bundle)
-    assert bench_seeds.main(["--seeds", "7", "--json"]) == 0
+    assert bench_seeds.main(["--seeds", "7", "--resplits", "3", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert built[0][2] == ["--seed", "7"] and row["seed"] == 7
     assert 0.0 < row["monolithic_accuracy"] <= 1.0 and 0.0 < row["alpha0_accuracy"] <= 1.0
     assert row["battery_images_ratio"] > 0.0 and -100.0 <= row["battery_accuracy_change_points"] <= 100.0
+    assert set(row["resplits"]) == {"logistic", "isotonic"}
+    for splits in row["resplits"].values():
+        assert splits["count"] == 3 and splits["median_macs_vs_hindsight"] > 0.0
+        assert 0.0 <= splits["share_within_target"] <= 1.0 and 0.0 <= splits["share_alpha0_short"] <= 1.0
+
+
+def test_the_least_cost_along_a_table_mixes_down_to_the_floor():
+    """Worked by hand: three exits after blocks (blocks 10, heads 1); four inputs, exit 0 right on the first."""
+    from edge_runtime.core.manifest import AlphaTable, OperatingPoint
+    from edge_runtime.families.multi_exit.calibrate import ExitOutcomes, StageCosts
+    from tools.bench_seeds import least_cost_within
+
+    costs = StageCosts((True, True, True), {(None, 0): 11.0, (None, 1): 21.0, (None, 2): 31.0, (0, 1): 11.0,
+                                            (0, 2): 21.0, (1, 2): 11.0})
+    outcomes = ExitOutcomes(np.array([[0.9, 0.5, 0.9], [0.8, 0.5, 0.9], [0.3, 0.5, 0.9], [0.2, 0.5, 0.9]]),
+                            np.array([[1, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 1]], dtype=bool))
+    rows = [(0.0, None), (0.3, 0.85), (1.0, 0.0)]  # all at exit 2 (31); one at exit 0 (26.75); all at exit 0 (11)
+    table = AlphaTable("macs", 4, tuple(OperatingPoint(a, 1.0, 1.0, 1.0, {"thresholds": [t, None]}) for a, t in rows))
+    assert least_cost_within(table, outcomes, costs, 0.75) == pytest.approx(21.5)  # a third of the way to exit 0
+    assert least_cost_within(table, outcomes, costs, 0.25) == pytest.approx(11.0)
+    assert least_cost_within(table, outcomes, costs, 1.0) == pytest.approx(26.75)
+    assert least_cost_within(table, outcomes, costs, 1.01) is None
 
 
 @pytest.mark.slow
