@@ -31,8 +31,7 @@ from typing import Any
 import numpy as np
 
 from edge_runtime.core.datasets import load_digits_dataset
-from edge_runtime.core.error_fit import logistic_error
-from edge_runtime.core.frontier import isotonic_error
+from edge_runtime.core.error_fit import blended_error, isotonic_error, logistic_error
 from edge_runtime.core.manifest import AlphaTable
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.core.sweep import EQUAL_ACCURACY_TOLERANCE
@@ -41,7 +40,7 @@ from edge_runtime.registry import open_runtime
 from tools.benchlib import cached_bundle
 
 HINDSIGHT_TARGET = 1.15
-ERROR_FITS = {"logistic": logistic_error, "isotonic": isotonic_error}
+ERROR_FITS = {"blended": blended_error, "logistic": logistic_error, "isotonic": isotonic_error}
 
 
 def _json_of(command: list[str]) -> dict[str, Any]:
@@ -71,8 +70,9 @@ def least_cost_within(table: AlphaTable, outcomes: ExitOutcomes, costs: StageCos
 
 def resplit_ratios(bundle: str, resplits: int) -> dict[str, np.ndarray]:
     """MACs at the monolithic accuracy − 0.5 points ÷ the hindsight bound, over random re-splits of the
-    images the model never saw (see the module docstring); inf where α = 0 falls short. Per error fit:
-    ``logistic`` (the converter's) and ``isotonic`` (the monotone step fit it replaced), on the same splits."""
+    images the model never saw (see the module docstring); inf where α = 0 falls short. Per error fit, on the
+    same splits: ``blended`` (the converter's), ``logistic`` and ``isotonic`` alone (the latter is what the
+    converter used before)."""
     runtime = open_runtime(bundle, num_threads=1)
     data = load_digits_dataset()
     _, _, x_held, y_held = data.held_out_split()

@@ -29,7 +29,6 @@ import numpy as np
 from .manifest import AlphaTable, OperatingPoint
 
 TIE_ERRORS = 0.5  # expected held-out errors within which two operating points count as equally accurate
-PRIOR_WEIGHT = 2.0  # pseudo-inputs pulling each confidence bin's error rate towards its exit's own
 
 
 @dataclass(frozen=True)
@@ -123,42 +122,3 @@ def locate(alphas: Sequence[float], alpha: float) -> tuple[int, float]:
     i = int(np.searchsorted(alphas, alpha, side="right")) - 1
     width = alphas[i + 1] - alphas[i]
     return i, 0.0 if width <= 0 else (alpha - alphas[i]) / width
-
-
-def isotonic_error(codes: np.ndarray, wrong: np.ndarray, prior_weight: float = PRIOR_WEIGHT) -> np.ndarray:
-    """Each input's error probability at its confidence code: held-out errors fitted non-increasing in
-    confidence (pool adjacent violators), each pooled bin pulled towards the exit's overall error rate
-    by ``prior_weight`` pseudo-inputs, so no threshold can be placed to dodge one unlucky error."""
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    sorted_wrong = wrong[order].astype(float)
-    overall = float(sorted_wrong.mean()) if len(sorted_wrong) else 0.0
-    # bins of equal code first: a threshold cannot split them
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    sums = list(np.add.reduceat(sorted_wrong, starts)) if len(starts) else []
-    counts = list(np.diff(np.r_[starts, len(sorted_codes)]).astype(float)) if len(starts) else []
-    sizes = [1] * len(sums)
-    # pool adjacent violators for a non-increasing rate along increasing confidence (equal rates pool too,
-    # so a run of error-free bins is one bin and the prior weighs on it once)
-    merged_sums: list[float] = []
-    merged_counts: list[float] = []
-    merged_sizes: list[int] = []
-    for s, n, k in zip(sums, counts, sizes):
-        merged_sums.append(s)
-        merged_counts.append(n)
-        merged_sizes.append(k)
-        while len(merged_sums) >= 2 and merged_sums[-2] / merged_counts[-2] <= merged_sums[-1] / merged_counts[-1]:
-            s2, n2, k2 = merged_sums.pop(), merged_counts.pop(), merged_sizes.pop()
-            merged_sums[-1] += s2
-            merged_counts[-1] += n2
-            merged_sizes[-1] += k2
-    rates = np.empty(len(codes))
-    position = 0
-    bin_index = 0
-    for s, n, k in zip(merged_sums, merged_counts, merged_sizes):
-        rate = (s + prior_weight * overall) / (n + prior_weight)
-        end_bin = bin_index + k
-        end = starts[end_bin] if end_bin < len(starts) else len(sorted_codes)
-        rates[order[position:end]] = rate
-        position, bin_index = end, end_bin
-    return rates

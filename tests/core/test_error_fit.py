@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_runtime.core.error_fit import confidence_logit, fit_logistic, logistic_error
+from edge_runtime.core.error_fit import (blended_error, confidence_logit, fit_logistic, isotonic_error,
+                                         logistic_error)
 
 
 def test_it_recovers_the_curve_that_made_the_errors():
@@ -65,3 +66,70 @@ def test_the_rate_never_rises_with_confidence_and_stays_a_probability(pairs):
     assert np.all((rates >= 0.0) & (rates <= 1.0))
     assert np.all(np.diff(rates[order]) <= 1e-12)
     assert np.all(rates[confidences == confidences[0]] == rates[0])  # equal confidences, equal rates
+
+
+def test_isotonic_error_falls_with_confidence_and_is_pulled_to_the_exit_rate():
+    codes = np.array([1, 2, 3, 4, 5, 6])
+    wrong = np.array([1, 0, 1, 0, 0, 0])
+    rates = isotonic_error(codes, wrong, prior_weight=0.0)
+    # pooled: {1}: 1, {2, 3}: 0.5, {4, 5, 6}: 0
+    assert rates.tolist() == [1.0, 0.5, 0.5, 0.0, 0.0, 0.0]
+    shrunk = isotonic_error(codes, wrong, prior_weight=2.0)
+    overall = 2 / 6
+    assert shrunk[5] == pytest.approx((0 + 2 * overall) / (3 + 2))  # no bin is trusted to be error-free
+    assert shrunk[0] == pytest.approx((1 + 2 * overall) / (1 + 2))
+
+
+@given(st.lists(st.tuples(st.integers(-128, 127), st.booleans()), min_size=1, max_size=60))
+def test_isotonic_error_never_rises_with_confidence(pairs):
+    codes = np.array([p[0] for p in pairs])
+    wrong = np.array([p[1] for p in pairs])
+    rates = isotonic_error(codes, wrong, prior_weight=0.0)
+    order = np.argsort(codes, kind="stable")
+    assert np.all(np.diff(rates[order]) <= 1e-12)
+    assert np.all((rates >= 0) & (rates <= 1))
+
+
+def test_the_blend_is_the_logistic_curve_on_a_few_hundred_inputs():
+    rng = np.random.default_rng(3)
+    confidences = np.round(rng.uniform(0.2, 1.0, 216) * 256) / 256
+    wrong = rng.random(216) < 1.0 / (1.0 + np.exp(-(-1.0 - 1.2 * confidence_logit(confidences))))
+    blend, curve, step = (blended_error(confidences, wrong), logistic_error(confidences, wrong),
+                          isotonic_error(confidences, wrong))
+    assert np.max(np.abs(blend - curve)) < 0.25 * np.max(np.abs(step - curve))
+
+
+def test_the_blend_is_the_step_fit_where_thousands_show_a_step():
+    """Errors only below c = 0.6 (at 40%), none above: one logistic slope cannot bend that sharply."""
+    rng = np.random.default_rng(2)
+    confidences = np.round(rng.uniform(0.3, 1.0, 60000) * 256) / 256
+    wrong = (confidences < 0.6) & (rng.random(60000) < 0.4)
+    blend, curve = blended_error(confidences, wrong), logistic_error(confidences, wrong)
+    high = confidences >= 0.7
+    assert curve[high].max() > 0.01  # the curve still expects errors where there are none
+    assert blend[high].max() < 0.25 * curve[high].max()
+    low = confidences < 0.55
+    assert np.abs(blend[low] - wrong[low].mean()).max() < 0.03
+
+
+def test_the_blend_is_worked_by_hand_on_one_bin():
+    """Two inputs, both wrong at the lower confidence and right at the higher: the step fit pools nothing, so
+    each input is its own bin: (errors + w · curve) ÷ (1 + w)."""
+    confidences, wrong = np.array([0.4, 0.9]), np.array([True, False])
+    curve = logistic_error(confidences, wrong)
+    assert blended_error(confidences, wrong, weight=3.0) == pytest.approx([(1 + 3 * curve[0]) / 4, (0 + 3 * curve[1]) / 4])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 255), st.booleans()), min_size=1, max_size=80))
+def test_the_blend_stays_a_probability_and_equal_confidences_share_it(pairs):
+    confidences = np.array([p[0] for p in pairs]) / 256.0
+    wrong = np.array([p[1] for p in pairs])
+    rates = blended_error(confidences, wrong)
+    assert np.all(np.isfinite(rates)) and np.all((rates >= 0.0) & (rates <= 1.0))
+    for c in np.unique(confidences):
+        assert np.ptp(rates[confidences == c]) == 0.0
+
+
+def test_no_inputs_no_blend():
+    assert blended_error(np.zeros(0), np.zeros(0, dtype=bool)).shape == (0,)

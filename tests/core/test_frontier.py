@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from edge_runtime.core.frontier import Candidate, alpha_table, build_table, hull, isotonic_error, locate, most_accurate
+from edge_runtime.core.frontier import Candidate, alpha_table, build_table, hull, locate, most_accurate
 from edge_runtime.core.operating import AlphaPlans, Mix
 
 
@@ -50,28 +50,6 @@ def test_locate():
     assert locate([0.0, 0.25, 1.0], 0.25) == (1, 0.0)
     assert locate([0.0, 0.25, 1.0], 0.625) == (1, 0.5)
     assert locate([0.0, 0.25, 1.0], 1.0) == (2, 0.0)
-
-
-def test_isotonic_error_falls_with_confidence_and_is_pulled_to_the_exit_rate():
-    codes = np.array([1, 2, 3, 4, 5, 6])
-    wrong = np.array([1, 0, 1, 0, 0, 0])
-    rates = isotonic_error(codes, wrong, prior_weight=0.0)
-    # pooled: {1}: 1, {2, 3}: 0.5, {4, 5, 6}: 0
-    assert rates.tolist() == [1.0, 0.5, 0.5, 0.0, 0.0, 0.0]
-    shrunk = isotonic_error(codes, wrong, prior_weight=2.0)
-    overall = 2 / 6
-    assert shrunk[5] == pytest.approx((0 + 2 * overall) / (3 + 2))  # no bin is trusted to be error-free
-    assert shrunk[0] == pytest.approx((1 + 2 * overall) / (1 + 2))
-
-
-@given(st.lists(st.tuples(st.integers(-128, 127), st.booleans()), min_size=1, max_size=60))
-def test_isotonic_error_never_rises_with_confidence(pairs):
-    codes = np.array([p[0] for p in pairs])
-    wrong = np.array([p[1] for p in pairs])
-    rates = isotonic_error(codes, wrong, prior_weight=0.0)
-    order = np.argsort(codes, kind="stable")
-    assert np.all(np.diff(rates[order]) <= 1e-12)
-    assert np.all((rates >= 0) & (rates <= 1))
 
 
 def test_a_mix_sends_exactly_its_share_evenly():

@@ -6,20 +6,21 @@ over every exit and every lower threshold at once, the move that adds the fewest
 per unit of energy saved (free moves, and moves that remove errors, first). Every step is an
 operating point; the frontier and α come from :mod:`edge_runtime.core.frontier`.
 
-Expected errors use each exit's error probability at its confidence (a logistic fit of held-out
-correctness on the confidence's logit, :func:`~edge_runtime.core.error_fit.logistic_error`), not the
-0/1 count: on ~200 held-out images a raw count lets a threshold sit just where one unlucky error was
-dodged. The same search with raw counts on the test split itself gives the ``hindsight`` bound of ``eval``.
+Expected errors use each exit's error probability at its confidence (a logistic curve of held-out
+correctness, corrected bin by bin where the data is plentiful:
+:func:`~edge_runtime.core.error_fit.blended_error`), not the 0/1 count: on ~200 held-out images a raw
+count lets a threshold sit just where one unlucky error was dodged. The same search with raw counts on
+the test split itself gives the ``hindsight`` bound of ``eval``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from ...core.error_fit import logistic_error
+from ...core.error_fit import ErrorFit, blended_error
 from ...core.frontier import Candidate, build_table
 from ...core.manifest import AlphaTable
 from .runtime import MultiExitRuntime
@@ -163,19 +164,16 @@ def descend(outcomes: ExitOutcomes, costs: StageCosts, error: np.ndarray) -> lis
     return path
 
 
-ErrorFit = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (confidences, wrong) → error probability of each input
-
-
-def smoothed_errors(outcomes: ExitOutcomes, error_fit: ErrorFit = logistic_error) -> np.ndarray:
+def smoothed_errors(outcomes: ExitOutcomes, error_fit: ErrorFit = blended_error) -> np.ndarray:
     """(N, L) each exit's error probability at each input's confidence (see the module docstring)."""
     return np.stack([error_fit(outcomes.confidences[:, l], ~outcomes.correct[:, l])
                      for l in range(outcomes.confidences.shape[1])], axis=1)
 
 
 def fit_table(outcomes: ExitOutcomes, costs: StageCosts, unit: str = "macs",
-              error_fit: ErrorFit = logistic_error) -> AlphaTable:
+              error_fit: ErrorFit = blended_error) -> AlphaTable:
     """The α table of a bundle from its held-out outcomes (``error_fit``: another error model, for comparisons)."""
-    name = "logistic" if error_fit is logistic_error else getattr(error_fit, "__name__", "custom")
+    name = getattr(error_fit, "__name__", "custom").replace("_error", "").replace("_", "-")
     return build_table(descend(outcomes, costs, smoothed_errors(outcomes, error_fit)), outcomes.n, unit,
                        search=f"greedy per-exit thresholds, {name} error fit")
 

@@ -2,7 +2,7 @@
 
 Each possible threshold is an operating point (inputs at or above it go to MP, the others are answered
 by AP from the trunk's output). Expected errors use AP's and MP's error probabilities at each input's
-HCI code (monotone fits with a prior, :func:`~edge_runtime.core.frontier.isotonic_error`); the
+HCI code (monotone fits with a prior, :func:`~edge_runtime.core.error_fit.isotonic_error`); the
 frontier and α come from :mod:`edge_runtime.core.frontier`.
 """
 
@@ -13,7 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ...core.frontier import Candidate, build_table, isotonic_error
+from ...core.error_fit import isotonic_error
+from ...core.frontier import Candidate, build_table
 from ...core.manifest import AlphaTable
 from .manifest import NEVER
 from .runtime import PrunedRuntime
