@@ -35,6 +35,7 @@ def test_bench_seeds_runs(digits_bundle, monkeypatch, capsys):
     assert built[0][2] == ["--seed", "7"] and row["seed"] == 7
     assert 0.0 < row["monolithic_accuracy"] <= 1.0 and 0.0 < row["alpha0_accuracy"] <= 1.0
     assert row["battery_images_ratio"] > 0.0 and -100.0 <= row["battery_accuracy_change_points"] <= 100.0
+    assert -100.0 <= row["held_out_hindsight_on_test_points"] <= 100.0
     assert set(row["resplits"]) == {"blended", "logistic", "isotonic"}
     for splits in row["resplits"].values():
         assert splits["count"] == 3 and splits["median_macs_vs_hindsight"] > 0.0

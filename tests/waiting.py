@@ -3,6 +3,7 @@ output lines are events."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -32,19 +33,25 @@ class Collector:
 
 
 class Child:
-    """``python -m MODULE ARGS`` with its stderr lines collected as they come."""
+    """``python -m MODULE ARGS`` with its stderr lines collected as they come (stdout kept whole)."""
 
     def __init__(self, module: str, *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
+        self.process = _spawn([sys.executable, "-m", module, *args])
         self.lines = Collector()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._stdout: list[str] = []
+        self._readers = [threading.Thread(target=self._read_stderr, daemon=True),
+                         threading.Thread(target=self._read_stdout, daemon=True)]
+        for reader in self._readers:
+            reader.start()
 
-    def _read(self) -> None:
+    def _read_stderr(self) -> None:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             self.lines.append(line.rstrip("\n"))
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        self._stdout.append(self.process.stdout.read())
 
     def wait_line(self, predicate: Callable[[str], bool], timeout: float = TIMEOUT_S) -> str:
         """The first stderr line for which ``predicate`` holds (waits for it)."""
@@ -52,13 +59,30 @@ class Child:
         return next(line for line in self.lines.items if predicate(line))
 
     def finish(self, timeout: float = TIMEOUT_S) -> tuple[int, str]:
-        """Exit code and stdout, once the child has ended."""
-        # not communicate(): it would read stderr too, racing the reader thread for its lines
-        assert self.process.stdout is not None
-        with self.process.stdout:
-            stdout = self.process.stdout.read()
-        self.process.wait(timeout)
-        self._reader.join(timeout)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-        return self.process.returncode, stdout
+        """Exit code and stdout, once the child has ended (killed, and the test failed, if it does not)."""
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"the child did not exit within {timeout:g} s; stderr: {self.lines.items}")
+        finally:
+            for reader in self._readers:
+                reader.join(timeout)
+            for stream in (self.process.stdout, self.process.stderr):
+                if stream is not None:
+                    stream.close()
+        return self.process.returncode, "".join(self._stdout)
+
+
+def _spawn(argv: list[str]) -> subprocess.Popen:
+    """Start a child that takes Ctrl-C as from a terminal. A runner started in the background by a
+    non-interactive shell (``pytest &``) ignores SIGINT, and a child would inherit that and never stop."""
+    ignored = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -9,6 +9,11 @@ from typing import Any
 from ..registry import FAMILIES, load_bundle
 
 
+def share_text(fraction: float) -> str:
+    """A share as a percentage that stays readable when tiny (0.0017%, not 0.00%)."""
+    return f"{fraction:.1%}" if fraction >= 0.01 or fraction == 0 else f"{100 * fraction:.2g}%"
+
+
 def add_parser(sub: Any) -> None:
     info = sub.add_parser("info", help="summarise a bundle")
     info.add_argument("bundle", help="bundle folder")
@@ -38,8 +43,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         dear, cheap = table.points[0], table.points[-1]
         unit = "MACs" if table.cost == "macs" else "J"
         print(f"α table     {len(table.points)} operating points from {table.held_out_samples} held-out inputs "
-              f"({unit}): α = 0 accuracy {dear.accuracy:.4f} at {dear.cost / bundle.full_macs:.1%} of the network's "
-              f"MACs, α = 1 accuracy {cheap.accuracy:.4f} at {cheap.cost / bundle.full_macs:.2%}" if unit == "MACs" else
+              f"({unit}): α = 0 accuracy {dear.accuracy:.4f} at {share_text(dear.cost / bundle.full_macs)} of the "
+              f"network's MACs, α = 1 accuracy {cheap.accuracy:.4f} at {share_text(cheap.cost / bundle.full_macs)}"
+              if unit == "MACs" else
               f"α table     {len(table.points)} operating points ({unit}): α = 0 accuracy {dear.accuracy:.4f} at "
               f"{dear.cost:.3g} J, α = 1 accuracy {cheap.accuracy:.4f} at {cheap.cost:.3g} J")
     for line in FAMILIES[bundle.family].info_lines(bundle):

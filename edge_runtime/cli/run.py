@@ -67,7 +67,7 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
     trace = JsonLines(args.trace, "--trace") if args.trace else None
     failures = 0
     if not args.json:
-        aim = "desired accuracy" if getattr(runtime, "rule", "frontier") == "merkel" else "held-out accuracy"
+        aim = "desired accuracy" if getattr(runtime, "rule", "frontier") == "merkel" else "expected accuracy"
         alpha_text = f"α from {args.monitor} ({args.policy})" if live else (
             "given accuracy" if alpha is None else f"α = {alpha:g}" + (f" → {aim} {desired:.4f}" if desired else ""))
         print(f"# {alpha_text}; routes {', '.join(runtime.route_names)}", file=sys.stderr)

@@ -83,6 +83,13 @@ def test_info(digits_bundle, capsys):
     assert json.loads(capsys.readouterr().out)["family"] == "multi_exit"
 
 
+def test_info_shows_a_tiny_share_of_the_macs_instead_of_zero():
+    from edge_runtime.cli.info import share_text
+
+    assert share_text(160 / 9_484_288) == "0.0017%"  # the input exit of the demo bundle printed 0.00%
+    assert share_text(0.062) == "6.2%" and share_text(0.0) == "0.0%"
+
+
 def test_eval_json_and_plot(digits_bundle, tmp_path, capsys):
     plot = str(tmp_path / "fig.png")
     assert main(["eval", digits_bundle, "--dataset", "digits", "--json", "--plot", plot, "--points", "5",

@@ -15,7 +15,7 @@ RULE_TITLES = {"frontier": "α table (held-out frontier)", "frontier_macs": "α 
 
 
 def _rows(rule: str, rows: list[dict[str, Any]]) -> list[str]:
-    target = "Ã" if rule == "merkel" else "held-out"
+    target = "Ã" if rule == "merkel" else "expected"
     joules = bool(rows) and "energy_saving" in rows[0]
     lines = [f"{'alpha':>8} {target:>8} {'accuracy':>9} {'MACs':>11} {'MAC save':>9} {'µs':>8} {'time save':>10}"
              + (f" {'energy save':>12}" if joules else "") + "  exits"]
