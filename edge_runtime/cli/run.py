@@ -56,9 +56,12 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
     if args.accuracy is not None and not multi_exit:
         raise EdgeRuntimeError(f"{bundle.path}: --accuracy applies to multi-exit bundles; a {bundle.family} bundle "
                                "takes --alpha")
+    plans = getattr(runtime, "alpha_plans", None)
     if args.accuracy is not None:
-        alpha, desired = None, args.accuracy
-        plan = runtime.plan_for_accuracy(desired)
+        # along the α table: the largest α expected to reach it (records carry that α and its expectation)
+        alpha = None if plans is None else plans.alpha_for_accuracy(args.accuracy)
+        desired = args.accuracy if alpha is None else runtime.expected_accuracy(alpha)
+        plan = runtime.plan_for_accuracy(args.accuracy)
     else:
         alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
         desired = runtime.expected_accuracy(alpha)
@@ -67,10 +70,8 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
     trace = JsonLines(args.trace, "--trace") if args.trace else None
     failures = 0
     if not args.json:
-        aim = "desired accuracy" if getattr(runtime, "rule", "frontier") == "merkel" else "expected accuracy"
-        alpha_text = f"α from {args.monitor} ({args.policy})" if live else (
-            "given accuracy" if alpha is None else f"α = {alpha:g}" + (f" → {aim} {desired:.4f}" if desired else ""))
-        print(f"# {alpha_text}; routes {', '.join(runtime.route_names)}", file=sys.stderr)
+        print(f"# {_aim_text(args, runtime, live, alpha, desired)}; routes {', '.join(runtime.route_names)}",
+              file=sys.stderr)
     for path in args.images:
         try:
             image = pre.load(path)
@@ -113,3 +114,18 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
     if trace is not None:
         trace.close()
     return 1 if failures else 0
+
+
+def _aim_text(args: argparse.Namespace, runtime: Any, live: Any, alpha: float | None, desired: float | None) -> str:
+    """The header line's account of what the images will be run at."""
+    if live:
+        return f"α from {args.monitor} ({args.policy})"
+    if args.accuracy is not None and alpha is None:
+        return f"desired accuracy {args.accuracy:g} (eq. 10)"
+    aim = "desired accuracy" if getattr(runtime, "rule", "frontier") == "merkel" else "expected accuracy"
+    text = f"α = {alpha:.4g}" + (f" → {aim} {desired:.4f}" if desired else "")
+    if args.accuracy is not None:
+        text = f"accuracy {args.accuracy:g}: " + text
+        if desired is not None and desired < args.accuracy:
+            text += " (no operating point is expected to reach it: this is the most accurate)"
+    return text

@@ -42,8 +42,20 @@ def test_run_json_lines(digits_bundle, pngs, capsys):
 def test_run_text_and_accuracy_option(digits_bundle, pngs, capsys):
     paths, _, _ = pngs
     assert main(["run", digits_bundle, paths[0], "--accuracy", "0.5"]) == 0
-    out = capsys.readouterr().out
-    assert paths[0] in out and "MACs" in out
+    captured = capsys.readouterr()
+    assert paths[0] in captured.out and "MACs" in captured.out
+    assert captured.err.startswith("# accuracy 0.5: α = ") and "→ expected accuracy" in captured.err.splitlines()[0]
+
+
+def test_run_says_when_no_operating_point_reaches_the_accuracy_asked(digits_bundle, pngs, capsys):
+    paths, _, _ = pngs
+    assert main(["run", digits_bundle, paths[0], "--accuracy", "1", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["alpha"] == 0.0 and record["desired_accuracy"] < 1.0  # the table's most accurate point
+    assert main(["run", digits_bundle, paths[0], "--accuracy", "1"]) == 0
+    assert "no operating point is expected to reach it" in capsys.readouterr().err
+    assert main(["run", digits_bundle, paths[0], "--accuracy", "0.9", "--rule", "merkel"]) == 0
+    assert capsys.readouterr().err.startswith("# desired accuracy 0.9 (eq. 10)")
 
 
 def test_run_resizes_and_converts_other_images(digits_bundle, pngs, capsys):

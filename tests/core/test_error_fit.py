@@ -55,11 +55,15 @@ def test_no_inputs_no_rates():
     assert logistic_error(np.zeros(0), np.zeros(0, dtype=bool)).shape == (0,)
 
 
+# (confidences on int8 softmax codes, wrong) of up to 80 held-out inputs at one exit
+EXIT_OUTCOMES = st.lists(st.tuples(st.integers(0, 255), st.booleans()), min_size=1, max_size=80).map(
+    lambda pairs: (np.array([p[0] for p in pairs]) / 256.0, np.array([p[1] for p in pairs])))
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 255), st.booleans()), min_size=1, max_size=80))
-def test_the_rate_never_rises_with_confidence_and_stays_a_probability(pairs):
-    confidences = np.array([p[0] for p in pairs]) / 256.0
-    wrong = np.array([p[1] for p in pairs])
+@given(EXIT_OUTCOMES)
+def test_the_rate_never_rises_with_confidence_and_stays_a_probability(outcomes):
+    confidences, wrong = outcomes
     rates = logistic_error(confidences, wrong)
     order = np.argsort(confidences, kind="stable")
     assert np.all(np.isfinite(rates))
@@ -121,10 +125,9 @@ def test_the_blend_is_worked_by_hand_on_one_bin():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 255), st.booleans()), min_size=1, max_size=80))
-def test_the_blend_stays_a_probability_and_equal_confidences_share_it(pairs):
-    confidences = np.array([p[0] for p in pairs]) / 256.0
-    wrong = np.array([p[1] for p in pairs])
+@given(EXIT_OUTCOMES)
+def test_the_blend_stays_a_probability_and_equal_confidences_share_it(outcomes):
+    confidences, wrong = outcomes
     rates = blended_error(confidences, wrong)
     assert np.all(np.isfinite(rates)) and np.all((rates >= 0.0) & (rates <= 1.0))
     for c in np.unique(confidences):
