@@ -13,7 +13,7 @@ Measured (``python -m tools.bench_seeds``: the same 160 re-splits of the images 
 saw, α table fitted on 216 and scored on 359): MACs at the monolithic accuracy − 0.5 points ÷ the
 hindsight bound, median 1.36× with the step fit and 1.17× with the blend; on 60,000 digits at 28×28
 (9,000 held-out images) the blend keeps the step fit's α = 0 (59% fewer MACs than the monolithic
-model) where the logistic curve alone gave 34%: one slope per exit cannot follow the last percent of
+model) where the logistic curve alone gave 33%: one slope per exit cannot follow the last percent of
 a softmax's confidence, where most inputs sit and the α = 0 point is decided.
 
 Numpy only: it runs on the device too (``edge-runtime calibrate``).
@@ -59,17 +59,6 @@ def fit_logistic(x: np.ndarray, wrong: np.ndarray, slope_ridge: float = SLOPE_RI
     return float(w[0]), float(w[1])
 
 
-def logistic_curve(confidences: np.ndarray, wrong: np.ndarray,
-                   slope_ridge: float = SLOPE_RIDGE) -> Callable[[np.ndarray], np.ndarray]:
-    """The fitted error curve of :func:`logistic_error`, to evaluate at any confidences."""
-    wrong = np.asarray(wrong, dtype=bool)
-    a, b = fit_logistic(confidence_logit(confidences), wrong, slope_ridge)
-    if b > 0.0 or wrong.size == 0:
-        rate = float(wrong.mean()) if wrong.size else 0.0
-        return lambda c: np.full(np.shape(c), rate)
-    return lambda c: 1.0 / (1.0 + np.exp(-np.clip(a + b * confidence_logit(c), -35.0, 35.0)))
-
-
 def logistic_error(confidences: np.ndarray, wrong: np.ndarray, slope_ridge: float = SLOPE_RIDGE) -> np.ndarray:
     """Each input's error probability at its confidence on the logistic curve (see the module docstring).
 
@@ -80,7 +69,14 @@ def logistic_error(confidences: np.ndarray, wrong: np.ndarray, slope_ridge: floa
         confidences: (N,) the exit's confidence for each input, 0–1.
         wrong: (N,) whether the exit's answer was wrong.
     """
-    return logistic_curve(confidences, wrong, slope_ridge)(np.asarray(confidences, dtype=np.float64))
+    wrong = np.asarray(wrong, dtype=bool)
+    if wrong.size == 0:
+        return np.zeros(0)
+    x = confidence_logit(confidences)
+    a, b = fit_logistic(x, wrong, slope_ridge)
+    if b > 0.0:
+        return np.full(wrong.size, float(wrong.mean()))
+    return 1.0 / (1.0 + np.exp(-np.clip(a + b * x, -35.0, 35.0)))
 
 
 def _pooled_bins(sorted_codes: np.ndarray, sorted_wrong: np.ndarray) -> list[tuple[int, int]]:
