@@ -14,12 +14,11 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 
 from ..power.capture.log import CaptureError, CaptureLog
 from ..power.capture.plot import plot_capture, read_events
-from ..power.capture.run import install_sigterm, print_summary, run_capture
+from ..power.capture.run import print_summary, run_capture
 from ..power.profiles import available, load_profile
 from .arg_types import positive_float, positive_int
 from .guard import run_guarded
@@ -96,13 +95,9 @@ def _capture(args: argparse.Namespace, profile) -> int:
                           rotate_bytes=int(args.rotate_mb * 1e6) if args.rotate_mb else 0, raw=args.raw,
                           append=args.append, force=args.force)
 
-    previous_sigterm = install_sigterm()
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    try:
-        summary = run_capture(profile, args.port, make_capture, duration_s=args.duration, records=args.records,
-                              baud=args.baud, progress=progress)
-    finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)
+    summary = run_capture(profile, args.port, make_capture, duration_s=args.duration, records=args.records,
+                          baud=args.baud, progress=progress)
     if args.plot:
         events = read_events(args.events) if args.events else None
         inside, outside = plot_capture(summary.files, args.plot, events, args.events_clock, args.events_offset)

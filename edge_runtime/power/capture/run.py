@@ -6,8 +6,10 @@ import json
 import queue
 import signal
 import sys
+import threading
 import time
-from typing import Any, Callable, TextIO
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TextIO
 
 from ..profiles import MonitorProfile
 from ..samples import Gap, Sample
@@ -15,6 +17,7 @@ from ..transports import Monitor
 from .log import CaptureLog, Summary
 
 _END = object()
+_STOP = object()
 
 
 def run_capture(profile: MonitorProfile, url: str, make_capture: Callable[[], CaptureLog], *,
@@ -30,8 +33,9 @@ def run_capture(profile: MonitorProfile, url: str, make_capture: Callable[[], Ca
     behind. The monitor's reader thread only queues; every file write happens here, on the
     caller's thread, which also calls ``on_started`` once the port is open and read, and ``until``
     after each batch of events. A ``silent`` gap row marks a monitor that stops sending for 5
-    expected periods. Ctrl-C (KeyboardInterrupt) ends the capture like the end of its duration,
-    with ``summary.interrupted`` set.
+    expected periods. Ctrl-C and SIGTERM end the capture like the end of its duration, with
+    ``summary.interrupted`` set (see :func:`signals_stop`; a KeyboardInterrupt that still comes, as
+    when called off the main thread, is caught too).
     """
     events: queue.SimpleQueue = queue.SimpleQueue()
     monitor = Monitor(profile, url, lambda ev: events.put(("ev", ev)),
@@ -58,72 +62,95 @@ def run_capture(profile: MonitorProfile, url: str, make_capture: Callable[[], Ca
     monitor.start()
     if on_started is not None:
         on_started()
-    try:
-        while True:
-            now = time.monotonic()
-            deadline = min(next_flush, start + duration_s if duration_s else next_flush)
-            try:
-                item = events.get(timeout=max(0.0, deadline - now))
-            except queue.Empty:
-                item = None
-            while item is not None:
-                if item[0] is _END:
-                    finished = True
-                elif item[0] == "ev":
-                    if any(isinstance(e, Sample) for e in item[1]):
-                        last_record = time.monotonic()
-                        silent = False
-                    capture.add(item[1])
-                else:
-                    capture.add_raw(*item[1:])
+    # a second Ctrl-C while the last rows are written must not cut them short either
+    with signals_stop(lambda: events.put((_STOP,))):
+        try:
+            while True:
+                now = time.monotonic()
+                deadline = min(next_flush, start + duration_s if duration_s else next_flush)
+                try:
+                    item = events.get(timeout=max(0.0, deadline - now))
+                except queue.Empty:
+                    item = None
+                while item is not None:
+                    if item[0] is _END:
+                        finished = True
+                    elif item[0] is _STOP:
+                        capture.summary.interrupted = True
+                    elif item[0] == "ev":
+                        if any(isinstance(e, Sample) for e in item[1]):
+                            last_record = time.monotonic()
+                            silent = False
+                        capture.add(item[1])
+                    else:
+                        capture.add_raw(*item[1:])
+                    try:
+                        item = events.get_nowait()
+                    except queue.Empty:
+                        item = None
+                now = time.monotonic()
+                if not silent and now - last_record > silent_after:
+                    silent = True
+                    capture.add([Gap(now, time.time(), "silent", f"no record for {now - last_record:.1f} s")])
+                if now >= next_flush or finished:
+                    capture.flush()
+                    next_flush = now + flush_s
+                if now >= next_sync:
+                    capture.sync()
+                    next_sync = now + sync_s
+                if progress and now >= next_progress:
+                    s = capture.summary
+                    progress(f"{now - start:7.1f} s  {s.records} records  {sum(s.gaps.values())} gaps  "
+                             f"{s.energy_j:.3f} J")
+                    next_progress = now + progress_s
+                enough = records is not None and capture.summary.records >= records
+                if (finished or enough or capture.summary.interrupted or (duration_s and now - start >= duration_s)
+                        or (until and until(capture.summary))):
+                    break
+        except KeyboardInterrupt:
+            capture.summary.interrupted = True
+        finally:
+            monitor.stop()
+            while True:
                 try:
                     item = events.get_nowait()
                 except queue.Empty:
-                    item = None
-            now = time.monotonic()
-            if not silent and now - last_record > silent_after:
-                silent = True
-                capture.add([Gap(now, time.time(), "silent", f"no record for {now - last_record:.1f} s")])
-            if now >= next_flush or finished:
-                capture.flush()
-                next_flush = now + flush_s
-            if now >= next_sync:
-                capture.sync()
-                next_sync = now + sync_s
-            if progress and now >= next_progress:
-                s = capture.summary
-                progress(f"{now - start:7.1f} s  {s.records} records  {sum(s.gaps.values())} gaps  "
-                         f"{s.energy_j:.3f} J")
-                next_progress = now + progress_s
-            enough = records is not None and capture.summary.records >= records
-            if finished or enough or (duration_s and now - start >= duration_s) or (until and until(capture.summary)):
-                break
-    except KeyboardInterrupt:
-        capture.summary.interrupted = True
-    finally:
-        monitor.stop()
-        while True:
-            try:
-                item = events.get_nowait()
-            except queue.Empty:
-                break
-            if item[0] == "ev":
-                capture.add(item[1])
-            elif item[0] == "raw":
-                capture.add_raw(*item[1:])
-        if monitor.parser is not None and not finished:
-            capture.add(monitor.parser.finish(time.monotonic(), time.time()))
-        capture.summary.reconnects = max(capture.summary.reconnects, monitor.transport.reconnects)
-        capture.close()
+                    break
+                if item[0] == "ev":
+                    capture.add(item[1])
+                elif item[0] == "raw":
+                    capture.add_raw(*item[1:])
+            if monitor.parser is not None and not finished:
+                capture.add(monitor.parser.finish(time.monotonic(), time.time()))
+            capture.summary.reconnects = max(capture.summary.reconnects, monitor.transport.reconnects)
+            capture.close()
     return capture.summary
 
 
-def install_sigterm() -> Any:
-    """Make SIGTERM end a capture like Ctrl-C: cleanly, with the summary. Returns the old handler."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+@contextmanager
+def signals_stop(request_stop: Callable[[], None]) -> Iterator[None]:
+    """While inside, Ctrl-C and SIGTERM call ``request_stop`` (it queues a message for the capture loop)
+    instead of raising KeyboardInterrupt wherever the main thread happens to be: raised between counting
+    a record and keeping its row, or while a batch is being written, it would lose what was received.
 
-    return signal.signal(signal.SIGTERM, handler)
+    Only on the main thread (elsewhere signals cannot be handled); a SIGINT the process was started
+    ignoring (a background job of a script) stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        request_stop()
+
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, handler)}
+    if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def print_summary(summary: Summary, as_json: bool, out: TextIO | None = None) -> None:
