@@ -61,7 +61,7 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
         # along the α table: the largest α expected to reach it (records carry that α and its expectation)
         alpha = None if plans is None else plans.alpha_for_accuracy(args.accuracy)
         desired = args.accuracy if alpha is None else runtime.expected_accuracy(alpha)
-        plan = runtime.plan_for_accuracy(args.accuracy)
+        plan = runtime.plan_for_accuracy(args.accuracy) if alpha is None else runtime.plan_for_alpha(alpha)
     else:
         alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
         desired = runtime.expected_accuracy(alpha)

@@ -47,84 +47,97 @@ def run_capture(profile: MonitorProfile, url: str, make_capture: Callable[[], Ca
     except BaseException:
         monitor.stop()
         raise
-    if progress:
-        progress(f"capturing {profile.name} from {monitor.url} to {capture.path}"
-                 + (f" for {duration_s:g} s" if duration_s else "") + (f" until {records} records" if records else "")
-                 + ("" if duration_s or records else " until Ctrl-C"))
-    silent_after = max(5 * profile.transport.period_s, 2.0)
-    start = time.monotonic()
-    next_flush = start + flush_s
-    next_sync = start + sync_s
-    next_progress = start + progress_s
-    last_record = start
-    silent = False
-    finished = False
-    monitor.start()
-    if on_started is not None:
-        on_started()
-    # a second Ctrl-C while the last rows are written must not cut them short either
+    # from here on Ctrl-C and SIGTERM only queue a stop, which the loop takes in turn (a second one too, while
+    # the last rows are written); until here they abort, and nothing has been written
     with signals_stop(lambda: events.put((_STOP,))):
+        if progress:
+            progress(f"capturing {profile.name} from {monitor.url} to {capture.path}"
+                     + (f" for {duration_s:g} s" if duration_s else "")
+                     + (f" until {records} records" if records else "")
+                     + ("" if duration_s or records else " until Ctrl-C"))
+        finished = False
         try:
-            while True:
-                now = time.monotonic()
-                deadline = min(next_flush, start + duration_s if duration_s else next_flush)
-                try:
-                    item = events.get(timeout=max(0.0, deadline - now))
-                except queue.Empty:
-                    item = None
-                while item is not None:
-                    if item[0] is _END:
-                        finished = True
-                    elif item[0] is _STOP:
-                        capture.summary.interrupted = True
-                    elif item[0] == "ev":
-                        if any(isinstance(e, Sample) for e in item[1]):
-                            last_record = time.monotonic()
-                            silent = False
-                        capture.add(item[1])
-                    else:
-                        capture.add_raw(*item[1:])
-                    try:
-                        item = events.get_nowait()
-                    except queue.Empty:
-                        item = None
-                now = time.monotonic()
-                if not silent and now - last_record > silent_after:
-                    silent = True
-                    capture.add([Gap(now, time.time(), "silent", f"no record for {now - last_record:.1f} s")])
-                if now >= next_flush or finished:
-                    capture.flush()
-                    next_flush = now + flush_s
-                if now >= next_sync:
-                    capture.sync()
-                    next_sync = now + sync_s
-                if progress and now >= next_progress:
-                    s = capture.summary
-                    progress(f"{now - start:7.1f} s  {s.records} records  {sum(s.gaps.values())} gaps  "
-                             f"{s.energy_j:.3f} J")
-                    next_progress = now + progress_s
-                enough = records is not None and capture.summary.records >= records
-                if (finished or enough or capture.summary.interrupted or (duration_s and now - start >= duration_s)
-                        or (until and until(capture.summary))):
-                    break
+            monitor.start()
+            if on_started is not None:
+                on_started()
+            finished = _pump(events, capture, max(5 * profile.transport.period_s, 2.0), duration_s=duration_s,
+                             records=records, progress=progress, flush_s=flush_s, sync_s=sync_s,
+                             progress_s=progress_s, until=until)
         except KeyboardInterrupt:
             capture.summary.interrupted = True
         finally:
-            monitor.stop()
-            while True:
-                try:
-                    item = events.get_nowait()
-                except queue.Empty:
-                    break
-                if item[0] == "ev":
-                    capture.add(item[1])
-                elif item[0] == "raw":
-                    capture.add_raw(*item[1:])
-            if monitor.parser is not None and not finished:
-                capture.add(monitor.parser.finish(time.monotonic(), time.time()))
-            capture.summary.reconnects = max(capture.summary.reconnects, monitor.transport.reconnects)
-            capture.close()
+            _drain_and_close(events, monitor, capture, finished)
     return capture.summary
+
+
+def _pump(events: queue.SimpleQueue, capture: CaptureLog, silent_after: float, *, duration_s: float | None,
+          records: int | None, progress: Callable[[str], None] | None, flush_s: float, sync_s: float,
+          progress_s: float, until: Callable[[Summary], bool] | None) -> bool:
+    """Write what the monitor queues until a reason to stop (see :func:`run_capture`); True when the source
+    ended."""
+    start = time.monotonic()
+    next_flush, next_sync, next_progress = start + flush_s, start + sync_s, start + progress_s
+    last_record = start
+    silent = finished = False
+    while True:
+        now = time.monotonic()
+        deadline = min(next_flush, start + duration_s if duration_s else next_flush)
+        try:
+            item = events.get(timeout=max(0.0, deadline - now))
+        except queue.Empty:
+            item = None
+        while item is not None:
+            if item[0] is _END:
+                finished = True
+            elif item[0] is _STOP:
+                capture.summary.interrupted = True
+            elif item[0] == "ev":
+                if any(isinstance(e, Sample) for e in item[1]):
+                    last_record = time.monotonic()
+                    silent = False
+                capture.add(item[1])
+            else:
+                capture.add_raw(*item[1:])
+            try:
+                item = events.get_nowait()
+            except queue.Empty:
+                item = None
+        now = time.monotonic()
+        if not silent and now - last_record > silent_after:
+            silent = True
+            capture.add([Gap(now, time.time(), "silent", f"no record for {now - last_record:.1f} s")])
+        if now >= next_flush or finished:
+            capture.flush()
+            next_flush = now + flush_s
+        if now >= next_sync:
+            capture.sync()
+            next_sync = now + sync_s
+        if progress and now >= next_progress:
+            s = capture.summary
+            progress(f"{now - start:7.1f} s  {s.records} records  {sum(s.gaps.values())} gaps  {s.energy_j:.3f} J")
+            next_progress = now + progress_s
+        enough = records is not None and capture.summary.records >= records
+        if (finished or enough or capture.summary.interrupted or (duration_s and now - start >= duration_s)
+                or (until and until(capture.summary))):
+            return finished
+
+
+def _drain_and_close(events: queue.SimpleQueue, monitor: Monitor, capture: CaptureLog, finished: bool) -> None:
+    """Stop the monitor, write everything it had queued (and a partial record the parser holds), close."""
+    monitor.stop()
+    while True:
+        try:
+            item = events.get_nowait()
+        except queue.Empty:
+            break
+        if item[0] == "ev":
+            capture.add(item[1])
+        elif item[0] == "raw":
+            capture.add_raw(*item[1:])
+    if monitor.parser is not None and not finished:
+        capture.add(monitor.parser.finish(time.monotonic(), time.time()))
+    capture.summary.reconnects = max(capture.summary.reconnects, monitor.transport.reconnects)
+    capture.close()
 
 
 @contextmanager
