@@ -1,7 +1,10 @@
 """A dataset at a real size, made offline from scikit-learn's digits: each 8×8 digit drawn at 28×28 (or
-32×32 in colour) with a random rotation, scale, shift, stroke contrast and noise.
+32×32 in colour) with a random rotation, scale, shift, stroke contrast and noise. ``--kind squares``
+makes a quick 4-class colour problem instead (a square of one of four colours on noise), which any
+network learns in an epoch or two: what tests of conversion mechanics train on.
 
     python -m tools.make_dataset --out digits28.npz [--size 28] [--colour] [--train 60000] [--test 10000]
+    python -m tools.make_dataset --kind squares --out squares32.npz --size 32 --train 600 --test 200
 
 Nothing is downloaded (the machines that build and test this project have no network). The test images
 come from digits the training images never use, so the test split measures generalisation to new writers'
@@ -44,6 +47,23 @@ def render(digit: np.ndarray, size: int, rng: np.random.Generator, colour: bool)
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
+SQUARE_COLOURS = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200], [200, 200, 40]], dtype=np.float64)
+
+
+def squares(count: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` RGB images (uint8) of a square in one of four colours (the label) at a random place and
+    size on grey noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, len(SQUARE_COLOURS), count)
+    images = rng.normal(90, 30, (count, size, size, 3))
+    for i, label in enumerate(labels):
+        side = int(rng.integers(max(2, size // 4), max(3, size // 2)))
+        top, left = rng.integers(0, size - side + 1, 2)
+        images[i, top:top + side, left:left + side] = (SQUARE_COLOURS[label] * rng.uniform(0.7, 1.2)
+                                                       + rng.normal(0, 20, (side, side, 3)))
+    return np.clip(np.round(images), 0, 255).astype(np.uint8), labels.astype(np.int64)
+
+
 def make(size: int, colour: bool, n_train: int, n_test: int, seed: int = 0,
          say=lambda m: None) -> dict[str, np.ndarray]:
     from sklearn.datasets import load_digits
@@ -71,20 +91,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="the .npz to write (x_train, y_train, x_test, y_test)")
     parser.add_argument("--size", type=int, default=28, help="image side in pixels (default 28)")
-    parser.add_argument("--colour", action="store_true", help="RGB images with random colours (default grey)")
+    parser.add_argument("--kind", choices=("digits", "squares"), default="digits",
+                        help="digits (default: 10 classes of distorted handwritten digits) or squares (4 colours)")
+    parser.add_argument("--colour", action="store_true", help="digits: RGB images with random colours (default grey)")
     parser.add_argument("--train", type=int, default=60000, help="training images (default 60,000)")
     parser.add_argument("--test", type=int, default=10000, help="test images (default 10,000)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.size < 12 or args.train < 1 or args.test < 1:
         parser.error("--size must be at least 12 and --train, --test positive")
-    arrays = make(args.size, args.colour, args.train, args.test, args.seed,
-                  say=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.kind == "squares":
+        arrays = {}
+        for split, count, seed in (("train", args.train, args.seed), ("test", args.test, args.seed + 1)):
+            arrays[f"x_{split}"], arrays[f"y_{split}"] = squares(count, args.size, seed)
+    else:
+        arrays = make(args.size, args.colour, args.train, args.test, args.seed,
+                      say=lambda m: print(m, file=sys.stderr, flush=True))
     partial = args.out + ".partial.npz"
     np.savez(partial, **arrays)
     os.replace(partial, args.out)
     print(f"wrote {args.out}: {args.train:,d} + {args.test:,d} images of {args.size}×{args.size} "
-          f"{'RGB' if args.colour else 'L'}", file=sys.stderr)
+          f"{'RGB' if args.colour or args.kind == 'squares' else 'L'}", file=sys.stderr)
     return 0
 
 

@@ -8,14 +8,14 @@ import dataclasses
 import os
 from typing import Any, Iterator
 
-from edge_runtime.core.datasets import load_dataset
+from edge_runtime.core.datasets import load_dataset, with_calibration
 
 from ..common.bundle_writer import check_output_folder
 from ..common.errors import ConvertError
 from ..common.progress import Progress, import_tensorflow, tf_output_to
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
+def add_common(parser: argparse.ArgumentParser, out_required: bool = True) -> None:
     parser.add_argument("--dataset", default="digits",
                         help="'digits' (scikit-learn's 8×8 digits, offline), a .npz with x_train, y_train, x_test, "
                              "y_test, or a folder with one sub-folder of images per class (default: digits)")
@@ -24,7 +24,12 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                              "every image is converted and resized to it")
     parser.add_argument("--strict", action="store_true",
                         help="image folders: refuse a folder with a file Pillow cannot read (default: skip and name it)")
-    parser.add_argument("--out", required=True, help="bundle folder to create")
+    parser.add_argument("--calibration", metavar="DATA",
+                        help="images the model never saw in training (a .npz, using its x_val, y_val or else all "
+                             "its images, or a folder of class sub-folders): quantization, exit accuracies and the "
+                             "α table are measured on them (default: the dataset's x_val, y_val when the .npz has "
+                             "them, else a seeded 15%% of x_train kept out of training)")
+    parser.add_argument("--out", required=out_required, help="bundle folder to create")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs")
     parser.add_argument("--seed", type=int, default=0, help="random seed for training (default 0)")
@@ -70,8 +75,11 @@ def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
             shown = "; ".join(dataset.skipped[:5]) + (f"; and {len(dataset.skipped) - 5} more" if
                                                        len(dataset.skipped) > 5 else "")
             progress.say(f"warning: skipped {len(dataset.skipped)} file(s) Pillow cannot read: {shown}")
+        if getattr(args, "calibration", None):
+            dataset = with_calibration(dataset, args.calibration, args.size, progress.say)
         progress.say(f"{len(dataset.y_train) + len(dataset.y_test):,d} images of {dataset.image_shape[1]}×"
-                     f"{dataset.image_shape[0]} {dataset.color_mode}, {len(dataset.labels)} classes")
+                     f"{dataset.image_shape[0]} {dataset.color_mode}, {len(dataset.labels)} classes; held out for "
+                     f"calibration: {len(dataset.held_out_split()[3]):,d} images ({dataset.held_out_source})")
         with tf_output_to(log_path):
             tf = import_tensorflow()
             seed_everything(tf, args.seed)
@@ -87,45 +95,43 @@ def seed_everything(tf: Any, seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def load_keras_model(path: str, image_shape: tuple[int, ...]) -> Any:
-    """A user's ``.keras`` model as a functional model (a ``Sequential`` becomes the functional model of its own
-    graph, the same layers and weights), checked to take the dataset's images."""
+def load_keras_model(path: str) -> Any:
+    """A user's ``.keras`` model (functional or ``Sequential``), loaded without its training state."""
     import keras  # inside the session: TensorFlow's output is redirected by then
 
     try:
-        model = keras.saving.load_model(path, compile=False)
+        return keras.saving.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001 - Keras raises many types for unreadable files
         raise ConvertError(f"--model {path}: Keras cannot load it ({type(exc).__name__}: {exc})") from exc
-    if isinstance(model, keras.Sequential):
-        model = functional_copy(keras, model, image_shape)
-    if not getattr(model, "inputs", None) or len(model.inputs) != 1:
-        raise ConvertError(f"--model {path}: expected a model with one image input")
-    shape = tuple(model.inputs[0].shape[1:])
+
+
+def load_backbone(path: str, image_shape: tuple[int, ...]) -> Any:
+    """A user's ``.keras`` model as one flat graph (:func:`~converters.common.keras_graph.flatten`: nested
+    and ``Sequential`` models included, the same layers and weights), checked to take the dataset's images."""
+    from ..common.keras_graph import flatten
+
+    graph = flatten(load_keras_model(path))
+    shape = tuple(graph.image.shape[1:])
     if shape != image_shape:
         raise ConvertError(f"--model {path} takes inputs of shape {shape}, the dataset's images are {image_shape} "
                            f"(--size H,W to resize a folder of images)")
-    return model
-
-
-def functional_copy(keras: Any, model: Any, image_shape: tuple[int, ...]) -> Any:
-    """A ``Sequential`` as a functional model: each layer rebuilt from its config and given its weights, so
-    every layer is called once in one graph (Keras cannot cut a graph at a layer called twice)."""
-    declared = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else image_shape
-    inputs = keras.Input(declared, name="image")
-    tensor = inputs
-    for layer in model.layers:
-        clone = layer.__class__.from_config(layer.get_config())
-        tensor = clone(tensor)
-        clone.set_weights(layer.get_weights())
-    return keras.Model(inputs, tensor, name=model.name)
+    return graph
 
 
 def adopt_input_contract(model: Any, dataset: Any, args: argparse.Namespace, progress: Any) -> tuple[Any, Any]:
-    """The dataset as the user's model reads it (its pixel range, found or ``--input-range``), and the contract."""
-    from ..common.input_contract import choose_input_contract
+    """The dataset as the user's model reads it (its pixel range, found or ``--input-range``), and the contract.
+
+    When the held-out images are a slice of x_train, the user's model may have trained on them (users train on
+    all of x_train): its accuracy there is compared with its accuracy on x_test and a gap beyond chance is said.
+    """
+    from ..common.input_contract import choose_input_contract, seen_in_training_warning
 
     _, _, x_held, y_held = dataset.held_out_split()
     contract = choose_input_contract(model, x_held, y_held, len(dataset.labels), args.model,
                                      getattr(args, "input_range", None))
     progress.say(f"input: {contract.reason}")
+    if dataset.x_val is None:
+        warning = seen_in_training_warning(model, contract, dataset)
+        if warning:
+            progress.say(warning)
     return dataclasses.replace(dataset, pixel_scale=contract.pixel_scale, pixel_offset=contract.pixel_offset), contract

@@ -10,16 +10,26 @@ from typing import Any
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
 from ..common.input_contract import int8_drops
-from .common import add_common, adopt_input_contract, check_common, load_keras_model, session
+from ..multi_exit.heads import DEFAULT_HEAD_BUDGET, describe_head, head_grid, head_macs
+from .common import add_common, adopt_input_contract, check_common, load_backbone, load_keras_model, session
 
 
 def add_parser(sub: Any) -> None:
     me = sub.add_parser("multi-exit", help="a multi-exit network → int8 segment bundle",
                         description="Build Merkel's multi-exit CNN (or attach exits to your Keras model), train it "
                                     "with the sum of all exits' cross-entropies, and export an int8 bundle.")
-    add_common(me)
-    me.add_argument("--model", help="your Keras model (.keras): exits are attached after the --exits layers")
-    me.add_argument("--exits", help="comma-separated layer names of --model after which to attach exits")
+    add_common(me, out_required=False)
+    me.add_argument("--model", help="your Keras model (.keras; functional, Sequential or nested): exits are attached "
+                                    "after the --exits layers")
+    me.add_argument("--exits", help="with --model: comma-separated layer names after which to attach exits, or "
+                                    "auto:N for N exits spread evenly by MACs at block boundaries (--list-cuts "
+                                    "shows where exits can go)")
+    me.add_argument("--list-cuts", action="store_true",
+                    help="with --model: print every layer an exit can follow, with its share of the MACs, and stop")
+    me.add_argument("--head-budget", type=float, default=100 * DEFAULT_HEAD_BUDGET, metavar="PERCENT",
+                    help="with --model: the most MACs one exit head may cost, in percent of the network's "
+                         f"(default {100 * DEFAULT_HEAD_BUDGET:g}); heads pool to the finest of 4×4, 2×2 or 1×1 "
+                         "positions that fits")
     me.add_argument("--input-range", choices=("0-255", "0-1", "-1-1"),
                     help="with --model: the pixel range your model expects (default: found from the model and "
                          "measured on held-out data)")
@@ -32,10 +42,14 @@ def add_parser(sub: Any) -> None:
                          "the cost stays bounded as images grow; identical to Merkel's on 8×8) or merkel (every "
                          "block at full resolution, as in the paper)")
 
-    me.set_defaults(handler=cmd_multi_exit)
+    me.set_defaults(handler=cmd_multi_exit, parser=me)
 
 
 def cmd_multi_exit(args: argparse.Namespace) -> int:
+    if args.list_cuts:
+        return list_cuts(args)
+    if not args.out:
+        args.parser.error("the following arguments are required: --out (or --list-cuts with --model)")
     summary = run_multi_exit(args)
     if args.json:
         print(json.dumps(summary))
@@ -47,9 +61,12 @@ def cmd_multi_exit(args: argparse.Namespace) -> int:
 
 def run_multi_exit(args: argparse.Namespace) -> dict[str, Any]:
     if (args.model is None) != (args.exits is None):
-        raise ConvertError("--model and --exits go together: --model M.keras --exits LAYER,LAYER,…")
+        raise ConvertError("--model and --exits go together: --model M.keras --exits LAYER,LAYER,… (or auto:N; "
+                           "--list-cuts shows where exits can go)")
     if args.blocks < 1 or args.filters < 1:
         raise ConvertError("--blocks and --filters must be positive integers")
+    if not 0 < args.head_budget <= 100:
+        raise ConvertError(f"--head-budget {args.head_budget:g}: expected a percentage in (0, 100]")
     check_common(args)
     with session(args) as (progress, dataset):
         return _convert(args, progress, dataset)
@@ -58,18 +75,24 @@ def run_multi_exit(args: argparse.Namespace) -> dict[str, Any]:
 def _convert(args: argparse.Namespace, progress: Any, dataset: Any) -> dict[str, Any]:
     """Train and export inside :func:`session` (TensorFlow imported, its output redirected)."""
     from ..multi_exit.export import export_multi_exit  # TensorFlow: imported inside the session
-    from ..multi_exit.model import attach_exits, reference_multi_exit
+    from ..multi_exit.model import attach_exits, plan_heads, reference_multi_exit
     from ..common.training import default_epochs
     from ..multi_exit.training import float_exit_accuracies, train_multi_exit
 
     n_classes = len(dataset.labels)
     as_given = None
     if args.model:
-        backbone = load_keras_model(args.model, dataset.image_shape)
-        dataset, contract = adopt_input_contract(backbone, dataset, args, progress)
+        graph = load_backbone(args.model, dataset.image_shape)
+        budget = args.head_budget / 100
+        cuts = choose_cuts(graph, args.exits, n_classes, budget)
+        grids = plan_heads(graph, cuts, n_classes, budget)
+        dataset, contract = adopt_input_contract(graph.model, dataset, args, progress)
         as_given = contract.accuracy[contract.name]
-        cuts = [c.strip() for c in args.exits.split(",") if c.strip()]
-        model = attach_exits(backbone, cuts, n_classes, input_exit=False, train_backbone=args.finetune)
+        for cut, grid in zip(cuts, grids):
+            progress.say(f"exit after {cut.name} ({_shape(cut.shape)}, {cut.macs_before / graph.total_macs:.1%} of the "
+                         f"MACs): {describe_head(cut.shape, n_classes, grid, graph.total_macs)}")
+        model = attach_exits(graph, cuts, n_classes, grids, input_exit=False, train_backbone=args.finetune)
+        cuts = [cut.name for cut in cuts]
         source = {"model": os.path.basename(args.model), "exits_after": cuts, "finetune": bool(args.finetune),
                   "input_range": contract.name, "input_range_reason": contract.reason,
                   "model_held_out_accuracy": round(as_given, 6)}
@@ -104,3 +127,62 @@ def _convert(args: argparse.Namespace, progress: Any, dataset: Any) -> dict[str,
         progress.say(warning)
     progress.say(f"wrote {args.out}")
     return summary
+
+
+def choose_cuts(graph: Any, exits: str, n_classes: int, budget: float) -> list[Any]:
+    """The cuts ``--exits`` names (checked), or ``auto:N``'s N boundary cuts spread by MACs whose heads fit."""
+    from ..common.keras_graph import spaced_cuts
+
+    if exits.strip().startswith("auto"):
+        try:
+            count = int(exits.strip()[len("auto:"):]) if exits.strip() != "auto" else 0
+        except ValueError:
+            raise ConvertError(f"--exits {exits}: expected auto:N with N a whole number of exits") from None
+        if exits.strip() == "auto" or count < 1:
+            raise ConvertError(f"--exits {exits}: expected auto:N with N ≥ 1 (auto:4 puts 4 exits before the output)")
+        return spaced_cuts(graph, count,
+                           lambda cut: head_grid(cut.shape, n_classes, budget * graph.total_macs) is not None)
+    names = [c.strip() for c in exits.split(",") if c.strip()]
+    if not names:
+        raise ConvertError(f"--exits {exits!r}: expected layer names separated by commas, or auto:N")
+    return [graph.cut(name) for name in names]
+
+
+def list_cuts(args: argparse.Namespace) -> int:
+    """``--list-cuts``: every cut of ``--model`` with its share of the MACs, on stdout."""
+    from ..common.progress import import_tensorflow
+
+    if not args.model:
+        raise ConvertError("--list-cuts lists the places an exit can go in your model: give it --model M.keras")
+    if not os.path.isfile(args.model):
+        raise ConvertError(f"--model {args.model}: no such file")
+    import_tensorflow()
+    from ..common.keras_graph import flatten
+
+    graph = flatten(load_keras_model(args.model))
+    n_classes = int(graph.output.shape[-1])
+    budget = args.head_budget / 100 * graph.total_macs
+    rows = []
+    for cut in graph.cuts:
+        grid = head_grid(cut.shape, n_classes, budget)
+        rows.append({"layer": cut.name, "macs_before": cut.macs_before,
+                     "share": round(cut.macs_before / max(graph.total_macs, 1), 6), "shape": list(cut.shape),
+                     "boundary": cut.boundary, "head_grid": grid,
+                     "head_macs": None if grid is None else head_macs(cut.shape, n_classes, grid)})
+    if args.json:
+        print(json.dumps({"model": args.model, "total_macs": graph.total_macs, "classes": n_classes, "cuts": rows}))
+        return 0
+    print(f"{args.model}: {len(graph.calls)} layers, {graph.total_macs:,d} MACs per image, {len(rows)} places an exit "
+          "can follow (* a block boundary: what auto:N picks from)")
+    width = max([len(r["layer"]) for r in rows] + [5])
+    print(f"  {'layer':<{width}}  {'MACs before':>13}  {'share':>6}  {'output':<14}  exit head")
+    for row, cut in zip(rows, graph.cuts):
+        head = ("over the --head-budget" if row["head_grid"] is None else
+                describe_head(cut.shape, n_classes, row["head_grid"], graph.total_macs))
+        print(f"{'*' if row['boundary'] else ' '} {row['layer']:<{width}}  {row['macs_before']:>13,d}  "
+              f"{row['share']:>6.1%}  {_shape(cut.shape):<14}  {head}")
+    return 0
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(str(d) for d in shape)

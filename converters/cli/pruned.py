@@ -9,7 +9,7 @@ from typing import Any
 
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
-from .common import add_common, adopt_input_contract, check_common, load_keras_model, session
+from .common import add_common, adopt_input_contract, check_common, load_backbone, session
 
 
 def add_parser(sub: Any) -> None:
@@ -68,7 +68,7 @@ def run_pruned(args: argparse.Namespace) -> dict[str, Any]:
         x_fit, y_fit, x_held, y_held = dataset.held_out_split()
         source: dict[str, Any] = {}
         if args.model:
-            original = load_keras_model(args.model, dataset.image_shape)
+            original = load_backbone(args.model, dataset.image_shape).model
             dataset, contract = adopt_input_contract(original, dataset, args, progress)
             source = {"model": os.path.basename(args.model), "input_range": contract.name,
                       "input_range_reason": contract.reason,

@@ -85,7 +85,7 @@ def manifest_header(family: str, dataset: Any, folder: str, files: tuple[str, ..
         files={name: file_entry(os.path.join(folder, name)) for name in files}, segments=segments,
         monolithic=MonolithicRef(monolithic),
         producer={"tool": "edge-convert", "version": edge_runtime.__version__,
-                  "tensorflow": import_tensorflow().__version__, **source})
+                  "tensorflow": import_tensorflow().__version__, "held_out": dataset.held_out_source, **source})
 
 
 def write_manifest(folder: str, header: ManifestHeader, part: Any) -> dict[str, Any]:

@@ -64,6 +64,11 @@ def preprocessing_layers(model: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _has_batch_norm(model: Any) -> bool:
+    return any(type(layer).__name__ == "BatchNormalization" or _has_batch_norm(layer)
+               for layer in getattr(model, "layers", ()))
+
+
 def _accuracy(model: Any, pixels: np.ndarray, labels: np.ndarray, scale: float, offset: float) -> float:
     x = pixels.astype(np.float32) * np.float32(scale) + np.float32(offset)
     scores = np.asarray(model.predict(x, verbose=0, batch_size=256))
@@ -92,10 +97,32 @@ def choose_input_contract(model: Any, pixels: np.ndarray, labels: np.ndarray, n_
         reason = f"pixels {name}: {because} (held-out accuracy as given {shown})"
     chance = 1.0 / n_classes
     if accuracy[name] < chance + 0.25 * (1.0 - chance):
+        batch_norm = ("; if it trained well, its BatchNormalization moving statistics may not have converged (a few "
+                      "epochs at Keras' momentum of 0.99): check model.evaluate on images it did not train on"
+                      if _has_batch_norm(model) else "")
         raise ConvertError(f"--model {model_path} scores {accuracy[name]:.1%} on the dataset's held-out images (chance "
                            f"is {chance:.0%}; {shown}): check that its classes are in the dataset's order (image "
-                           "folders: sub-folder names, sorted) and what pixel range it expects (--input-range)")
+                           f"folders: sub-folder names, sorted) and what pixel range it expects (--input-range)"
+                           f"{batch_norm}")
     return InputContract(name, accuracy, layers, reason)
+
+
+def seen_in_training_warning(model: Any, contract: InputContract, dataset: Any) -> str | None:
+    """A warning when ``model`` scores higher on the converter's held-out slice of x_train than on x_test by more
+    than two standard errors of the difference: it has likely trained on those images, so the exit accuracies
+    and the α table measured on them would be optimistic."""
+    held = contract.accuracy[contract.name]
+    n_held = len(dataset.held_out_split()[3])
+    if not len(dataset.y_test) or not n_held:
+        return None
+    test = _accuracy(model, dataset.x_test, dataset.y_test, contract.pixel_scale, contract.pixel_offset)
+    spread = 2 * np.sqrt(held * (1 - held) / n_held + test * (1 - test) / len(dataset.y_test))
+    if held - test <= max(spread, 0.005):
+        return None
+    return (f"warning: your model scores {held:.1%} on the {n_held} held-out images (a slice of x_train) and "
+            f"{test:.1%} on x_test: it has probably trained on them, and exits and the α table calibrated there "
+            "will promise more than they give. Put images it never saw in the .npz as x_val, y_val, or pass "
+            "--calibration DATA")
 
 
 def int8_drops(exits: list[dict[str, Any]], limit: float = 0.01) -> list[str]:

@@ -1,20 +1,21 @@
-"""Export a trained :class:`~converters.models.MultiExitModel` as a multi-exit bundle.
+"""Export a trained :class:`~converters.multi_exit.model.MultiExitModel` as a multi-exit bundle.
 
 Files: ``segments.tflite`` (one signature per segment: ``exit_0`` = the input exit's head,
 ``stage_i_j`` = blocks i … j fused with exit j's head, for every i ≤ j, so that exits that
 cannot fire cost no invocation) and ``monolithic.tflite`` (the whole network to its last
-exit, the reference every saving is measured against). Exit statistics in the manifest are measured
-with the device runtime itself on held-out data, int8 as the device will run it.
+exit, the reference every saving is measured against). Both are cut out of one int8 conversion of the
+whole network with every head (:mod:`converters.common.tflite_slice`), so a chain of segments computes
+exactly what the monolithic model computes. Exit statistics in the manifest are measured with the device
+runtime itself on held-out data, int8 as the device will run it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
 import numpy as np
-
-import dataclasses
 
 from edge_runtime.core.datasets import Dataset
 from edge_runtime.core.manifest import Segment
@@ -29,6 +30,7 @@ from ..common.bundle_writer import add_alpha_table, manifest_header, segment_rec
 from ..common.macs import Cost, model_cost
 from ..common.progress import Progress, import_tensorflow
 from ..common.tflite_export import SignatureSpec, convert_int8, signature_io, write_model
+from ..common.tflite_slice import Slice, slice_model
 from .model import MultiExitModel
 
 SEGMENTS_FILE = "segments.tflite"
@@ -37,29 +39,40 @@ CURVE_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.0, 1.0001, 0.05))
 MAX_CALIBRATION_SAMPLES = 300
 
 
-def _with_confidence(probs) -> dict[str, Any]:
+def _whole_network(model: MultiExitModel):
+    """image → every cut tensor (``cut_k``) and every exit's ``exit_k_probs`` and ``exit_k_confidence``."""
     tf = import_tensorflow()
-    return {"probs": probs, "confidence": tf.reduce_max(probs, axis=-1, keepdims=True)}
+
+    def exit_outputs(k: int, probs) -> dict[str, Any]:
+        return {f"exit_{k}_probs": probs, f"exit_{k}_confidence": tf.reduce_max(probs, axis=-1, keepdims=True)}
+
+    def network(x):
+        outputs = exit_outputs(0, model.input_head(x, training=False)) if model.input_head is not None else {}
+        for k, block in enumerate(model.blocks, start=1):
+            x = block(x, training=False)
+            outputs[f"cut_{k}"] = x
+            outputs.update(exit_outputs(k, model.heads[k - 1](x, training=False)))
+        outputs.update(exit_outputs(len(model.blocks) + 1, model.final(x, training=False)))
+        return outputs
+
+    return network
 
 
-def _segment_plan(model: MultiExitModel, float_inputs: list[np.ndarray]
-                  ) -> tuple[list[SignatureSpec], list[dict], list[Stage], dict[str, Cost]]:
-    """Signature specs, manifest exits and stages, and per-segment costs.
+def _segment_plan(model: MultiExitModel) -> tuple[list[Slice], list[dict], list[Stage], dict[str, Cost]]:
+    """The slices of the whole network that are segments, the manifest's exits and stages, per-segment costs.
 
     Exit e ≥ 1 follows block e (the last "block" is ``final``). For every pair i ≤ j the stage
-    ``stage_i_j`` runs blocks i … j and exit j's head, reading T_{i-1} (the image when i = 1);
-    ``float_inputs[i]`` holds the calibration inputs of block i+1 (image first, then T_1 …).
+    ``stage_i_j`` runs blocks i … j and exit j's head, reading the cut after block i − 1 (the image when
+    i = 1) and, unless j is the last, giving the cut after block j as ``features``.
     """
-    specs: list[SignatureSpec] = []
+    slices: list[Slice] = []
     exits: list[dict] = []
     stages: list[Stage] = []
     costs: dict[str, Cost] = {}
     offset = 0
     if model.input_head is not None:
-        head = model.input_head
-        specs.append(SignatureSpec("exit_0", lambda x, h=head: _with_confidence(h(x, training=False)),
-                                   model.image_shape, float_inputs[0]))
-        costs["exit_0"] = model_cost(head)
+        slices.append(Slice("exit_0", {"x": "x"}, {"probs": "exit_0_probs", "confidence": "exit_0_confidence"}))
+        costs["exit_0"] = model_cost(model.input_head)
         exits.append({"name": "exit_0", "has_block": False})
         stages.append(Stage("exit_0", 0))
         offset = 1
@@ -71,34 +84,19 @@ def _segment_plan(model: MultiExitModel, float_inputs: list[np.ndarray]
         exits.append({"name": f"exit_{j}", "has_block": True})
         for i in range(1, j + 1):
             key = f"stage_{i}_{j}"
-            chain = pieces[i - 1:j]
+            outputs = {"probs": f"exit_{j}_probs", "confidence": f"exit_{j}_confidence"}
             if j < n:
-                head = model.heads[j - 1]
-
-                def stage(x, chain=chain, head=head):
-                    for piece in chain:
-                        x = piece(x, training=False)
-                    return {"features": x, **_with_confidence(head(x, training=False))}
-            else:
-                def stage(x, chain=chain):
-                    for piece in chain:
-                        x = piece(x, training=False)
-                    return _with_confidence(x)
-            specs.append(SignatureSpec(key, stage, tuple(pieces[i - 1].input.shape[1:]), float_inputs[i - 1]))
+                outputs["features"] = f"cut_{j}"
+            slices.append(Slice(key, {"x": "x" if i == 1 else f"cut_{i - 1}"}, outputs))
             cost = piece_costs[i - 1]
             for c in piece_costs[i:j]:
                 cost = cost + c
             costs[key] = cost + head_costs[j - 1] if j < n else cost
             # exit_j (after block j) has exit index j - 1 + offset.
             stages.append(Stage(key, j - 1 + offset, None if i == 1 else i - 2 + offset))
-    return specs, exits, stages, costs
-
-
-def _float_block_inputs(model: MultiExitModel, x: np.ndarray) -> list[np.ndarray]:
-    inputs = [x]
-    for block in model.blocks:
-        inputs.append(np.asarray(block.predict(inputs[-1], verbose=0, batch_size=256)))
-    return inputs
+    slices.append(Slice("monolithic", {"x": "x"}, {"probs": f"exit_{n}_probs"}))
+    costs["monolithic"] = costs[f"stage_1_{n}"]
+    return slices, exits, stages, costs
 
 
 def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, progress: Progress,
@@ -109,23 +107,19 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
     """
     _, _, x_held, y_held = dataset.held_out_split()
     calibration_pixels = x_held[:MAX_CALIBRATION_SAMPLES]
-    float_inputs = _float_block_inputs(model, dataset.to_float(calibration_pixels))
-    specs, exits, stages, costs = _segment_plan(model, float_inputs)
-    variables = list(model.training_model.weights)
-
-    progress.say(f"converting {len(specs)} segments to int8 ({len(calibration_pixels)} calibration samples)")
-    write_model(os.path.join(folder, SEGMENTS_FILE), convert_int8(specs, variables))
-    progress.say("converting the monolithic int8 model")
-    mono = model.monolithic()
-    mono_spec = SignatureSpec("monolithic", lambda x, m=mono: {"probs": m(x, training=False)}, model.image_shape,
-                              float_inputs[0])
-    write_model(os.path.join(folder, MONOLITHIC_FILE), convert_int8([mono_spec], variables))
+    slices, exits, stages, costs = _segment_plan(model)
+    whole = SignatureSpec("network", _whole_network(model), model.image_shape, dataset.to_float(calibration_pixels))
+    progress.say(f"converting the network with its {len(exits)} exits to int8 ({len(calibration_pixels)} calibration "
+                 "samples)")
+    converted = convert_int8([whole], list(model.training_model.weights))
+    progress.say(f"cutting {len(slices) - 1} segments and the monolithic model out of it")
+    write_model(os.path.join(folder, SEGMENTS_FILE), slice_model(converted, slices[:-1]))
+    write_model(os.path.join(folder, MONOLITHIC_FILE), slice_model(converted, slices[-1:]))
 
     io = signature_io(os.path.join(folder, SEGMENTS_FILE))
     io.update(signature_io(os.path.join(folder, MONOLITHIC_FILE)))
-    costs["monolithic"] = model_cost(mono)
-    segments = {spec.key: segment_record(spec.key, MONOLITHIC_FILE if spec.key == "monolithic" else SEGMENTS_FILE,
-                                         io, costs[spec.key]) for spec in specs + [mono_spec]}
+    segments = {piece.key: segment_record(piece.key, MONOLITHIC_FILE if piece.key == "monolithic" else SEGMENTS_FILE,
+                                          io, costs[piece.key]) for piece in slices}
     # Fixed-depth MACs of each exit: the stage from the image to it.
     for stage in stages:
         if stage.source is None:

@@ -7,7 +7,8 @@ A :class:`MultiExitModel` is a chain of blocks with an exit head after each cut:
      H_0          H_1          H_2 …        (H_0 only when there is an exit on the input)
 
 Each B_i, H_i and ``final`` is a Keras model sharing its layers (and weights) with the
-training model, so the converter can export them as separate signatures.
+training model, so the converter can export them as separate signatures. The cuts T_i are tensors
+of the backbone's flat graph (:mod:`converters.common.keras_graph`) that carry everything forward.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 import keras
 
 from ..common.errors import ConvertError
-
-HEAD_GRID = 4  # exit heads average-pool spatial features down to at most HEAD_GRID × HEAD_GRID
+from ..common.keras_graph import Cut, FlatGraph, flatten
+from .heads import HEAD_GRIDS, head_grid, head_macs
 
 
 @dataclass
@@ -45,25 +46,18 @@ class MultiExitModel:
     def image_shape(self) -> tuple[int, ...]:
         return tuple(self.training_model.input.shape[1:])
 
-    def monolithic(self) -> keras.Model:
-        """The whole network to its last exit as one model (image → probs)."""
-        image = keras.Input(self.image_shape, name="x")
-        tensor = image
-        for block in self.blocks:
-            tensor = block(tensor)
-        return keras.Model(image, self.final(tensor), name="monolithic")
 
-
-def exit_head(shape: tuple[int, ...], num_classes: int, name: str) -> keras.Model:
+def exit_head(shape: tuple[int, ...], num_classes: int, name: str, grid: int = HEAD_GRIDS[0]) -> keras.Model:
     """An exit head for features of ``shape`` (no batch axis): pooled and flattened, then a softmax dense layer.
 
-    Pooling keeps at most HEAD_GRID×HEAD_GRID positions: global pooling alone is too weak after
-    shallow blocks (about 38% on digits), a pooled-and-flattened dense head is not.
+    Pooling keeps at most ``grid``×``grid`` positions: global pooling alone (grid 1) is too weak after
+    shallow blocks of few channels (about 38% on digits), a pooled-and-flattened dense head is not; on wide
+    features of a big backbone the coarser grids keep the head within its MAC budget.
     """
     features = keras.Input(shape, name=f"{name}_in")
     tensor = features
     if len(shape) == 3:
-        pool = (max(1, -(-shape[0] // HEAD_GRID)), max(1, -(-shape[1] // HEAD_GRID)))
+        pool = (max(1, -(-shape[0] // grid)), max(1, -(-shape[1] // grid)))
         if pool != (1, 1):
             tensor = keras.layers.AveragePooling2D(pool, padding="same", name=f"{name}_pool")(tensor)
     if len(shape) > 1:
@@ -72,81 +66,73 @@ def exit_head(shape: tuple[int, ...], num_classes: int, name: str) -> keras.Mode
     return keras.Model(features, probs, name=name)
 
 
-def _ends_in_softmax(model: keras.Model) -> bool:
-    last = model.layers[-1]
-    if isinstance(last, keras.Model):
-        return _ends_in_softmax(last)
-    if isinstance(last, keras.layers.Softmax):
+def _ends_in_softmax(operation) -> bool:
+    if isinstance(operation, keras.layers.Softmax):
         return True
-    activation = getattr(last, "activation", None)
+    activation = getattr(operation, "activation", None)
     return getattr(activation, "__name__", "") == "softmax"
 
 
-def attach_exits(backbone: keras.Model, cut_names: list[str], num_classes: int, input_exit: bool = False,
-                 train_backbone: bool = False) -> MultiExitModel:
-    """Attach an exit head after each layer in ``cut_names`` of a functional ``backbone``.
+def plan_heads(graph: FlatGraph, cuts: list[Cut], num_classes: int, budget: float) -> list[int]:
+    """Each cut's head grid within ``budget`` (a share of the backbone's MACs).
+
+    Raises:
+        ConvertError: a cut whose smallest head (global pooling + dense) is over budget, named with its cost.
+    """
+    grids = []
+    for cut in cuts:
+        grid = head_grid(cut.shape, num_classes, budget * graph.total_macs)
+        if grid is None:
+            cost = head_macs(cut.shape, num_classes, 1)
+            raise ConvertError(f"--exits {cut.name}: even a global-pooling head costs {cost:,d} MACs there, "
+                               f"{cost / max(graph.total_macs, 1):.1%} of the network's {graph.total_macs:,d} (the "
+                               f"budget is {budget:.0%} per head; --head-budget to allow more, or cut elsewhere)")
+        grids.append(grid)
+    return grids
+
+
+def attach_exits(graph: FlatGraph, cuts: list[Cut], num_classes: int, grids: list[int] | None = None,
+                 input_exit: bool = False, train_backbone: bool = False) -> MultiExitModel:
+    """Attach an exit head at each of ``cuts`` of a flattened backbone.
 
     Args:
-        backbone: a functional model, image → class scores (softmax or logits).
-        cut_names: layers whose outputs become exits, in order from input to output.
+        graph: the backbone, image → class scores (softmax or logits), flattened.
+        cuts: where the exits go, from input to output (:meth:`FlatGraph.cut` checked them).
         num_classes: classes of the dataset (must match the backbone's output).
+        grids: each head's pooling grid (default 4×4 for all).
         input_exit: also put an exit on the input image (Merkel's structure).
         train_backbone: False freezes the backbone so only the heads train.
 
     Raises:
-        ConvertError: an unknown layer, a cut out of order, or a cut that does not separate
-            the graph (for example inside a residual block).
+        ConvertError: a backbone whose classes differ from the dataset's, or cuts out of order.
     """
-    if not isinstance(backbone, keras.Model) or not getattr(backbone, "inputs", None):
-        raise ConvertError("the model must be a built Keras functional or Sequential model")
-    if len(backbone.inputs) != 1 or len(backbone.outputs) != 1:
-        raise ConvertError(f"the model must have one input and one output (it has {len(backbone.inputs)} and "
-                           f"{len(backbone.outputs)})")
-    out_classes = backbone.output.shape[-1]
+    out_classes = graph.output.shape[-1]
     if out_classes != num_classes:
         raise ConvertError(f"the model's output has {out_classes} classes, the dataset has {num_classes}")
-    names = [layer.name for layer in backbone.layers]
-    tensors = [backbone.input]
-    for name in cut_names:
-        if name not in names:
-            close = [n for n in names if name.lower() in n.lower()][:5]
-            hint = f" (did you mean {', '.join(close)}?)" if close else f" (layers: {', '.join(names[:12])}{'…' if len(names) > 12 else ''})"
-            raise ConvertError(f"--exits: the model has no layer named {name!r}{hint}")
-        if name == backbone.layers[-1].name:
-            raise ConvertError(f"--exits: {name!r} is the output layer; the model's output is always the last exit")
-        tensors.append(backbone.get_layer(name).output)
-    blocks = []
-    for i in range(1, len(tensors)):
-        blocks.append(_sub_model(tensors[i - 1], tensors[i], cut_names[i - 1], cut_names[i - 2] if i > 1 else None,
-                                 f"block_{i}"))
-    final_body = _sub_model(tensors[-1], backbone.output, None, cut_names[-1] if cut_names else None, "final")
-    if _ends_in_softmax(backbone):
+    for before, after in zip(cuts, cuts[1:]):
+        if after.index <= before.index:
+            raise ConvertError(f"--exits: {after.name!r} comes before or at {before.name!r} in the network; list the "
+                               "exits from input to output")
+    grids = grids or [HEAD_GRIDS[0]] * len(cuts)
+    tensors = [graph.image] + [graph.tensor(c.index) for c in cuts]
+    blocks = [keras.Model(tensors[i - 1], tensors[i], name=f"block_{i}") for i in range(1, len(tensors))]
+    final_body = keras.Model(tensors[-1], graph.output, name="final")
+    if _ends_in_softmax(graph.calls[-1].operation):
         final = final_body
     else:
-        inp = keras.Input(tensors[-1].shape[1:], name="final_in")
+        inp = keras.Input(tuple(tensors[-1].shape[1:]), name="final_in")
         final = keras.Model(inp, keras.layers.Softmax(name="final_softmax")(final_body(inp)), name="final")
-    for layer in backbone.layers:
+    for layer in graph.model.layers:
         layer.trainable = train_backbone
-    heads = [exit_head(tuple(t.shape[1:]), num_classes, f"exit_{i}") for i, t in enumerate(tensors[1:], start=1)]
-    input_head = exit_head(tuple(backbone.input.shape[1:]), num_classes, "exit_0") if input_exit else None
-    outputs = ([input_head(backbone.input)] if input_head else []) + [h(t) for h, t in zip(heads, tensors[1:])]
-    image = backbone.input
-    final_probs = final(tensors[-1]) if final is not final_body else backbone.output
-    training = keras.Model(image, outputs + [final_probs], name="multi_exit")
-    exit_names = (["exit_0"] if input_head else []) + [f"exit_{i}" for i in range(1, len(tensors))] + [f"exit_{len(tensors)}"]
+    heads = [exit_head(tuple(t.shape[1:]), num_classes, f"exit_{i}", grid)
+             for i, (t, grid) in enumerate(zip(tensors[1:], grids), start=1)]
+    input_head = exit_head(tuple(graph.image.shape[1:]), num_classes, "exit_0") if input_exit else None
+    outputs = ([input_head(graph.image)] if input_head else []) + [h(t) for h, t in zip(heads, tensors[1:])]
+    final_probs = final(tensors[-1]) if final is not final_body else graph.output
+    training = keras.Model(graph.image, outputs + [final_probs], name="multi_exit")
+    exit_names = (["exit_0"] if input_head else []) + [f"exit_{i}" for i in range(1, len(tensors))] + \
+        [f"exit_{len(tensors)}"]
     return MultiExitModel(training, blocks, final, heads, input_head, exit_names)
-
-
-def _sub_model(start, end, end_name: str | None, start_name: str | None, name: str) -> keras.Model:
-    try:
-        return keras.Model(start, end, name=name)
-    except ValueError as exc:
-        culprit = end_name or "the model's output"
-        after = f"layer {start_name!r}" if start_name else "the input"
-        raise ConvertError(
-            f"--exits: the cut after {after} does not separate the graph: {culprit} also depends on tensors "
-            f"computed before {after} (a cut inside a residual block or a branch); cut at a block boundary ({exc})"
-        ) from exc
 
 
 SCALED_RESOLUTION = 8  # blocks pool by 2 until the feature map is at most this many pixels on its short side
@@ -199,5 +185,7 @@ def reference_backbone(image_shape: tuple[int, int, int], num_classes: int, bloc
 def reference_multi_exit(image_shape: tuple[int, int, int], num_classes: int, blocks: int = 5,
                          filters: int = 64, architecture: str = "scaled") -> MultiExitModel:
     """Merkel's structure: a softmax exit on the input and after each block (blocks + 1 exits)."""
-    backbone, cuts = reference_backbone(image_shape, num_classes, blocks, filters, architecture)
-    return attach_exits(backbone, cuts, num_classes, input_exit=True, train_backbone=True)
+    backbone, names = reference_backbone(image_shape, num_classes, blocks, filters, architecture)
+    graph = flatten(backbone)
+    return attach_exits(graph, [graph.cut(name) for name in names], num_classes, input_exit=True,
+                        train_backbone=True)

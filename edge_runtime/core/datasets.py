@@ -6,12 +6,14 @@ deterministic (seeded), so the converter and the device agree on what the test s
 
 Layouts (``--dataset``):
 * ``digits``: scikit-learn's bundled 8×8 digits (needs scikit-learn; offline);
-* a ``.npz`` with ``x_train, y_train, x_test, y_test`` (the Keras datasets layout);
+* a ``.npz`` with ``x_train, y_train, x_test, y_test`` (the Keras datasets layout), and optionally
+  ``x_val, y_val``: images the model never saw in training, which then are the held-out split;
 * a folder with one sub-folder of images per class (read with Pillow).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -40,6 +42,9 @@ class Dataset:
     pixel_scale: float = 1.0 / 255.0
     pixel_offset: float = 0.0
     skipped: tuple[str, ...] = ()  # files that could not be read, with the reason
+    x_val: np.ndarray | None = None  # images kept out of training (the .npz's x_val, or --calibration's)
+    y_val: np.ndarray | None = None
+    val_source: str = "x_val"  # where x_val came from, for messages
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -49,12 +54,22 @@ class Dataset:
         """The model's float input for uint8 pixels."""
         return pixels.astype(np.float32) * np.float32(self.pixel_scale) + np.float32(self.pixel_offset)
 
+    @property
+    def held_out_source(self) -> str:
+        """Where the held-out images come from, said to users."""
+        if self.x_val is not None:
+            return self.val_source
+        return f"a seeded {HELD_OUT_FRACTION:.0%} of x_train"
+
     def held_out_split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(x_fit, y_fit, x_held, y_held): a seeded split of the training data.
+        """(x_fit, y_fit, x_held, y_held): all of x_train and x_val when the dataset has images kept out of
+        training, else a seeded split of the training data.
 
         The held-out part calibrates quantization and measures exit accuracies; the test
         split is never used for either.
         """
+        if self.x_val is not None and self.y_val is not None:
+            return self.x_train, self.y_train, self.x_val, self.y_val
         order = np.random.default_rng(SPLIT_SEED + 1).permutation(len(self.y_train))
         n_held = max(1, int(round(len(order) * HELD_OUT_FRACTION)))
         held, fit = order[:n_held], order[n_held:]
@@ -100,31 +115,33 @@ def _as_pixels(path: str, name: str, array: np.ndarray) -> np.ndarray:
 
 
 def load_npz_dataset(path: str) -> Dataset:
-    """A .npz in the Keras datasets layout (``x_train, y_train, x_test, y_test``)."""
+    """A .npz in the Keras datasets layout (``x_train, y_train, x_test, y_test``, optionally ``x_val, y_val``)."""
+    required = ("x_train", "y_train", "x_test", "y_test")
     try:
         with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data.files]
+            missing = [k for k in required if k not in data.files]
             if missing:
                 raise InputError(path, f"missing arrays {', '.join(missing)}; expected x_train, y_train, x_test, y_test "
                                  f"(found {', '.join(data.files) or 'none'})")
-            arrays = {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            if ("x_val" in data.files) != ("y_val" in data.files):
+                raise InputError(path, "has only one of x_val and y_val; images kept out of training need both")
+            arrays = {k: data[k] for k in required + ("x_val", "y_val") if k in data.files}
     except (OSError, ValueError) as exc:
         raise InputError(path, f"is not a readable .npz file: {exc}") from exc
-    x_train = _as_pixels(path, "x_train", arrays["x_train"])
-    x_test = _as_pixels(path, "x_test", arrays["x_test"])
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise InputError(path, f"x_train images are {x_train.shape[1:]}, x_test images {x_test.shape[1:]}")
-    y_train = arrays["y_train"].reshape(-1).astype(np.int64)
-    y_test = arrays["y_test"].reshape(-1).astype(np.int64)
-    for name, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if len(x) != len(y):
-            raise InputError(path, f"x_{name} has {len(x)} images but y_{name} has {len(y)} labels")
-    if min(y_train.min(), y_test.min()) < 0:
-        raise InputError(path, "labels must be non-negative class indices")
-    n_classes = int(max(y_train.max(), y_test.max())) + 1
-    mode = "RGB" if x_train.shape[-1] == 3 else "L"
-    return Dataset(os.path.basename(path), x_train, y_train, x_test, y_test,
-                   tuple(str(i) for i in range(n_classes)), mode)
+    splits = ("train", "test", "val") if "x_val" in arrays else ("train", "test")
+    x = {name: _as_pixels(path, f"x_{name}", arrays[f"x_{name}"]) for name in splits}
+    y = {name: arrays[f"y_{name}"].reshape(-1).astype(np.int64) for name in splits}
+    for name in splits:
+        if x[name].shape[1:] != x["train"].shape[1:]:
+            raise InputError(path, f"x_train images are {x['train'].shape[1:]}, x_{name} images {x[name].shape[1:]}")
+        if len(x[name]) != len(y[name]):
+            raise InputError(path, f"x_{name} has {len(x[name])} images but y_{name} has {len(y[name])} labels")
+        if len(y[name]) and y[name].min() < 0:
+            raise InputError(path, "labels must be non-negative class indices")
+    n_classes = int(max(y[name].max() for name in splits if len(y[name]))) + 1
+    mode = "RGB" if x["train"].shape[-1] == 3 else "L"
+    return Dataset(os.path.basename(path), x["train"], y["train"], x["test"], y["test"],
+                   tuple(str(i) for i in range(n_classes)), mode, x_val=x.get("val"), y_val=y.get("val"))
 
 
 def load_folder_dataset(path: str, size: tuple[int, int] | None = None, strict: bool = False,
@@ -154,3 +171,24 @@ def load_dataset(spec: str, size: tuple[int, int] | None = None, strict: bool = 
         return load_folder_dataset(spec, size, strict, progress)
     raise InputError(spec, "no such file or folder; expected 'digits', a .npz with x_train, y_train, x_test, y_test, "
                      "or a folder with one sub-folder of images per class")
+
+
+def with_calibration(dataset: Dataset, spec: str, size: tuple[int, int] | None = None,
+                     progress: Callable[[str], None] | None = None) -> Dataset:
+    """``dataset`` with its held-out split replaced by the images of ``spec``: its ``x_val`` when it has one,
+    else all of its images (train and test), checked to match ``dataset``'s images and classes.
+
+    Raises:
+        InputError: images of another shape or labels beyond ``dataset``'s classes.
+    """
+    other = load_dataset(spec, size or dataset.image_shape[:2], progress=progress)
+    if other.x_val is not None and other.y_val is not None:
+        pixels, labels = other.x_val, other.y_val
+    else:
+        pixels = np.concatenate([other.x_train, other.x_test])
+        labels = np.concatenate([other.y_train, other.y_test])
+    if pixels.shape[1:] != dataset.image_shape:
+        raise InputError(spec, f"calibration images are {pixels.shape[1:]}, the dataset's are {dataset.image_shape}")
+    if len(labels) and labels.max() >= len(dataset.labels):
+        raise InputError(spec, f"has label {int(labels.max())}; the dataset has {len(dataset.labels)} classes")
+    return dataclasses.replace(dataset, x_val=pixels, y_val=labels, val_source=f"--calibration {spec}")

@@ -1,0 +1,186 @@
+"""The networks users deploy (``keras.applications`` built with ``weights=None`` at 32×32, trained briefly on
+generated images): every one converts with exits, chains bit-exactly to the monolithic int8 model, and a cut
+inside a residual or squeeze-excite branch is refused naming the branch."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from converters.cli.main import main
+from edge_runtime.registry import open_runtime
+from tools.make_dataset import squares
+
+SIZE = 32
+
+
+def build(name: str):
+    """An architecture as a user builds it (4 classes, 32×32 RGB, no downloaded weights)."""
+    import keras
+
+    if name == "mobilenet_v2":  # the Rescaling in front, as the issue's user had it
+        image = keras.Input((SIZE, SIZE, 3))
+        scaled = keras.layers.Rescaling(1 / 127.5, offset=-1)(image)
+        return keras.applications.MobileNetV2(input_tensor=scaled, alpha=0.35, weights=None, classes=4)
+    if name == "mobilenet_v3_small":  # hard-swish, squeeze-excite multiplies, its own Rescaling
+        return keras.applications.MobileNetV3Small(input_shape=(SIZE, SIZE, 3), weights=None, classes=4)
+    if name == "efficientnet_b0":  # swish, squeeze-excite, its own Rescaling and Normalization
+        return keras.applications.EfficientNetB0(input_shape=(SIZE, SIZE, 3), weights=None, classes=4)
+    if name == "resnet50_v2":  # pre-activation residual blocks, pixels expected in 0–1
+        return keras.applications.ResNet50V2(input_shape=(SIZE, SIZE, 3), weights=None, classes=4)
+    raise ValueError(name)
+
+
+LEARNING_RATE = {"mobilenet_v2": 1e-2, "efficientnet_b0": 5e-3}
+EPOCHS = {"resnet50_v2": 2}  # the others need 3 to be clear of chance on 360 images
+SCALE = {"resnet50_v2": 1 / 255}
+
+
+@pytest.fixture(scope="module")
+def squares_npz(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("data") / "squares.npz")
+    x_train, y_train = squares(360, SIZE, seed=0)
+    x_test, y_test = squares(160, SIZE, seed=1)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, squares_npz):
+    """name → path of a briefly trained model (cached: each architecture trains once)."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("models")
+    paths: dict[str, str] = {}
+
+    def get(name: str) -> str:
+        if name not in paths:
+            keras.utils.set_random_seed(0)
+            model = build(name)
+            for layer in model.layers:  # a few epochs: Keras' BN momentum of 0.99 would not converge
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.momentum = 0.5
+            with np.load(squares_npz) as data:
+                x, y = data["x_train"].astype(np.float32) * SCALE.get(name, 1.0), data["y_train"]
+            model.compile(keras.optimizers.Adam(LEARNING_RATE.get(name, 1e-3)), "sparse_categorical_crossentropy")
+            model.fit(x, y, epochs=EPOCHS.get(name, 3), batch_size=32, verbose=0)
+            paths[name] = str(folder / f"{name}.keras")
+            model.save(paths[name])
+        return paths[name]
+
+    return get
+
+
+def chained_equals_monolithic(bundle: str, npz: str) -> tuple[int, int]:
+    """(test images, those whose last exit through every joint gives exactly the monolithic model's int8 probs)."""
+    from edge_runtime.core.preprocess import Preprocessor
+
+    runtime = open_runtime(bundle)
+    pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+    monolithic = runtime.handle(runtime.bundle.segments["monolithic"])
+    every_joint = runtime.every_exit_plan()
+    same = 0
+    with np.load(npz) as data:
+        pixels = data["x_test"]
+    for p in pixels:
+        image = pre.from_pixels(p)
+        runtime.classify(image, every_joint)
+        chained = every_joint.steps[-1].probs.copy()
+        monolithic.inputs["x"][...] = image
+        monolithic.run()
+        same += np.array_equal(chained, monolithic.outputs["probs"])
+    return len(pixels), same
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "resnet50_v2"])
+def test_an_application_converts_with_auto_exits_and_chains_bit_exactly(name, trained, squares_npz, tmp_path,
+                                                                        capsys):
+    out = str(tmp_path / "bundle")
+    code = main(["multi-exit", "--model", trained(name), "--exits", "auto:2", "--dataset", squares_npz,
+                 "--out", out, "--epochs", "1", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)
+    assert len(summary["exits"]) == 3
+    with open(os.path.join(out, "manifest.json"), encoding="utf-8") as handle:
+        manifest = json.load(handle)
+    assert not any(joint["requantize"] for joint in manifest["calibration"]["joints"])
+    count, same = chained_equals_monolithic(out, squares_npz)
+    assert same == count
+    macs = [e["macs"] for e in summary["exits"]]
+    assert macs == sorted(macs) and macs[0] < macs[-1]
+    assert "exit after" in captured.err and "pooling + dense" in captured.err  # each head's cost is said
+
+
+def test_exits_inside_a_nested_model(trained, squares_npz, tmp_path, capsys):
+    """A keras.applications model used as a layer of the user's model: its inner layers are cut points."""
+    import keras
+
+    inner = keras.saving.load_model(trained("mobilenet_v2"))
+    image = keras.Input((SIZE, SIZE, 3), name="photo")
+    outer = keras.Model(image, inner(image), name="wrapper")
+    path = str(tmp_path / "nested.keras")
+    outer.save(path)
+    out = str(tmp_path / "bundle")
+    code = main(["multi-exit", "--model", path, "--exits", "block_2_add,block_9_add", "--dataset", squares_npz,
+                 "--out", out, "--epochs", "1", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    count, same = chained_equals_monolithic(out, squares_npz)
+    assert same == count
+
+
+@pytest.mark.parametrize("name, inside, kind, join", [
+    ("mobilenet_v2", "block_4_depthwise", "residual", "block_4_add"),
+    ("mobilenet_v3_small", "expanded_conv_squeeze_excite_conv", "squeeze-excite",
+     "expanded_conv_squeeze_excite_mul"),
+    ("efficientnet_b0", "block2a_se_squeeze", "squeeze-excite", "block2a_se_excite"),
+    ("resnet50_v2", "conv2_block2_preact_relu", "residual", "conv2_block2_out"),
+])
+def test_a_cut_inside_a_branch_is_refused_naming_it(name, inside, kind, join, tmp_path, squares_npz, capsys):
+    path = str(tmp_path / "untrained.keras")
+    build(name).save(path)  # refused before the model is measured: training is not needed
+    out = str(tmp_path / "bundle")
+    assert main(["multi-exit", "--model", path, "--exits", inside, "--dataset", squares_npz, "--out", out]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"Error: --exits: {inside!r} is inside a {kind} branch: ") and f"{join!r}" in line
+    assert "cut at '" in line and not os.path.exists(out)
+
+
+def test_list_cuts_shows_every_place_an_exit_can_go(tmp_path, capsys):
+    path = str(tmp_path / "m.keras")
+    build("mobilenet_v2").save(path)
+    assert main(["multi-exit", "--model", path, "--list-cuts", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    rows = {row["layer"]: row for row in listing["cuts"]}
+    assert "block_4_depthwise" not in rows  # inside a residual block
+    assert rows["block_2_add"]["boundary"] and not rows["Conv1"]["boundary"]  # Conv1 is split from its BN
+    shares = [row["share"] for row in listing["cuts"]]
+    assert shares == sorted(shares) and 0 < rows["block_2_add"]["share"] < 1
+    assert all(row["head_macs"] <= 0.03 * listing["total_macs"] for row in listing["cuts"])
+    assert main(["multi-exit", "--model", path, "--list-cuts"]) == 0
+    text = capsys.readouterr().out
+    assert "* block_2_add" in text and "pooling + dense" in text
+
+
+def test_auto_exits_are_spread_by_macs_at_block_boundaries():
+    from converters.common.keras_graph import flatten, spaced_cuts
+
+    graph = flatten(build("mobilenet_v2"))
+    cuts = spaced_cuts(graph, 3)
+    shares = [c.macs_before / graph.total_macs for c in cuts]
+    assert all(c.boundary for c in cuts) and shares == sorted(shares)
+    for share, target in zip(shares, (0.25, 0.5, 0.75)):
+        assert abs(share - target) < 0.125
+    from converters.common.errors import ConvertError
+
+    with pytest.raises(ConvertError, match=r"auto:500: the model has \d+ place"):
+        spaced_cuts(graph, 500)
+
+
+def test_out_is_required_unless_listing_cuts(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["multi-exit", "--dataset", "digits"])
+    assert stop.value.code == 2 and "--out" in capsys.readouterr().err
