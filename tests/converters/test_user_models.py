@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -200,3 +201,66 @@ def test_epochs_scale_with_the_dataset_and_blocks_with_the_image():
     assert block_plan((32, 32, 3), 5, 64) == [(16, True), (32, True), (64, False), (64, False), (64, False)]
     assert block_plan((96, 96, 3), 5, 64) == [(16, True), (16, True), (21, True), (43, True), (64, False)]
     assert default_widths((8, 8, 1)) == (64, 128, 256) and default_widths((32, 32, 3)) == (16, 32, 64)
+
+
+def test_x_val_in_the_npz_is_the_held_out_split(tmp_path, capsys):
+    """Users train on all of x_train: images kept out of it (x_val) calibrate the bundle, and nothing is warned."""
+    import keras
+
+    from edge_runtime.core.datasets import load_digits_dataset
+
+    data = load_digits_dataset()
+    model = train(small(keras), 0.0, 1 / 255)  # trained on every training image
+    path = str(tmp_path / "mine.keras")
+    model.save(path)
+    npz = str(tmp_path / "with_val.npz")
+    np.savez(npz, x_train=data.x_train[:1000], y_train=data.y_train[:1000], x_val=data.x_train[1000:],
+             y_val=data.y_train[1000:], x_test=data.x_test, y_test=data.y_test)
+    out = str(tmp_path / "bundle")
+    assert main(["multi-exit", "--model", path, "--exits", "conv_a", "--dataset", npz, "--out", out,
+                 "--epochs", "1"]) == 0
+    err = capsys.readouterr().err
+    manifest = load_bundle(out).header
+    assert manifest.producer["held_out"] == "x_val"
+    with open(os.path.join(out, "manifest.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["calibration"]["held_out_samples"] == len(data.y_train) - 1000
+    assert f"held out for calibration: {len(data.y_train) - 1000:,d} images (x_val)" in err
+    assert "has probably trained on them" not in err
+
+
+def test_calibration_option_and_a_model_that_saw_its_held_out_images(tmp_path, capsys):
+    """--calibration takes another dataset's images; without any, a model that memorised x_train is caught."""
+    import keras
+
+    from edge_runtime.core.datasets import load_digits_dataset
+
+    data = load_digits_dataset()
+    calibration = str(tmp_path / "calibration.npz")
+    np.savez(calibration, x_train=data.x_test[:200], y_train=data.y_test[:200], x_test=data.x_test[200:],
+             y_test=data.y_test[200:])
+    model = train(small(keras), 0.0, 1 / 255, epochs=40)  # memorises digits' training images
+    path = str(tmp_path / "mine.keras")
+    model.save(path)
+    out = str(tmp_path / "bundle")
+    assert main(["multi-exit", "--model", path, "--exits", "conv_a", "--dataset", "digits", "--calibration",
+                 calibration, "--out", out, "--epochs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert load_bundle(out).header.producer["held_out"] == f"--calibration {calibration}"
+    assert "held out for calibration: 359 images" in err and "has probably trained on them" not in err
+    out2 = str(tmp_path / "bundle2")
+    assert main(["multi-exit", "--model", path, "--exits", "conv_a", "--dataset", "digits", "--out", out2,
+                 "--epochs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"warning: your model scores (9\d\.\d|100\.0)% on the 216 held-out images \(a slice of x_train\)",
+                     err)
+    assert "x_val, y_val" in err and "--calibration DATA" in err
+
+
+def test_calibration_data_must_fit_the_dataset(tmp_path, capsys):
+    other = str(tmp_path / "other.npz")
+    rgb = np.zeros((4, 8, 8, 3), np.uint8)
+    np.savez(other, x_train=rgb, y_train=np.zeros(4), x_test=rgb, y_test=np.zeros(4))
+    assert main(["multi-exit", "--dataset", "digits", "--calibration", other, "--out", str(tmp_path / "b"),
+                 "--quiet"]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == f"Error: {other}: calibration images are (8, 8, 3), the dataset's are (8, 8, 1)"
