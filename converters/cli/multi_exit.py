@@ -105,7 +105,8 @@ def _convert(args: argparse.Namespace, progress: Any, dataset: Any) -> dict[str,
     scale, offset = dataset.pixel_scale, dataset.pixel_offset
     progress.say(f"training {len(model.exit_names)} exits on {len(y_fit)} images for up to {epochs} epochs "
                  "(stopping when validation accuracy stops improving)")
-    source["training"] = train_multi_exit(model, x_fit, y_fit, scale, offset, epochs, progress, seed=args.seed)
+    source["training"] = train_multi_exit(model, x_fit, y_fit, scale, offset, epochs, progress, seed=args.seed,
+                                          frozen_backbone=bool(args.model) and not args.finetune)
     float_acc = float_exit_accuracies(model, x_held, y_held, scale, offset)
     progress.say("held-out float accuracy per exit: " + " ".join(f"{a:.3f}" for a in float_acc))
     source["epochs"] = epochs

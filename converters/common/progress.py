@@ -48,6 +48,31 @@ class Progress:
         self.close()
 
 
+class Countdown:
+    """Time left for ``total`` similar steps, from the mean time of the steps done. Not thread-safe."""
+
+    def __init__(self, total: int, clock=time.monotonic) -> None:
+        self.total, self.done, self.clock = total, 0, clock
+        self.started = clock()
+
+    def step(self) -> str:
+        """Count one step done; → ``step 3 of 9, ETA 2 min 10 s`` (or ``step 9 of 9``)."""
+        self.done += 1
+        left = (self.clock() - self.started) / self.done * (self.total - self.done)
+        where = f"step {self.done} of {self.total}"
+        return where if self.done >= self.total else f"{where}, ETA {format_seconds(left)}"
+
+
+def format_seconds(seconds: float) -> str:
+    """``45 s``, ``2 min 10 s``, ``1 h 05 min``."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 @contextlib.contextmanager
 def tf_output_to(log_path: str | None) -> Iterator[None]:
     """Send everything written to fds 1 and 2 to ``log_path`` (appending); no-op for None."""

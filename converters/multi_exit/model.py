@@ -33,6 +33,7 @@ class MultiExitModel:
         heads: H_1 … H_n, each T_i → probs.
         input_head: H_0 on the image, or None.
         exit_names: one name per exit, in order.
+        cut_tensors: T_1 … T_n, as tensors of ``training_model``'s graph.
     """
 
     training_model: keras.Model
@@ -41,6 +42,7 @@ class MultiExitModel:
     heads: list[keras.Model]
     input_head: keras.Model | None
     exit_names: list[str]
+    cut_tensors: list
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -132,7 +134,7 @@ def attach_exits(graph: FlatGraph, cuts: list[Cut], num_classes: int, grids: lis
     training = keras.Model(graph.image, outputs + [final_probs], name="multi_exit")
     exit_names = (["exit_0"] if input_head else []) + [f"exit_{i}" for i in range(1, len(tensors))] + \
         [f"exit_{len(tensors)}"]
-    return MultiExitModel(training, blocks, final, heads, input_head, exit_names)
+    return MultiExitModel(training, blocks, final, heads, input_head, exit_names, tensors[1:])
 
 
 SCALED_RESOLUTION = 8  # blocks pool by 2 until the feature map is at most this many pixels on its short side

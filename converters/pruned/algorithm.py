@@ -20,7 +20,8 @@ import numpy as np
 
 from ..common.errors import ConvertError
 from ..common.macs import model_cost
-from .pruning import check_ratio, prune_model
+from ..common.progress import Countdown
+from .pruning import check_ratio, one_shot, prune_model
 
 HCI, LCI = 1, 0
 MILD_RATIOS = (0.5, 0.4, 0.3, 0.2, 0.1)
@@ -87,11 +88,35 @@ def layer_by_layer(model: keras.Model, ratio: float, x: np.ndarray, y: np.ndarra
 
 def pruned_and_tuned(original: keras.Model, ratio: float, x: np.ndarray, y: np.ndarray, retrain_epochs: int,
                      finetune_epochs: int, seed: int) -> keras.Model:
-    """:func:`layer_by_layer` pruning at ``ratio``, then a gentle fine-tune of the whole network."""
+    """:func:`layer_by_layer` pruning at ``ratio``, then a gentle fine-tune of the whole network. A network
+    pruned in one shot (a big graph) then has its batch normalization statistics measured again: its layers
+    see other inputs than the ones those statistics were averaged over."""
     model = layer_by_layer(original, ratio, x, y, retrain_epochs, seed)
     if finetune_epochs:
         fit(model, x, y, finetune_epochs, seed, learning_rate=FINETUNE_LR)
+    if one_shot(original):
+        recalibrate_batch_norm(model, x, seed)
     return model
+
+
+def recalibrate_batch_norm(model: keras.Model, x: np.ndarray, seed: int, batches: int = 100,
+                           batch_size: int = 64) -> None:
+    """Re-estimate every BatchNormalization layer's moving mean and variance on ``batches`` batches of ``x``
+    (a running average with momentum 0.9, so the last few dozen batches count); weights are unchanged."""
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if not layers:
+        return
+    momenta = [layer.momentum for layer in layers]
+    rng = np.random.default_rng(seed)
+    try:
+        for layer in layers:
+            layer.momentum = 0.9
+        for _ in range(batches):
+            rows = rng.choice(len(x), size=min(batch_size, len(x)), replace=False)
+            model(x[rows], training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
 
 
 def split_trunk(model: keras.Model) -> tuple[keras.Model, keras.Model]:
@@ -202,6 +227,13 @@ def build_candidate(original: keras.Model, mp_pred: np.ndarray, phi: float, x_fi
                      eq5_accuracy(true_held, decided, acc_ap, acc_mp), beta, macs, model_cost(ap).macs)
 
 
+def _how(original: keras.Model, retrain_epochs: int, finetune_epochs: int) -> str:
+    if one_shot(original):
+        return (f" (a big graph: every channel group pruned at once, then {finetune_epochs} epochs of fine-tuning "
+                "and its batch normalization measured again)")
+    return f" (layer by layer, {retrain_epochs} epochs of retraining after each, then {finetune_epochs} of fine-tuning)"
+
+
 def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndarray, x_held: np.ndarray,
                         y_held: np.ndarray, *, mild: float | None, min_accuracy: float | None,
                         max_loss: float | None = None, required: bool = True,
@@ -225,10 +257,14 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
         phi_mp, acc_mp = mild, accuracy(mp, x_held, y_held)
     else:
         mp, phi_mp, acc_mp = original, 0.0, acc_o
+        countdown = Countdown(len(MILD_RATIOS))
+        say(f"finding MP: pruning at φ = {', '.join(f'{r:.1f}' for r in MILD_RATIOS)} until one loses at most a point"
+            f"{_how(original, retrain_epochs, finetune_epochs)}")
         for phi in MILD_RATIOS:
             candidate = pruned_and_tuned(original, phi, x_fit, y_fit, retrain_epochs, finetune_epochs, seed)
             acc = accuracy(candidate, x_held, y_held)
-            say(f"mild pruning φ = {phi:.1f}: accuracy {acc:.4f} ({(acc - acc_o) * 100:+.2f} points)")
+            say(f"mild pruning φ = {phi:.1f}: accuracy {acc:.4f} ({(acc - acc_o) * 100:+.2f} points; "
+                f"{countdown.step()} at most)")
             if acc >= acc_o - 0.01:
                 mp, phi_mp, acc_mp = candidate, phi, acc
                 break
@@ -237,12 +273,15 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
     mp_held_pred = predictions(mp, x_held)
     mp_macs = model_cost(mp).macs
     candidates = []
+    countdown = Countdown(len(ap_ratios))
+    say(f"sweeping AP over φ = {', '.join(f'{r:.1f}' for r in ap_ratios)}, each with its input classifier"
+        f"{_how(original, retrain_epochs, finetune_epochs)}")
     for phi in ap_ratios:
         c = build_candidate(original, mp_pred, phi, x_fit, y_fit, x_held, y_held, mp_held_pred, acc_mp, mp_macs,
                             retrain_epochs, finetune_epochs, icnn_epochs, seed)
         candidates.append(c)
         say(f"AP φ = {phi:.1f}: AP accuracy {c.acc_ap:.4f}, system {c.acc_system:.4f} (eq. 5: {c.acc_eq5:.4f}), "
-            f"HCI {c.hci_fraction:.1%}, energy {c.macs / original_macs:.1%} of the original")
+            f"HCI {c.hci_fraction:.1%}, energy {c.macs / original_macs:.1%} of the original ({countdown.step()})")
     if max_loss is not None:
         floor = acc_o - max_loss
         min_accuracy = floor if min_accuracy is None else max(min_accuracy, floor)

@@ -192,13 +192,24 @@ def check_ratio(ratio: float) -> float:
 
 def prune_group(model: keras.Model, graph: ChannelGraph, group: ChannelGroup, keep: np.ndarray) -> keras.Model:
     """A new model in which ``group`` keeps only the channels ``keep``; weights sliced to match."""
-    if group.fixed:
-        raise ConvertError(f"cannot prune the channels of {', '.join(group.producers) or group.members[0]}: "
-                           f"{group.fixed}")
-    n = None
-    for name in group.producers:
-        n = model.get_layer(name).get_weights()[0].shape[-1]
-    in_group = set(group.members)
+    return prune_groups(model, graph, {group.id: keep})
+
+
+def prune_groups(model: keras.Model, graph: ChannelGraph, keeps: dict[int, np.ndarray]) -> keras.Model:
+    """A new model in which each group ``g`` of ``keeps`` keeps only the channels ``keeps[g]`` (ascending
+    indices); every layer reading a pruned group is sliced to match."""
+    for g in keeps:
+        if graph.groups[g].fixed:
+            group = graph.groups[g]
+            raise ConvertError(f"cannot prune the channels of {', '.join(group.producers) or group.members[0]}: "
+                               f"{group.fixed}")
+    widths = {g: model.get_layer(graph.groups[g].producers[0]).get_weights()[0].shape[-1] for g in keeps}
+
+    def kept(layer_name: str) -> tuple[np.ndarray, int] | None:
+        """The channels kept of ``layer_name``'s output and its width before pruning, if its group is pruned."""
+        g = graph.group_of[layer_name]
+        return (keeps[g], widths[g]) if g in keeps else None
+
     tensors: dict[str, Any] = {}
     for layer in model.layers:
         name = layer.name
@@ -208,26 +219,29 @@ def prune_group(model: keras.Model, graph: ChannelGraph, group: ChannelGroup, ke
             continue
         config = layer.get_config()
         weights = layer.get_weights()
-        reads_group = [s for s in sources if s in in_group]
-        if name in group.producers:
+        read = next((kept(s) for s in sources if kept(s) is not None), None)
+        produced = kept(name) if name in graph.groups[graph.group_of[name]].producers else None
+        if produced is not None:
+            keep = produced[0]
             key = "filters" if "filters" in config else "units"
             config[key] = len(keep)
             weights[0] = weights[0][..., keep]
             if len(weights) > 1:
                 weights[1] = weights[1][keep]
-        if reads_group and _is_producer(layer):
+        if read is not None and _is_producer(layer):
+            keep, width = read
             rows = keep
-            rep = graph.repeat[reads_group[0]]
+            rep = graph.repeat[next(s for s in sources if kept(s) is not None)]
             if rep > 1:
-                rows = (np.arange(rep)[:, None] * n + keep[None, :]).ravel()
+                rows = (np.arange(rep)[:, None] * width + keep[None, :]).ravel()
             weights[0] = weights[0][..., rows, :] if not isinstance(layer, keras.layers.Dense) else weights[0][rows, :]
-        elif reads_group and isinstance(layer, keras.layers.BatchNormalization):
-            weights = [w[keep] for w in weights]
-        elif reads_group and isinstance(layer, keras.layers.DepthwiseConv2D):
-            weights[0] = weights[0][:, :, keep, :]
+        elif read is not None and isinstance(layer, keras.layers.BatchNormalization):
+            weights = [w[read[0]] for w in weights]
+        elif read is not None and isinstance(layer, keras.layers.DepthwiseConv2D):
+            weights[0] = weights[0][:, :, read[0], :]
             if len(weights) > 1:
-                weights[1] = weights[1][keep]
-        elif reads_group and weights and not isinstance(layer, _CHANNELWISE):
+                weights[1] = weights[1][read[0]]
+        elif read is not None and weights and not isinstance(layer, _CHANNELWISE):
             raise ConvertError(f"layer {name!r} ({type(layer).__name__}) reads pruned channels and the pruner cannot "
                                "slice its weights")
         new_layer = type(layer).from_config(config)
@@ -244,12 +258,18 @@ def prune_group(model: keras.Model, graph: ChannelGraph, group: ChannelGroup, ke
 Retrain = Callable[[keras.Model, str], None]
 
 
+LAYER_BY_LAYER_GROUPS = 8  # more channel groups than this: pruned in one shot (a retrain per group would take hours)
+
+
 def prune_model(model: keras.Model, ratio: float, retrain: Retrain | None = None,
                 say: Callable[[str], None] = lambda m: None) -> keras.Model:
     """Prune ``ratio`` of the channels of every prunable group, from the first layer to the last.
 
     After each group, ``retrain(model, last_producer)`` is called: the caller freezes that layer
-    and everything before it and trains the rest briefly (Maleki et al.'s schedule).
+    and everything before it and trains the rest briefly (Maleki et al.'s schedule). A network with more
+    than :data:`LAYER_BY_LAYER_GROUPS` groups (MobileNet-, EfficientNet-, ResNet-class graphs) is pruned in one
+    shot instead, every group ranked on the original weights, as dependency-graph pruners do; the caller's
+    fine-tune then trains it as a whole.
     """
     check_ratio(ratio)
     graph = analyse(model)
@@ -258,6 +278,11 @@ def prune_model(model: keras.Model, ratio: float, retrain: Retrain | None = None
     pending = [g.producers[0] for g in graph.prunable()]
     if not pending:
         raise ConvertError("no layer can be pruned (every channel group reaches the output or an unknown layer)")
+    if len(pending) > LAYER_BY_LAYER_GROUPS:
+        groups = graph.prunable()
+        keeps = {g.id: channels_to_keep(model, g, ratio) for g in groups}
+        say(f"pruned {len(groups)} channel groups at once to {1 - ratio:.0%} of their channels")
+        return prune_groups(model, graph, keeps)
     for first in pending:
         graph = analyse(model)
         group = graph.group_named(first)
@@ -268,3 +293,8 @@ def prune_model(model: keras.Model, ratio: float, retrain: Retrain | None = None
         if retrain is not None:
             retrain(model, last)
     return model
+
+
+def one_shot(model: keras.Model) -> bool:
+    """True when :func:`prune_model` prunes ``model`` in one shot (see there)."""
+    return len(analyse(model).prunable()) > LAYER_BY_LAYER_GROUPS

@@ -85,14 +85,29 @@ def test_a_model_that_expects_0_to_255_without_saying_so(tmp_path, capsys):
     assert code == 0, captured.err
     producer = load_bundle(out).header.producer
     assert producer["input_range"] == "0-255" and "scores best that way" in producer["input_range_reason"]
+
+
+def test_input_range_overrides_what_the_model_scores_best_with(tmp_path, capsys):
+    """A ReLU network trained on 0–1 still ranks classes nearly the same on 0–255 (its layers scale with their
+    input but for the biases), so the forced range converts, scoring no better than the one found.
+    (Forcing 0–1 on a network trained on 0–255 leaves it near chance, which is refused: that once made this
+    test depend on the order tests ran in.)"""
+    import keras
+
+    model = train(small(keras), 0.0, 1 / 255)
+    code, out, captured = convert(model, tmp_path, capsys)
+    assert code == 0, captured.err
+    producer = load_bundle(out).header.producer
+    assert producer["input_range"] == "0-1"
     forced = tmp_path / "forced"
     forced.mkdir()
-    code, out, captured = convert(model, forced, capsys, "--input-range", "0-1")
+    code, out, captured = convert(model, forced, capsys, "--input-range", "0-255")
     assert code == 0, captured.err
     forced_producer = load_bundle(out).header.producer
-    assert forced_producer["input_range"] == "0-1" and forced_producer["input_range_reason"].startswith(
-        "--input-range 0-1 (held-out accuracy as given 0-255: ")
-    assert forced_producer["model_held_out_accuracy"] < producer["model_held_out_accuracy"]
+    assert forced_producer["input_range"] == "0-255" and forced_producer["input_range_reason"].startswith(
+        "--input-range 0-255 (held-out accuracy as given 0-255: ")
+    # the range found scores best, or within the half point where 0-1 wins ties
+    assert forced_producer["model_held_out_accuracy"] <= producer["model_held_out_accuracy"] + 0.005
 
 
 def test_a_near_chance_model_is_refused_with_what_to_check(tmp_path, capsys):

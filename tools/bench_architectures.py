@@ -1,0 +1,216 @@
+"""Benchmark: the networks users deploy, converted with exits and measured side by side.
+
+    python -m tools.bench_architectures [--archs mobilenet_v2,efficientnet_b0] [--size 96] [--train 10000]
+                                        [--exits 5] [--rounds 5] [--json]
+
+For each ``keras.applications`` architecture (built with ``weights=None``) a user model is trained briefly
+on generated colour digits (``tools.make_dataset``: 10 classes, ``--size`` pixels, with ``x_val`` images
+kept out of training) and saved, as a user would; both are cached under
+``~/.cache/edge-adaptive/architectures``. Then it runs, and prints per architecture:
+
+* ``edge-convert multi-exit --model M --exits auto:N --dataset D`` (frozen backbone, the defaults a user
+  types) as a child process: wall time and peak resident memory;
+* MACs of the network and of each exit, and each exit's int8 accuracy beside its float accuracy;
+* the chain through every exit to the last one, and the whole network as one invocation, ÷ the monolithic
+  int8 model, at 1 and 2 threads (interleaved rounds in one process, medians);
+* α = 0 on the test split: accuracy against the monolithic int8 model (the user's network), MAC saving;
+* ``import edge_runtime`` + loading the bundle in a fresh process.
+
+Every timing line names the CPU it was taken on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from edge_runtime.cli.demo import default_workdir
+from edge_runtime.core.datasets import load_dataset
+from edge_runtime.core.preprocess import Preprocessor
+from edge_runtime.families.multi_exit.evaluate import evaluate
+from edge_runtime.registry import open_runtime
+from tools.bench_multi_exit import chain_latencies, load_time
+
+ARCHITECTURES = ("mobilenet_v2", "efficientnet_b0", "mobilenet_v3_small", "resnet50_v2")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or what the platform says."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def cache_folder() -> str:
+    return os.path.join(os.path.dirname(default_workdir()), "architectures")
+
+
+def dataset_path(size: int, n_train: int, say) -> str:
+    """Generated colour digits at ``size`` pixels: ``n_train`` training, 1,500 x_val and 2,000 test images."""
+    from tools.make_dataset import make
+
+    path = os.path.join(cache_folder(), f"digits{size}-{n_train}.npz")
+    if not os.path.isfile(path):
+        os.makedirs(cache_folder(), exist_ok=True)
+        say(f"generating {n_train:,d} + 1,500 + 2,000 colour digits at {size}×{size} → {path}")
+        arrays = make(size, True, n_train, 2000, seed=0)
+        held = make(size, True, 1500, 1, seed=1)  # other draws of the training writers: images never trained on
+        partial = path + ".partial.npz"
+        np.savez(partial, **arrays, x_val=held["x_train"], y_val=held["y_train"])
+        os.replace(partial, path)
+    return path
+
+
+def build(name: str, size: int, classes: int) -> Any:
+    import keras
+
+    shape = (size, size, 3)
+    if name == "mobilenet_v2":
+        image = keras.Input(shape)
+        scaled = keras.layers.Rescaling(1 / 127.5, offset=-1)(image)
+        return keras.applications.MobileNetV2(input_tensor=scaled, alpha=0.35, weights=None, classes=classes)
+    if name == "mobilenet_v3_small":
+        return keras.applications.MobileNetV3Small(input_shape=shape, weights=None, classes=classes)
+    if name == "efficientnet_b0":
+        return keras.applications.EfficientNetB0(input_shape=shape, weights=None, classes=classes)
+    if name == "resnet50_v2":
+        image = keras.Input(shape)
+        scaled = keras.layers.Rescaling(1 / 127.5, offset=-1)(image)
+        return keras.applications.ResNet50V2(input_tensor=scaled, weights=None, classes=classes)
+    raise SystemExit(f"Error: --archs: unknown architecture {name!r}; expected {', '.join(ARCHITECTURES)}")
+
+
+def user_model(name: str, data: str, size: int, epochs: int, say) -> tuple[str, dict[str, Any]]:
+    """The architecture trained as a user would (Adam, ``epochs`` on all of x_train), saved; cached."""
+    path = os.path.join(cache_folder(), f"{name}-{size}-{os.path.basename(data)[:-4]}-{epochs}ep.keras")
+    info_path = path + ".json"
+    if not os.path.isfile(path):
+        import keras
+
+        keras.utils.set_random_seed(0)
+        with np.load(data) as arrays:
+            x, y = arrays["x_train"].astype(np.float32), arrays["y_train"]
+            x_test, y_test = arrays["x_test"].astype(np.float32), arrays["y_test"]
+        model = build(name, size, int(y.max()) + 1)
+        for layer in model.layers:  # a few epochs: Keras' momentum of 0.99 would leave the statistics unconverged
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = 0.9
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        say(f"training {name} at {size}×{size} for {epochs} epochs on {len(y):,d} images")
+        start = time.monotonic()
+        model.fit(x, y, epochs=epochs, batch_size=64, verbose=2)
+        info = {"training_seconds": round(time.monotonic() - start, 1),
+                "float_test_accuracy": round(float(model.evaluate(x_test, y_test, verbose=0)[1]), 4),
+                "parameters": int(model.count_params())}
+        model.save(path + ".partial.keras")
+        os.replace(path + ".partial.keras", path)
+        with open(info_path, "w", encoding="utf-8") as handle:
+            json.dump(info, handle)
+    with open(info_path, encoding="utf-8") as handle:
+        return path, json.load(handle)
+
+
+def convert(model: str, data: str, exits: int, out: str, say) -> dict[str, Any]:
+    """``edge-convert multi-exit`` with a user's defaults, as a child: wall seconds and peak RSS."""
+    command = [sys.executable, "-m", "converters", "multi-exit", "--model", model, "--exits", f"auto:{exits}",
+               "--dataset", data, "--out", out, "--force", "--json"]
+    say("$ edge-convert " + " ".join(command[3:]))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.monotonic()
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, check=True)
+    seconds = time.monotonic() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(max(peak, before) / 1024),
+            "summary": json.loads(done.stdout)}
+
+
+def measure(bundle: str, data: str, rounds: int, test_limit: int) -> dict[str, Any]:
+    """Chain ratios at 1 and 2 threads, α = 0 on the test split, exits' MACs and int8 drops, load time."""
+    dataset = load_dataset(data)
+    report: dict[str, Any] = {"threads": {}}
+    for threads in (1, 2):
+        runtime = open_runtime(bundle, num_threads=threads)
+        pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+        images = [pre.from_pixels(p) for p in dataset.x_test[:test_limit]]
+        latency = chain_latencies(runtime, images[:200], rounds)
+        report["threads"][threads] = {
+            "monolithic_us": round(latency["monolithic"], 1),
+            "every_exit_chain_ratio": round(latency["every_joint"] / latency["monolithic"], 3),
+            "one_invocation_ratio": round(latency["plan_alpha0"] / latency["monolithic"], 3)}
+        if threads == 1:
+            result = evaluate(runtime, images, dataset.y_test[:test_limit], count=11)
+            alpha0 = result["by_rule"]["frontier"]["rows"][0]
+            report["alpha_0"] = {"accuracy": alpha0["accuracy"], "mac_saving": alpha0["mac_saving"],
+                                 "monolithic_accuracy": result["monolithic"]["accuracy"],
+                                 "points_vs_monolithic": round(100 * (alpha0["accuracy"]
+                                                                      - result["monolithic"]["accuracy"]), 2),
+                                 "test_images": len(images)}
+            report["macs"] = runtime.bundle.full_macs
+            report["exits"] = [{"name": e.name, "macs": e.macs, "int8": e.accuracy, "float": e.float_accuracy,
+                                "int8_minus_float_points": round(100 * (e.accuracy - e.float_accuracy), 2)}
+                               for e in runtime.exits]
+    report["load"] = load_time(bundle)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--archs", default="mobilenet_v2,efficientnet_b0",
+                        help=f"comma-separated, of {', '.join(ARCHITECTURES)} (default mobilenet_v2,efficientnet_b0)")
+    parser.add_argument("--size", type=int, default=96, help="image side in pixels (default 96)")
+    parser.add_argument("--train", type=int, default=10000, help="training images (default 10,000)")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs the user model trains (default 4)")
+    parser.add_argument("--exits", type=int, default=5, help="exits before the output (default 5: auto:5)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
+    parser.add_argument("--test", type=int, default=1000, help="test images measured (default 1,000)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    cpu = cpu_model()
+    data = dataset_path(args.size, args.train, say)
+    results: dict[str, Any] = {"cpu": cpu, "size": args.size, "train_images": args.train, "architectures": {}}
+    for name in [a.strip() for a in args.archs.split(",") if a.strip()]:
+        model, info = user_model(name, data, args.size, args.epochs, say)
+        bundle = os.path.join(cache_folder(), f"{os.path.basename(model)[:-6]}-auto{args.exits}")
+        conversion = convert(model, data, args.exits, bundle, say)
+        results["architectures"][name] = {"user_model": info, "conversion": {
+            k: v for k, v in conversion.items() if k != "summary"}, **measure(bundle, data, args.rounds, args.test)}
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    print(f"CPU: {cpu}; {args.size}×{args.size} colour digits, {args.train:,d} training images, auto:{args.exits}")
+    for name, r in results["architectures"].items():
+        a0 = r["alpha_0"]
+        print(f"\n{name}: {r['macs']:,d} MACs, user model float test accuracy {r['user_model']['float_test_accuracy']:.4f}")
+        print(f"  conversion: {r['conversion']['seconds']:.0f} s, peak RSS {r['conversion']['peak_rss_mb']:,d} MB")
+        print("  exits (MACs share, int8 − float points): " + ", ".join(
+            f"{e['name']} {e['macs'] / r['macs']:.0%} {e['int8_minus_float_points']:+.1f}" for e in r["exits"]))
+        for threads, t in r["threads"].items():
+            print(f"  {threads} thread(s) on {cpu}: monolithic {t['monolithic_us']:,.0f} µs; chain through every exit "
+                  f"{t['every_exit_chain_ratio']:.3f}×, one invocation {t['one_invocation_ratio']:.3f}×")
+        print(f"  α = 0 on {a0['test_images']} test images: {a0['accuracy']:.4f} (monolithic int8 "
+              f"{a0['monolithic_accuracy']:.4f}, {a0['points_vs_monolithic']:+.2f} points), "
+              f"{a0['mac_saving']:.1%} fewer MACs")
+        print(f"  import + load: {r['load']['import_and_load_ms']:.0f} ms on {cpu}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
