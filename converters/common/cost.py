@@ -15,3 +15,6 @@ class Cost:
 
     def __add__(self, other: "Cost") -> "Cost":
         return Cost(self.macs + other.macs, self.params + other.params, self.bytes_moved + other.bytes_moved)
+
+    def __sub__(self, other: "Cost") -> "Cost":
+        return Cost(self.macs - other.macs, self.params - other.params, self.bytes_moved - other.bytes_moved)

@@ -199,6 +199,14 @@ class FlatGraph:
         return sum(c.macs for c in self.calls[start + 1:end + 1])
 
 
+def ends_in_softmax(graph: FlatGraph) -> bool:
+    """True when the network's last layer is a softmax (else it gives logits)."""
+    operation = graph.calls[-1].operation
+    if isinstance(operation, keras.layers.Softmax):
+        return True
+    return getattr(getattr(operation, "activation", None), "__name__", "") == "softmax"
+
+
 def flatten(model: keras.Model) -> FlatGraph:
     """``model`` (functional or ``Sequential``, nested models inside) as one flat graph of its own layers.
 

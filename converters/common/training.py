@@ -94,6 +94,25 @@ class Supervisor(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """One progress line per epoch: loss, seconds per epoch and an ETA (for fits without validation)."""
+
+    def __init__(self, say: Callable[[str], None], epochs: int, what: str = "") -> None:
+        super().__init__()
+        self.say, self.epochs, self.what = say, epochs, what
+        self.times: list[float] = []
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.times.append(time.monotonic() - self.started)
+        per = float(np.mean(self.times))
+        self.say(f"{self.what}epoch {epoch + 1}/{self.epochs}  loss {(logs or {}).get('loss', math.nan):.3f}  "
+                 f"{per:.1f} s/epoch  ETA {(self.epochs - epoch - 1) * per:.0f} s")
+
+
 def split_validation(pixels: np.ndarray, labels: np.ndarray, fraction: float = VALIDATION_FRACTION
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(train pixels, labels, validation pixels, labels): the last ``fraction`` of an already shuffled split.
@@ -118,3 +137,33 @@ def accuracy_of(predict: Callable[[np.ndarray], Sequence[np.ndarray] | np.ndarra
         hits = [int(np.sum(np.argmax(np.asarray(o), axis=-1) == labels[rows])) for o in outputs]
         correct = hits if not correct else [a + b for a, b in zip(correct, hits)]
     return [c / len(labels) for c in correct]
+
+
+def recalibrate_batch_norm(model: keras.Model, x: np.ndarray, seed: int, batches: int = 100,
+                           batch_size: int = 64) -> None:
+    """Re-estimate every BatchNormalization layer's moving mean and variance on ``batches`` batches of ``x``
+    (a running average with momentum 0.9, so the last few dozen batches count); weights are unchanged."""
+    layers = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    if not layers:
+        return
+    momenta = [layer.momentum for layer in layers]
+    rng = np.random.default_rng(seed)
+    try:
+        for layer in layers:
+            layer.momentum = 0.9
+        for _ in range(batches):
+            rows = rng.choice(len(x), size=min(batch_size, len(x)), replace=False)
+            model(x[rows], training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+
+
+def _all_layers(model: Any) -> list[Any]:
+    """The layers of ``model`` and of the models nested in it, each once."""
+    found: dict[int, Any] = {}
+    for layer in getattr(model, "layers", ()):
+        found.setdefault(id(layer), layer)
+        for inner in _all_layers(layer):
+            found.setdefault(id(inner), inner)
+    return list(found.values())

@@ -27,10 +27,10 @@ from edge_runtime.families.gated.runtime import GatedRuntime, chain_overhead
 from edge_runtime.registry import load_bundle
 
 from ..common.bundle_writer import manifest_header, segment_record, write_calibrated
-from ..common.macs import Cost, layer_cost
+from ..common.macs import Cost, model_cost
 from ..common.progress import Progress, import_tensorflow
 from ..common.tflite_export import SignatureSpec, convert_int8, signature_io, write_model
-from .model import GATE_WIDTH, GatedNet, block_costs
+from .model import GATE_WIDTH, GatedNet, block_costs, cost_of
 
 SEGMENTS_FILE = "segments.tflite"
 MONOLITHIC_FILE = "monolithic.tflite"
@@ -128,11 +128,11 @@ def export_gated(net: GatedNet, dataset: Dataset, folder: str, progress: Progres
     io.update(signature_io(os.path.join(folder, MONOLITHIC_FILE)))
 
     costs = block_costs(net)
-    stem_cost = sum((layer_cost(plain.get_layer(layer.name)) for layer in net.stem), Cost(0, 0, 0))
-    head_cost = sum((layer_cost(plain.get_layer(layer.name)) for layer in net.head), Cost(0, 0, 0))
-    plain_macs = sum(layer_cost(layer).macs for layer in plain.layers)
-    channels = [int(plain.get_layer(b.layers[-1].name).output.shape[-1]) for b in net.blocks]
-    in_channels = [int(plain.get_layer(net.stem[-1].name).output.shape[-1])] + channels[:-1]
+    stem_cost = cost_of(plain, net.stem)
+    head_cost = cost_of(plain, net.head)
+    plain_macs = model_cost(plain).macs
+    channels = [block.channels for block in net.blocks]
+    in_channels = [net.stem_channels] + channels[:-1]
     segments = {}
 
     def add(key: str, macs: int, file: str = SEGMENTS_FILE) -> None:
@@ -143,11 +143,9 @@ def export_gated(net: GatedNet, dataset: Dataset, folder: str, progress: Progres
     n = len(net.blocks)
     for i, block in enumerate(net.blocks):
         nxt = head_cost.macs if i == n - 1 else _gate_macs(channels[i])
-        projection_macs = 0
-        if block.projection is not None:
-            projection_macs = sum(layer_cost(plain.get_layer(layer.name)).macs for layer in block.projection)
-        add(f"run_{i + 1}", costs[i].macs + nxt)
-        add(f"skip_{i + 1}", projection_macs + nxt)
+        run, skip = block.costs(plain)
+        add(f"run_{i + 1}", run.macs + nxt)
+        add(f"skip_{i + 1}", skip.macs + nxt)
         blocks.append(GatedBlock(block.name, f"run_{i + 1}", f"skip_{i + 1}", block.projection is not None,
                                  int(costs[i].macs), float(energies[i])))
     add("plain", plain_macs, MONOLITHIC_FILE)

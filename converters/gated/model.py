@@ -26,7 +26,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..common.macs import Cost, layer_cost
+from ..common.macs import Cost, layer_cost, model_cost
+from ..common.training import EpochProgress, recalibrate_batch_norm
 
 GATE_WIDTH = 10
 
@@ -85,6 +86,14 @@ class Mix(keras.layers.Layer):
         return g * run + (1.0 - g) * skip
 
 
+def cost_of(plain: keras.Model, layers: list[Any]) -> Cost:
+    """What running ``layers`` costs, each as built inside ``plain`` (a nested model: all its layers)."""
+    total = Cost(0, 0, 0)
+    for layer in layers:
+        total = total + (model_cost(layer) if isinstance(layer, keras.Model) else layer_cost(plain.get_layer(layer.name)))
+    return total
+
+
 @dataclass
 class Block:
     """One residual block's layers; ``projection`` is None for an identity shortcut."""
@@ -108,6 +117,52 @@ class Block:
             t = layer(t)
         return t
 
+    @property
+    def channels(self) -> int:
+        """Channels of the block's output."""
+        return int(self.layers[3].filters)
+
+    def costs(self, plain: keras.Model) -> tuple[Cost, Cost]:
+        """(running the block, taking its shortcut instead)."""
+        skip = cost_of(plain, self.projection or [])
+        return cost_of(plain, self.layers) + skip, skip
+
+    def charged(self, plain: keras.Model) -> Cost:
+        """What the energy loss charges for running the block: its layers and its projection."""
+        return self.costs(plain)[0]
+
+
+@dataclass
+class GraphBlock:
+    """A residual block of a user's network: ``run`` is the user's layers from the block's input up to the
+    next gated block's input, ``skip`` the layers after the block's identity-shortcut sum up to there (None
+    when there are none: skipping is then the identity, as in EnergyNet)."""
+
+    name: str
+    run_model: keras.Model
+    skip_model: keras.Model | None
+    channels: int
+
+    @property
+    def projection(self) -> keras.Model | None:
+        return self.skip_model
+
+    def run(self, x: Any) -> Any:
+        return self.run_model(x)
+
+    def shortcut(self, x: Any) -> Any:
+        return x if self.skip_model is None else self.skip_model(x)
+
+    def costs(self, plain: keras.Model) -> tuple[Cost, Cost]:
+        """(running the block, taking its shortcut instead)."""
+        skip = model_cost(self.skip_model) if self.skip_model is not None else Cost(0, 0, 0)
+        return model_cost(self.run_model), skip
+
+    def charged(self, plain: keras.Model) -> Cost:
+        """What the energy loss charges for running the block: what skipping it saves."""
+        run, skip = self.costs(plain)
+        return run - skip
+
 
 @dataclass
 class GatedNet:
@@ -115,12 +170,13 @@ class GatedNet:
 
     image_shape: tuple[int, ...]
     stem: list[keras.layers.Layer]
-    blocks: list[Block]
+    blocks: list[Block] | list[GraphBlock]
     head: list[keras.layers.Layer]
     gate_projections: list[keras.layers.Layer]
     lstm: SharedLSTMStep
     gate_out: keras.layers.Layer
     hard: HardGate
+    stem_channels: int
 
     def apply_stem(self, x: Any) -> Any:
         for layer in self.stem:
@@ -203,22 +259,21 @@ def build_gated_net(image_shape: tuple[int, ...], num_classes: int, widths: tupl
             blocks.append(Block(name, layers, projection))
             channels = width
     head = [L.GlobalAveragePooling2D(name="head_pool"), L.Dense(num_classes, activation="softmax", name="head_dense")]
-    projections = [L.Dense(GATE_WIDTH, name=f"gate{i + 1}_proj") for i in range(len(blocks))]
+    return GatedNet(image_shape, stem, blocks, head, *gate_layers(len(blocks)), widths[0])
+
+
+def gate_layers(count: int) -> tuple[list[keras.layers.Layer], SharedLSTMStep, keras.layers.Layer, HardGate]:
+    """The gates' own layers: a projection per gate, the shared LSTM step, its output, the hard decision."""
+    L = keras.layers
+    projections = [L.Dense(GATE_WIDTH, name=f"gate{i + 1}_proj") for i in range(count)]
     gate_out = L.Dense(1, name="gate_out", bias_initializer=keras.initializers.Constant(3.0))
-    return GatedNet(image_shape, stem, blocks, head, projections, SharedLSTMStep(name="gate_lstm"), gate_out,
-                    HardGate(name="hard_gate"))
+    return projections, SharedLSTMStep(name="gate_lstm"), gate_out, HardGate(name="hard_gate")
 
 
 def block_costs(net: GatedNet) -> list[Cost]:
-    """MACs, parameters and bytes of running each block (its shortcut's projection included)."""
+    """MACs, parameters and bytes the energy loss charges for running each block (see each block's ``charged``)."""
     plain = net.plain()  # builds every layer and gives them shapes
-    costs = []
-    for block in net.blocks:
-        total = Cost(0, 0, 0)
-        for layer in block.layers + (block.projection or []):
-            total = total + layer_cost(plain.get_layer(layer.name))
-        costs.append(total)
-    return costs
+    return [block.charged(plain) for block in net.blocks]
 
 
 def block_energies(costs: list[Cost], e_mac: float, e_byte: float) -> np.ndarray:
@@ -247,14 +302,20 @@ def _margin_loss(y_true: Any, logits: Any) -> Any:
 
 def train_gated(net: GatedNet, x: np.ndarray, y: np.ndarray, x_held: np.ndarray, y_held: np.ndarray,
                 energies: np.ndarray, *, plain_epochs: int, step_epochs: int, alphas: tuple[float, float, float],
-                seed: int = 0, say: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
-    """Baseline training of the plain network, then EnergyNet's three steps on the gated one."""
+                seed: int = 0, say: Callable[[str], None] = lambda m: None, recalibrate: bool = False) -> dict[str, Any]:
+    """Baseline training of the plain network (none for a user's trained network: ``plain_epochs`` 0), then
+    EnergyNet's three steps on the gated one. With ``recalibrate`` the batch normalization statistics are
+    measured again after each step (a user's network may average them over thousands of steps, momentum
+    0.999, and a few epochs of joint training would leave them describing the network before)."""
     keras.utils.set_random_seed(seed)
     plain = net.plain()
-    plain.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    plain.fit(x, y, epochs=plain_epochs, batch_size=32, verbose=0, shuffle=True)
+    if plain_epochs:
+        plain.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        plain.fit(x, y, epochs=plain_epochs, batch_size=32, verbose=0, shuffle=True,
+                  callbacks=[EpochProgress(say, plain_epochs, "plain network: ")])
     baseline = float(np.mean(np.argmax(plain.predict(x_held, verbose=0), axis=-1) == y_held))
-    say(f"plain network: held-out accuracy {baseline:.4f} after {plain_epochs} epochs")
+    say(f"plain network: held-out accuracy {baseline:.4f}" + (f" after {plain_epochs} epochs" if plain_epochs else ""))
     gated = net.gated()
     dummy = np.zeros((len(y), len(net.blocks)), dtype="float32")
     history = []
@@ -262,7 +323,10 @@ def train_gated(net: GatedNet, x: np.ndarray, y: np.ndarray, x_held: np.ndarray,
     def run_step(alpha: float, epochs: int, label: str) -> tuple[float, float]:
         gated.compile(optimizer=keras.optimizers.Adam(1e-3),
                       loss=["sparse_categorical_crossentropy", _energy_loss(energies, alpha), _margin_loss])
-        gated.fit(x, [y, dummy, dummy], epochs=epochs, batch_size=32, verbose=0, shuffle=True)
+        gated.fit(x, [y, dummy, dummy], epochs=epochs, batch_size=32, verbose=0, shuffle=True,
+                  callbacks=[EpochProgress(say, epochs, f"{label}: ")])
+        if recalibrate:
+            recalibrate_batch_norm(gated, x, seed)
         probs, gates, _ = gated.predict(x_held, verbose=0)
         acc = float(np.mean(np.argmax(probs, axis=-1) == y_held))
         saving = float(1.0 - np.mean(gates @ energies))

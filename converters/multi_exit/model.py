@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import keras
 
 from ..common.errors import ConvertError
-from ..common.keras_graph import Cut, FlatGraph, flatten
+from ..common.keras_graph import Cut, FlatGraph, ends_in_softmax, flatten
 from .heads import HEAD_GRIDS, head_grid, head_macs
 
 
@@ -68,13 +68,6 @@ def exit_head(shape: tuple[int, ...], num_classes: int, name: str, grid: int = H
     return keras.Model(features, probs, name=name)
 
 
-def _ends_in_softmax(operation) -> bool:
-    if isinstance(operation, keras.layers.Softmax):
-        return True
-    activation = getattr(operation, "activation", None)
-    return getattr(activation, "__name__", "") == "softmax"
-
-
 def plan_heads(graph: FlatGraph, cuts: list[Cut], num_classes: int, budget: float) -> list[int]:
     """Each cut's head grid within ``budget`` (a share of the backbone's MACs).
 
@@ -119,7 +112,7 @@ def attach_exits(graph: FlatGraph, cuts: list[Cut], num_classes: int, grids: lis
     tensors = [graph.image] + [graph.tensor(c.index) for c in cuts]
     blocks = [keras.Model(tensors[i - 1], tensors[i], name=f"block_{i}") for i in range(1, len(tensors))]
     final_body = keras.Model(tensors[-1], graph.output, name="final")
-    if _ends_in_softmax(graph.calls[-1].operation):
+    if ends_in_softmax(graph):
         final = final_body
     else:
         inp = keras.Input(tuple(tensors[-1].shape[1:]), name="final_in")

@@ -21,6 +21,7 @@ import numpy as np
 from ..common.errors import ConvertError
 from ..common.macs import model_cost
 from ..common.progress import Countdown
+from ..common.training import recalibrate_batch_norm
 from .pruning import check_ratio, one_shot, prune_model
 
 HCI, LCI = 1, 0
@@ -97,26 +98,6 @@ def pruned_and_tuned(original: keras.Model, ratio: float, x: np.ndarray, y: np.n
     if one_shot(original):
         recalibrate_batch_norm(model, x, seed)
     return model
-
-
-def recalibrate_batch_norm(model: keras.Model, x: np.ndarray, seed: int, batches: int = 100,
-                           batch_size: int = 64) -> None:
-    """Re-estimate every BatchNormalization layer's moving mean and variance on ``batches`` batches of ``x``
-    (a running average with momentum 0.9, so the last few dozen batches count); weights are unchanged."""
-    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    if not layers:
-        return
-    momenta = [layer.momentum for layer in layers]
-    rng = np.random.default_rng(seed)
-    try:
-        for layer in layers:
-            layer.momentum = 0.9
-        for _ in range(batches):
-            rows = rng.choice(len(x), size=min(batch_size, len(x)), replace=False)
-            model(x[rows], training=True)
-    finally:
-        for layer, momentum in zip(layers, momenta):
-            layer.momentum = momentum
 
 
 def split_trunk(model: keras.Model) -> tuple[keras.Model, keras.Model]:

@@ -184,3 +184,60 @@ def test_out_is_required_unless_listing_cuts(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["multi-exit", "--dataset", "digits"])
     assert stop.value.code == 2 and "--out" in capsys.readouterr().err
+
+
+def test_gates_go_before_the_identity_shortcut_blocks():
+    """Worked by hand from the architectures: MobileNetV2's residual adds, and ResNet50V2's identity blocks (the
+    first block of each stack has a projection, the last of the first three is strided with a pooled shortcut)."""
+    from converters.common.keras_graph import flatten
+    from converters.gated.user_model import identity_blocks
+
+    graph = flatten(build("mobilenet_v2"))
+    assert [graph.calls[b].name for _, b in identity_blocks(graph)] == [
+        f"block_{n}_add" for n in (2, 4, 5, 7, 8, 9, 11, 12, 14, 15)]
+    graph = flatten(build("resnet50_v2"))
+    assert [graph.calls[b].name for _, b in identity_blocks(graph)] == [
+        "conv2_block2_out", "conv3_block2_out", "conv3_block3_out", "conv4_block2_out", "conv4_block3_out",
+        "conv4_block4_out", "conv4_block5_out", "conv5_block2_out", "conv5_block3_out"]
+
+
+def test_gated_on_a_users_residual_network(tmp_path, capsys):
+    """edge-convert gated --model: gates before the user's identity blocks, the strided block between them
+    ungated inside the gated block before it, the bundle runs every block at α = 0 and skips them at α = 1."""
+    import keras
+
+    from tests.converters.user_models import train
+
+    image = keras.Input((8, 8, 1), name="image")
+    t = keras.layers.Rescaling(1 / 255, name="scale")(image)
+    t = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="stem")(t)
+    for i, width in enumerate((16, 16, 24)):
+        inner = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"res{i}_a")(t)
+        inner = keras.layers.BatchNormalization(name=f"res{i}_bn")(keras.layers.Conv2D(width, 3, padding="same",
+                                                                                       name=f"res{i}_b")(inner))
+        t = keras.layers.Add(name=f"res{i}_add")([t, inner])
+        if i == 1:
+            t = keras.layers.Conv2D(24, 3, strides=2, padding="same", activation="relu", name="down")(t)
+    logits = keras.layers.Dense(10, name="logits")(keras.layers.GlobalAveragePooling2D(name="pool")(t))
+    model = train(keras.Model(image, logits), 0.0, 1.0, epochs=10)
+    path = str(tmp_path / "residual.keras")
+    model.save(path)
+    out = str(tmp_path / "bundle")
+    code = main(["gated", "--model", path, "--dataset", "digits", "--out", out, "--step-epochs", "2", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "gates before 3 identity-shortcut blocks: res0_add, res1_add, res2_add" in captured.err
+    runtime = open_runtime(out)
+    assert runtime.bundle.header.producer["gated_blocks"] == ["res0_add", "res1_add", "res2_add"]
+    from edge_runtime.core.datasets import load_digits_dataset
+    from edge_runtime.core.preprocess import Preprocessor
+
+    pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+    images = [pre.from_pixels(p) for p in load_digits_dataset().x_test[:40]]
+    every = [runtime.classify(im, runtime.plan_for_alpha(0.0)) for im in images]
+    none = [runtime.classify(im, runtime.plan_for_alpha(1.0)) for im in images]
+    assert all(len(d.ran) == 3 for d in every) and all(len(d.ran) == 0 for d in none)
+    assert max(d.macs for d in none) < min(d.macs for d in every)
+    # the strided block runs either way: skipping res1 still costs 'down'
+    skip_2 = runtime.bundle.segments["skip_2"].macs
+    assert skip_2 > runtime.bundle.segments["skip_1"].macs
