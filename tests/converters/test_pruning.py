@@ -140,3 +140,83 @@ def test_eq5_by_hand():
     decided = np.array([1, 0, 0, 0, 1])
     # ξ_HH = 1/5, ξ_LL = 2/5, ξ_LH = 1/5
     assert eq5_accuracy(true, decided, acc_ap=0.9, acc_mp=0.95) == pytest.approx(0.2 * 0.95 + 0.4 * 0.9 + 0.2 * 0.95)
+
+
+def inverted_residual_model():
+    """A MobileNetV2 block with squeeze-excite, worked by hand: the stem and the projection meet at the Add, the
+    expansion and the excitation meet at the Multiply, the depthwise convolution and the batch norms follow
+    the channels they read."""
+    keras.utils.set_random_seed(0)
+    x = keras.Input((8, 8, 3), name="x")
+    t0 = keras.layers.ReLU(name="relu0")(keras.layers.BatchNormalization(name="bn0")(
+        keras.layers.Conv2D(8, 3, padding="same", name="stem")(x)))
+    e = keras.layers.ReLU(name="relu1")(keras.layers.BatchNormalization(name="bn1")(
+        keras.layers.Conv2D(16, 1, name="expand")(t0)))
+    e = keras.layers.ReLU(name="relu2")(keras.layers.BatchNormalization(name="bn2")(
+        keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(e)))
+    se = keras.layers.GlobalAveragePooling2D(keepdims=True, name="se_pool")(e)
+    se = keras.layers.Conv2D(4, 1, activation="relu", name="se_reduce")(se)
+    se = keras.layers.Conv2D(16, 1, activation="sigmoid", name="se_expand")(se)
+    e = keras.layers.Multiply(name="se_mul")([e, se])
+    p = keras.layers.BatchNormalization(name="bn3")(keras.layers.Conv2D(8, 1, name="project")(e))
+    t1 = keras.layers.Add(name="add")([t0, p])
+    out = keras.layers.Dense(10, activation="softmax", name="out")(keras.layers.GlobalAveragePooling2D(name="gap")(t1))
+    return keras.Model(x, out)
+
+
+def test_groups_of_an_inverted_residual_block_with_squeeze_excite():
+    graph = analyse(inverted_residual_model())
+    assert [sorted(g.producers) for g in graph.prunable()] == [["project", "stem"], ["expand", "se_expand"],
+                                                               ["se_reduce"]]
+    assert {"bn1", "dw", "bn2", "relu2", "se_mul"} <= set(graph.group_named("expand").members)
+    assert {"bn0", "bn3", "add", "gap"} <= set(graph.group_named("stem").members)
+
+
+def test_pruning_the_block_keeps_it_consistent_and_kept_channels_compute_the_same():
+    model = inverted_residual_model()
+    graph = analyse(model)
+    group = graph.group_named("expand")
+    keep = channels_to_keep(model, group, 0.5)
+    pruned = prune_group(model, graph, group, keep)
+    assert pruned.get_layer("expand").filters == 8 and pruned.get_layer("se_expand").filters == 8
+    assert pruned.get_layer("dw").get_weights()[0].shape[2] == 8 and pruned.get_layer("bn2").get_weights()[0].shape == (8,)
+    assert pruned.get_layer("se_reduce").get_weights()[0].shape[2] == 8  # reads the pruned channels
+    x = np.random.default_rng(2).random((3, 8, 8, 3)).astype("float32")
+    before = keras.Model(model.input, model.get_layer("se_mul").output).predict(x, verbose=0)[..., keep]
+    after = keras.Model(pruned.input, pruned.get_layer("relu2").output).predict(x, verbose=0)
+    np.testing.assert_allclose(after, keras.Model(model.input, model.get_layer("relu2").output).predict(
+        x, verbose=0)[..., keep], rtol=1e-5, atol=1e-5)
+    assert before.shape == (3, 8, 8, 8)
+
+
+def test_a_big_graph_is_pruned_in_one_shot():
+    """MobileNetV2 has 25 channel groups: every one is pruned at once (a retrain per group would take hours)."""
+    from converters.pruned.pruning import one_shot
+
+    model = keras.applications.MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=4)
+    assert one_shot(model)
+    calls = []
+    pruned = prune_model(model, 0.5, retrain=lambda m, last: calls.append(last))
+    assert calls == []  # no per-group retrain in one shot
+    graph = analyse(model)
+    for group in graph.prunable():
+        for name in group.producers:
+            width = model.get_layer(name).get_weights()[0].shape[-1]
+            assert pruned.get_layer(name).get_weights()[0].shape[-1] == max(1, int(round(width * 0.5)))
+    assert model_cost(pruned).macs < 0.45 * model_cost(model).macs
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    assert pruned.predict(x, verbose=0).shape == (2, 4)
+
+
+def test_batch_norm_statistics_are_measured_again():
+    from converters.common.training import recalibrate_batch_norm
+
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(name="bn")], name="inner")
+    outer = keras.Sequential([keras.Input((4,)), inner])
+    x = np.random.default_rng(0).normal(5.0, 2.0, (512, 4)).astype("float32")
+    recalibrate_batch_norm(outer, x, seed=0)
+    bn = inner.get_layer("bn")
+    mean, variance = bn.get_weights()[2:]
+    np.testing.assert_allclose(mean, 5.0, atol=0.3)
+    np.testing.assert_allclose(variance, 4.0, rtol=0.25)
+    assert bn.momentum == 0.99  # put back
