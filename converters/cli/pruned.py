@@ -83,9 +83,9 @@ def run_pruned(args: argparse.Namespace) -> dict[str, Any]:
         max_loss = args.max_loss
         if max_loss is None and args.min_accuracy is None:
             max_loss = default_max_loss(accuracy(original, x_held_f, y_held), len(y_held))
-            progress.say(f"keeping the cheapest AP within {DEFAULT_MAX_LOSS:.0%} of the original's held-out accuracy, "
-                         f"less {DEFAULT_MAX_LOSS - max_loss:.2%} for the {len(y_held)} held-out images "
-                         f"(--max-loss or --min-accuracy to choose)")
+            progress.say(f"keeping the cheapest AP within {100 * DEFAULT_MAX_LOSS:g} points of the original's held-out "
+                         f"accuracy, less {100 * (DEFAULT_MAX_LOSS - max_loss):.2f} points for the {len(y_held)} "
+                         "held-out images (--max-loss or --min-accuracy to choose)")
             source["max_loss"] = round(max_loss, 6)
         system = build_pruned_system(original, x_fit_f, y_fit, x_held_f, y_held, mild=args.mild,
                                      min_accuracy=args.min_accuracy, max_loss=max_loss, ap_ratios=ratios,

@@ -194,3 +194,28 @@ def _joints(stages: tuple[Stage, ...], segments: dict[str, Segment]) -> list[dic
                            "input": {"scale": in_q.scale, "zero_point": in_q.zero_point},
                            "requantize": not out_q.matches(in_q)})
     return joints
+
+
+def feature_drift(model: MultiExitModel, folder: str, pixels: np.ndarray, scale: float, offset: float) -> list[float]:
+    """How far the int8 chain is from the float network on ``pixels`` (uint8): ‖int8 − float‖ / ‖float‖ of the
+    features at each cut, in order, then of the last exit's probabilities. Where it jumps, quantization loses
+    what the exits after need."""
+    runtime = MultiExitRuntime(load_bundle(folder))
+    pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+    plan = runtime.every_exit_plan()
+    steps = [step for step in plan.steps if step.features is not None]
+    views = [(step.features, step.segment.outputs["features"].quantization) for step in steps]
+    views.append((plan.steps[-1].probs, plan.steps[-1].segment.outputs["probs"].quantization))
+    floats = np.asarray(pixels, np.float32) * np.float32(scale) + np.float32(offset)
+    extractor = model.training_model.__class__(model.training_model.input,
+                                               list(model.cut_tensors) + [model.training_model.outputs[-1]])
+    reference = [np.asarray(r) for r in extractor.predict(floats, verbose=0, batch_size=64)]
+    errors = np.zeros(len(views))
+    norms = np.zeros(len(views))
+    for i, p in enumerate(pixels):
+        runtime.classify(pre.from_pixels(p), plan)
+        for k, (view, quantization) in enumerate(views):
+            expected = reference[k][i:i + 1]
+            errors[k] += float(np.sum((quantization.dequantize(view) - expected) ** 2))
+            norms[k] += float(np.sum(expected ** 2))
+    return [float(np.sqrt(e / max(n, 1e-12))) for e, n in zip(errors, norms)]

@@ -279,3 +279,19 @@ def test_calibration_data_must_fit_the_dataset(tmp_path, capsys):
                  "--quiet"]) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line == f"Error: {other}: calibration images are (8, 8, 3), the dataset's are (8, 8, 1)"
+
+
+def test_an_exit_that_loses_in_int8_is_explained(tmp_path, capsys, monkeypatch):
+    """When an exit loses more than a point in int8, the converter measures how far the int8 features drift
+    from float at each cut and at the output, and names where the drift grows most."""
+    import keras
+
+    import converters.cli.multi_exit as cli
+
+    monkeypatch.setattr(cli, "int8_drops", lambda exits: ["warning: exit exit_2 loses 5.0 points in int8"])
+    model = train(small(keras), 0.0, 1 / 255)
+    code, out, captured = convert(model, tmp_path, capsys, exits="conv_a,conv_b")
+    assert code == 0, captured.err
+    line = next(l for l in captured.err.splitlines() if "why: " in l)
+    assert re.search(r"drifts from float by \d+% at conv_a, \d+% at conv_b, \d+% at the output", line)
+    assert re.search(r"quantization loses most (before conv_a|between \S+ and (conv_b|the output))", line)
