@@ -20,7 +20,7 @@ from ..errors import InputError
 from .preprocess import fit_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-GREY_MODES = ("L", "1", "LA", "I", "I;16", "F")
+GREY_MODES = ("L", "1", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 PROGRESS_S = 2.0
 
 

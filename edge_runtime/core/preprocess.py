@@ -14,14 +14,41 @@ from ..errors import ImageTooLargeError, InputError, NotAnImageError
 from .quant import Quantization, pixel_table
 
 
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def to_8_bit(image: Any) -> Any:
+    """A greyscale image of more than 8 bits as an 8-bit ``L`` image, scaled, not clipped.
+
+    ``I;16`` (16-bit PNG and TIFF, either byte order) and ``I`` (32-bit integers: how Pillow reads 16-bit
+    data from some files) map 0–65535 to 0–255; ``F`` (32-bit floats) maps 0–1 to 0–255 when its values
+    lie in 0–1, else is read as 0–255. Other modes are returned as they are. Pillow's own conversion clips
+    instead (44975 → 255), which turns a photo into a saturated mask.
+    """
+    from PIL import Image
+
+    if image.mode not in SIXTEEN_BIT_MODES + ("F",):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        finite = values[np.isfinite(values)]
+        top = 1.0 if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0 else 255.0
+    else:
+        top = 65535.0
+    scaled = np.clip(np.nan_to_num(values) * (255.0 / top), 0.0, 255.0)
+    return Image.fromarray(np.round(scaled).astype(np.uint8), "L")
+
+
 def fit_image(image: Any, mode: str, size: tuple[int, int], resize: str = "bilinear") -> np.ndarray:
     """A Pillow image as uint8 pixels (H, W) or (H, W, 3) in ``mode`` (``L`` or ``RGB``) and ``size`` (width, height).
 
     Transparency (RGBA, LA, palette with alpha) is composited over black first, so a transparent
     background reads as dark, as the converter's training images and the device's inputs both do.
+    Greyscale images of 16 or 32 bits are scaled to 8 bits first (:func:`to_8_bit`).
     """
     from PIL import Image
 
+    image = to_8_bit(image)
     if image.mode != mode:
         if image.mode in ("RGBA", "LA", "P", "PA"):
             image = Image.alpha_composite(Image.new("RGBA", image.size, (0, 0, 0, 255)), image.convert("RGBA"))
