@@ -43,10 +43,12 @@ class InputError(EdgeRuntimeError):
 
     Attributes:
         path: the file or folder concerned.
+        message: what is wrong with it.
     """
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
+        self.message = message
         super().__init__(f"{path}: {message}")
 
 

@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from edge_runtime.cli.guard import run_guarded
+from edge_runtime.cli.guard import one_line_warnings, run_guarded
 
 from . import edgetpu, gated, multi_exit, pruned
 
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    one_line_warnings()
     return run_guarded(lambda: args.handler(args), args.debug)
 
 

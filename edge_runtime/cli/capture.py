@@ -21,7 +21,7 @@ from ..power.capture.plot import plot_capture, read_events
 from ..power.capture.run import print_summary, run_capture
 from ..power.profiles import available, load_profile
 from .arg_types import positive_float, positive_int
-from .guard import run_guarded
+from .guard import one_line_warnings, run_guarded
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    one_line_warnings()
     if not args.list_profiles:
         missing = [flag for flag, value in (("--profile", args.profile), ("--out", args.out)) if not value]
         if missing:

@@ -11,7 +11,7 @@ import numpy as np
 from ..core.backends import BACKEND_NAMES
 from ..core.bundle import Bundle
 from ..core.datasets import load_dataset
-from ..core.preprocess import Preprocessor
+from ..core.preprocess import DEFAULT_MAX_PIXELS, Preprocessor
 from ..errors import InputError
 from ..families.multi_exit.runtime import RULES
 from ..registry import open_runtime
@@ -36,6 +36,10 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                         "profile): the α table is fitted again on them instead of MACs")
     parser.add_argument("--beta1", type=float, help="eq. 10's β1 (default: the bundle's, 0.8)")
     parser.add_argument("--beta2", type=float, help="eq. 10's β2 (default: the bundle's, 1.1)")
+    parser.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help="largest image in pixels, checked before decoding, for image files and folders "
+                             f"(default {DEFAULT_MAX_PIXELS:,d}: a 50-megapixel photo, 150 MB decoded; sized for a "
+                             "board with 1 GB)")
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
@@ -59,11 +63,11 @@ def open_from_args(args: argparse.Namespace) -> Any:
     return runtime
 
 
-def load_split(spec: str, bundle: Bundle, split: str = "test", limit: int | None = None
-               ) -> tuple[list[np.ndarray], np.ndarray]:
+def load_split(spec: str, bundle: Bundle, split: str = "test", limit: int | None = None,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[list[np.ndarray], np.ndarray]:
     """The ``test`` (or converter's ``held-out``) split of dataset ``spec`` as the bundle's int8 inputs,
-    checked to fit the bundle."""
-    dataset = load_dataset(spec, (bundle.input.height, bundle.input.width))
+    checked to fit the bundle (folders: images over ``max_pixels`` skipped and named)."""
+    dataset = load_dataset(spec, (bundle.input.height, bundle.input.width), max_pixels=max_pixels)
     if dataset.skipped:
         print(f"warning: skipped {len(dataset.skipped)} file(s) Pillow cannot read: "
               + "; ".join(dataset.skipped[:5]) + (" …" if len(dataset.skipped) > 5 else ""), file=sys.stderr)
@@ -82,6 +86,7 @@ def load_split(spec: str, bundle: Bundle, split: str = "test", limit: int | None
     return [pre.from_pixels(p) for p in pixels], labels
 
 
-def load_test_split(spec: str, runtime: Any, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+def load_test_split(spec: str, runtime: Any, limit: int | None = None,
+                    max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[list[np.ndarray], np.ndarray]:
     """The test split of dataset ``spec`` as ``runtime``'s int8 inputs."""
-    return load_split(spec, runtime.bundle, "test", limit)
+    return load_split(spec, runtime.bundle, "test", limit, max_pixels)

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.live_pass import evaluate_live, format_live
+from ..core.preprocess import DEFAULT_MAX_PIXELS
 from ..errors import InputError
 from ..registry import FAMILIES
 from .arg_types import positive_int
@@ -36,7 +37,7 @@ def add_parser(sub: Any) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     runtime = open_from_args(args)
     report = run_eval(runtime, args.dataset, points=args.points, limit=args.limit, plot=args.plot, monitor_args=args,
-                      say=lambda m: print(m, file=sys.stderr))
+                      max_pixels=args.max_pixels, say=lambda m: print(m, file=sys.stderr))
     family = FAMILIES[report["family"]]
     if args.json:
         print(json.dumps(report))
@@ -48,7 +49,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def run_eval(runtime: Any, dataset: str, *, points: int = 21, limit: int | None = None, plot: str | None = None,
-             monitor_args: argparse.Namespace | None = None, say: Callable[[str], None] = lambda m: None
+             monitor_args: argparse.Namespace | None = None, say: Callable[[str], None] = lambda m: None,
+             max_pixels: int = DEFAULT_MAX_PIXELS
              ) -> dict[str, Any]:
     """The eval report of ``runtime`` on ``dataset``'s test split, with the live pass when ``monitor_args``
     name a monitor and the family's figures drawn to ``plot``."""
@@ -56,7 +58,7 @@ def run_eval(runtime: Any, dataset: str, *, points: int = 21, limit: int | None 
         folder = os.path.dirname(os.path.abspath(plot))
         if not os.path.isdir(folder):
             raise InputError(plot, f"cannot write the plot: the folder {folder} does not exist")
-    images, labels = load_test_split(dataset, runtime, limit)
+    images, labels = load_test_split(dataset, runtime, limit, max_pixels)
     family = FAMILIES[runtime.bundle.family]
     say(f"evaluating {len(labels)} test images, {family.title} ({runtime.num_threads} thread(s))")
     report = family.evaluate(runtime, images, labels, points, progress=say)

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Callable
+import warnings
+from typing import Any, Callable
 
 from ..errors import EdgeRuntimeError
+
+
+def one_line_warnings() -> None:
+    """Python warnings (from Pillow, NumPy, a library's deprecation) reach the terminal as one ``warning: …`` line,
+    without the source line and site-packages path Python prints by default. For entry points only."""
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        text = str(message).strip().splitlines()
+        print(f"warning: {text[0] if text else category.__name__}", file=file or sys.stderr)
+
+    warnings.showwarning = show
 
 
 def os_error_message(exc: OSError) -> str:

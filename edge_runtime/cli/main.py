@@ -21,7 +21,7 @@ import sys
 
 from . import calibrate, demo, evaluate, info, profile, run, serve
 from .common import check_runtime_options
-from .guard import run_guarded
+from .guard import one_line_warnings, run_guarded
 from .monitor_options import check_monitor_options
 
 
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv  # what was typed, for commands that repeat it (serve --print-systemd-unit)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    one_line_warnings()
     check_runtime_options(parser, args)
     check_monitor_options(parser, args)
     if hasattr(args, "check"):

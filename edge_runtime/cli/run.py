@@ -66,7 +66,7 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
         alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
         desired = runtime.expected_accuracy(alpha)
         plan = runtime.plan_for_alpha(alpha)
-    pre = Preprocessor(bundle.input, runtime.input_quantization)
+    pre = Preprocessor(bundle.input, runtime.input_quantization, args.max_pixels)
     trace = JsonLines(args.trace, "--trace") if args.trace else None
     failures = 0
     if not args.json:

@@ -50,8 +50,6 @@ def add_parser(sub: Any) -> None:
                        "HTTP answers 503 with Retry-After and camera frames are dropped")
     serve.add_argument("--max-body", type=positive_float, default=10.0, metavar="MB",
                        help="largest request body in MB (default 10)")
-    serve.add_argument("--max-pixels", type=positive_int, default=40_000_000, metavar="N",
-                       help="largest image in pixels, checked before decoding (default 40,000,000)")
     serve.add_argument("--print-systemd-unit", action="store_true",
                        help="print a systemd unit running this command (as you, in this folder) and exit")
     add_monitor_options(serve)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from .image_folder import read_folder
+from .preprocess import DEFAULT_MAX_PIXELS
 
 TEST_FRACTION = 0.2
 HELD_OUT_FRACTION = 0.15
@@ -145,17 +146,19 @@ def load_npz_dataset(path: str) -> Dataset:
 
 
 def load_folder_dataset(path: str, size: tuple[int, int] | None = None, strict: bool = False,
-                        progress: Callable[[str], None] | None = None) -> Dataset:
+                        progress: Callable[[str], None] | None = None,
+                        max_pixels: int = DEFAULT_MAX_PIXELS) -> Dataset:
     """One sub-folder of images per class, in one mode and one size (see :mod:`.image_folder`)."""
-    pixels, labels, classes, mode, skipped = read_folder(path, size, strict, progress)
+    pixels, labels, classes, mode, skipped = read_folder(path, size, strict, progress, max_pixels)
     x_train, y_train, x_test, y_test = _split_test(pixels, labels)
     return Dataset(os.path.basename(os.path.normpath(path)), x_train, y_train, x_test, y_test, classes, mode,
                    skipped=skipped)
 
 
 def load_dataset(spec: str, size: tuple[int, int] | None = None, strict: bool = False,
-                 progress: Callable[[str], None] | None = None) -> Dataset:
-    """Load ``digits``, a ``.npz`` file or an image folder (``size``, ``strict``, ``progress``: folders only).
+                 progress: Callable[[str], None] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Dataset:
+    """Load ``digits``, a ``.npz`` file or an image folder (``size``, ``strict``, ``progress``, ``max_pixels``:
+    folders only).
 
     Raises:
         InputError: a path in no known layout, naming what was expected.
@@ -168,7 +171,7 @@ def load_dataset(spec: str, size: tuple[int, int] | None = None, strict: bool = 
         raise InputError(spec, "is a file but not a .npz; expected 'digits', a .npz with x_train, y_train, "
                          "x_test, y_test, or a folder with one sub-folder of images per class")
     if os.path.isdir(spec):
-        return load_folder_dataset(spec, size, strict, progress)
+        return load_folder_dataset(spec, size, strict, progress, max_pixels)
     raise InputError(spec, "no such file or folder; expected 'digits', a .npz with x_train, y_train, x_test, y_test, "
                      "or a folder with one sub-folder of images per class")
 

@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import InputError
-from .preprocess import fit_image
+from ..errors import ImageTooLargeError, InputError
+from .preprocess import DEFAULT_MAX_PIXELS, check_pixels, fit_image, pillow_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 GREY_MODES = ("L", "1", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -38,15 +38,17 @@ def _classes(path: str) -> tuple[list[str], list[tuple[str, int]]]:
 
 
 def read_folder(path: str, size: tuple[int, int] | None = None, strict: bool = False,
-                progress: Callable[[str], None] | None = None
+                progress: Callable[[str], None] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
                 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str, tuple[str, ...]]:
     """(pixels (N, H, W, C) uint8, labels, class names, mode, skipped files with the reason).
 
     Args:
         size: (height, width) of the dataset's images; default the most common.
-        strict: an unreadable file is an error instead of a skip.
+        strict: an unreadable file, or one of more than ``max_pixels`` pixels, is an error instead of a skip.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    Image = pillow_image()
 
     classes, files = _classes(path)
     say = progress or (lambda message: None)
@@ -55,7 +57,12 @@ def read_folder(path: str, size: tuple[int, int] | None = None, strict: bool = F
     for file, label in files:
         try:
             with Image.open(file) as image:
+                check_pixels(file, image.size, max_pixels)
                 headers.append((file, label, image.size, image.mode))
+        except ImageTooLargeError as exc:
+            if strict:
+                raise InputError(file, f"{exc.message}; drop --strict to skip such files") from exc
+            skipped.append(f"{file} ({image.size[0]}×{image.size[1]} pixels, over --max-pixels {max_pixels:,d})")
         except (UnidentifiedImageError, OSError) as exc:
             if strict:
                 raise InputError(file, f"is not an image Pillow can read ({exc}); drop --strict to skip such files")

@@ -15,6 +15,29 @@ from .quant import Quantization, pixel_table
 
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+# Sized for a Pi with 1 GB: a 50-megapixel photo decodes to 150 MB in RGB (a 10000×10000 PNG used 553 MB).
+DEFAULT_MAX_PIXELS = 50_000_000
+
+
+def pillow_image() -> Any:
+    """Pillow's ``Image`` module, with its own decompression-bomb check handed to ours: it warns through Python's
+    warnings (a raw ``DecompressionBombWarning`` with a site-packages path reached users) and its limit is not
+    the board's. Every image the runtime opens is checked with :func:`check_pixels` before it is decoded."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    return Image
+
+
+def check_pixels(name: str, size: tuple[int, int], max_pixels: int) -> None:
+    """Refuse an image of ``size`` (width, height) with more than ``max_pixels`` pixels, naming both sizes.
+
+    Raises:
+        ImageTooLargeError: too many pixels.
+    """
+    if size[0] * size[1] > max_pixels:
+        raise ImageTooLargeError(name, f"is {size[0]}×{size[1]} = {size[0] * size[1]:,d} pixels, more than the "
+                                 f"{max_pixels:,d} accepted (--max-pixels N to allow more)")
 
 
 def to_8_bit(image: Any) -> Any:
@@ -67,9 +90,10 @@ class Preprocessor:
         quantization: the model input's int8 quantization.
     """
 
-    def __init__(self, spec: InputSpec, quantization: Quantization) -> None:
+    def __init__(self, spec: InputSpec, quantization: Quantization, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.spec = spec
         self.table = pixel_table(spec.pixel_scale, spec.pixel_offset, quantization)
+        self.max_pixels = max_pixels
 
     def from_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 pixels of shape (H, W, C) → int8 input of shape (1, H, W, C)."""
@@ -81,22 +105,22 @@ class Preprocessor:
 
         Args:
             name: how the image is named in errors (default: ``path``).
-            max_pixels: refuse images with more pixels than this before decoding them (decompression bombs).
+            max_pixels: refuse images with more pixels than this before decoding them (decompression bombs;
+                default: the preprocessor's).
 
         Raises:
             NotAnImageError: not an image Pillow can read to the end.
             ImageTooLargeError: more than ``max_pixels`` pixels.
             InputError: no such file, or a size the resize policy refuses.
         """
-        from PIL import Image, UnidentifiedImageError
+        from PIL import UnidentifiedImageError
 
+        Image = pillow_image()
         spec = self.spec
         name = name if name is not None else str(path)
         try:
             with Image.open(path) as image:
-                if max_pixels is not None and image.size[0] * image.size[1] > max_pixels:
-                    raise ImageTooLargeError(name, f"is {image.size[0]}×{image.size[1]} pixels, more than the "
-                                             f"{max_pixels:,d} accepted")
+                check_pixels(name, image.size, self.max_pixels if max_pixels is None else max_pixels)
                 image.load()
                 if image.size != (spec.width, spec.height) and spec.resize == "refuse":
                     raise InputError(name, f"is {image.size[0]}×{image.size[1]} pixels; the bundle needs "
@@ -106,8 +130,6 @@ class Preprocessor:
             raise InputError(name, "no such file") from exc
         except IsADirectoryError as exc:
             raise InputError(name, "is a folder, expected an image file") from exc
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLargeError(name, f"is too large to decode safely ({exc})") from exc
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             if isinstance(exc, InputError):
                 raise

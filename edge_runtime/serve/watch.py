@@ -17,6 +17,7 @@ import os
 import time
 from typing import Any
 
+from ..core.preprocess import DEFAULT_MAX_PIXELS
 from ..errors import ImageTooLargeError, InputError, NotAnImageError
 from .source import Source
 from .worker import Job
@@ -34,7 +35,7 @@ class FolderWatcher(Source):
     """
 
     def __init__(self, folder: str, service: Any, *, poll_s: float = 0.25, settle_s: float = 2.0,
-                 max_pixels: int = 40_000_000) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         if not os.path.isdir(folder):
             raise InputError(folder, "--watch: no such folder")
         super().__init__(f"watch {folder}")

@@ -154,3 +154,51 @@ def test_debug_flag_on_either_side_shows_the_traceback(tmp_path, pngs, capsys, w
     argv = ["--debug", *argv] if where == "before" else [*argv, "--debug"]
     assert main(argv) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_decoding(digits_bundle, tmp_path, capsys):
+    """One limit for run, eval's folders and serve, checked on the header; Pillow's own bomb warning (which
+    printed a raw DecompressionBombWarning with a site-packages path) never reaches the user."""
+    huge = str(tmp_path / "huge.png")
+    Image.new("L", (10000, 9000)).save(huge)  # 90 M pixels: over Pillow's own warning threshold, a 90 KB file
+    assert main(["run", digits_bundle, huge]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (f"Error: {huge}: is 10000×9000 = 90,000,000 pixels, more than the "
+                                            "50,000,000 accepted (--max-pixels N to allow more)")
+    assert "DecompressionBomb" not in err and "site-packages" not in err
+    small = str(tmp_path / "small.png")
+    Image.new("L", (300, 300)).save(small)
+    assert main(["run", digits_bundle, small, "--max-pixels", "10000"]) == 1
+    assert "is 300×300 = 90,000 pixels, more than the 10,000 accepted" in capsys.readouterr().err
+    assert main(["run", digits_bundle, small]) == 0
+
+
+def test_eval_skips_and_names_a_folder_image_over_the_limit(digits_bundle, digits, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    for i in range(20):
+        target = folder / str(digits.y_test[i])
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(digits.x_test[i][..., 0]).save(target / f"{i}.png")
+    for label in range(10):
+        (folder / str(label)).mkdir(exist_ok=True)
+        Image.fromarray(digits.x_test[label][..., 0]).save(folder / str(label) / f"extra{label}.png")
+    Image.new("L", (400, 400)).save(folder / "3" / "big.png")
+    assert main(["eval", digits_bundle, "--dataset", str(folder), "--max-pixels", "100000", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "big.png (400×400 pixels, over --max-pixels 100,000)" in err
+
+
+def test_python_warnings_reach_the_terminal_as_one_line(capsys):
+    import warnings
+
+    from edge_runtime.cli.guard import one_line_warnings
+
+    saved = warnings.showwarning
+    try:
+        one_line_warnings()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("something odd\nwith a second line", UserWarning)
+    finally:
+        warnings.showwarning = saved
+    assert capsys.readouterr().err == "warning: something odd\n"
