@@ -12,10 +12,9 @@ from ..core.jsonl import JsonLines
 from ..core.preprocess import Preprocessor
 from ..errors import EdgeRuntimeError, InputError
 from .arg_types import unit_interval
-from .common import add_runtime_options, open_from_args
+from .common import DEFAULT_ALPHA, add_runtime_options, open_from_args
 from .monitor_options import add_monitor_options, start_live_alpha
 
-DEFAULT_ALPHA = 0.5
 
 
 def add_parser(sub: Any) -> None:

@@ -18,7 +18,7 @@ from ..serve.service import Service
 from ..serve.systemd import unit_file
 from ..serve.worker import FixedAlpha
 from .arg_types import positive_float, positive_int, unit_interval
-from .common import add_runtime_options, open_from_args
+from .common import DEFAULT_ALPHA, add_runtime_options, open_from_args
 from .monitor_options import add_monitor_options, start_live_alpha
 
 log = logging.getLogger("edge_runtime.serve")
@@ -45,7 +45,8 @@ def add_parser(sub: Any) -> None:
                        "a stream URL, through OpenCV (the camera extra)")
     serve.add_argument("--fps", type=positive_float, default=5.0, help="--camera: frames a second at most (default 5)")
     serve.add_argument("--results", metavar="FILE.jsonl", help="append every answer here, one JSON line each")
-    serve.add_argument("--alpha", type=unit_interval, help="fixed α without --monitor (default 0.5)")
+    serve.add_argument("--alpha", type=unit_interval, help=f"fixed α without --monitor (default {DEFAULT_ALPHA:g}: the "
+                       "most accurate operating point at the least energy)")
     serve.add_argument("--queue", type=positive_int, default=32, help="images that may wait (default 32); beyond, "
                        "HTTP answers 503 with Retry-After and camera frames are dropped")
     serve.add_argument("--max-body", type=positive_float, default=10.0, metavar="MB",
@@ -71,8 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.getLogger("edge_runtime").setLevel(logging.DEBUG if args.debug else logging.INFO)
     runtime = open_from_args(args)
     live = start_live_alpha(args, runtime)
-    alpha = live if live is not None else FixedAlpha(0.5 if args.alpha is None else args.alpha,
-                                                     runtime.plan_for_alpha(0.5 if args.alpha is None else args.alpha))
+    fixed = DEFAULT_ALPHA if args.alpha is None else args.alpha
+    alpha = live if live is not None else FixedAlpha(fixed, runtime.plan_for_alpha(fixed))
     service = Service(runtime, alpha, results=args.results, queue_size=args.queue, live=live)
     stop = threading.Event()
     try:

@@ -229,6 +229,7 @@ def test_sigterm_with_requests_in_flight_exits_0_and_keeps_what_it_answered(digi
     ok = answers.items.count(200)
     assert ok >= 10 and len(kept) >= ok  # every answer given is in the results file
     assert set(answers.items) <= {200, 503, "closed"}
+    assert {record["alpha"] for record in kept} == {0.0}  # no --monitor, no --alpha: α = 0 (it was 0.5)
 
 
 def test_the_systemd_unit(digits_bundle, capsys):
