@@ -22,7 +22,7 @@ import numpy as np
 
 from edge_runtime.core.plots import pyplot, save_atomic
 from edge_runtime.power.live import LiveAlpha
-from edge_runtime.cli.monitor_options import policy_for
+from edge_runtime.power.policies import Linear, policy_for_runtime
 from edge_runtime.power.profiles import BatteryProfile, BoardProfile, load_profile
 
 from .battery import SimulatedBattery, battery_values
@@ -112,8 +112,10 @@ def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray,
     with tempfile.TemporaryDirectory(prefix="edge-demo-") as folder:
         link = os.path.join(folder, "ttyMONITOR")
         emulator = PtyEmulator(monitor, link, battery_values(battery), interval_s=interval_s).open()
-        live = LiveAlpha(monitor, link, battery_profile, policy_for(policy_spec, runtime),
-                         runtime.plan_for_alpha, grace_s=5.0, safe_alpha=0.0)
+        policy = policy_for_runtime(policy_spec, runtime, time.time())
+        if isinstance(policy, Linear):
+            say(f"policy {policy_spec}: {policy.basis}")
+        live = LiveAlpha(monitor, link, battery_profile, policy, runtime.plan_for_alpha, grace_s=5.0, safe_alpha=0.0)
         live.start()
         emulator.start()
         try:

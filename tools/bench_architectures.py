@@ -38,6 +38,7 @@ from edge_runtime.core.datasets import load_dataset
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.families.multi_exit.evaluate import evaluate
 from edge_runtime.registry import open_runtime
+from edge_runtime.cli.arg_types import doc_summary
 from tools.bench_multi_exit import chain_latencies, load_time
 
 ARCHITECTURES = ("mobilenet_v2", "efficientnet_b0", "mobilenet_v3_small", "resnet50_v2")
@@ -174,7 +175,7 @@ def measure(bundle: str, data: str, rounds: int, test_limit: int) -> dict[str, A
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--archs", default="mobilenet_v2,efficientnet_b0",
                         help=f"comma-separated, of {', '.join(ARCHITECTURES)} (default mobilenet_v2,efficientnet_b0)")
     parser.add_argument("--size", type=int, default=96, help="image side in pixels (default 96)")

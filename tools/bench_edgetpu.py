@@ -26,6 +26,7 @@ import tempfile
 import time
 
 from edge_runtime.cli.demo import default_workdir, ensure_bundle
+from edge_runtime.cli.arg_types import doc_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,7 +75,7 @@ def measure(bundle: str, rounds: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("bundle", nargs="?", help="a multi-exit bundle (default: the demo bundle)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", action="store_true")

@@ -36,6 +36,7 @@ from edge_runtime.energy.profiler import SampleLog, profile
 from edge_runtime.power.profiles import load_profile
 from edge_runtime.power.transports import Monitor
 from edge_runtime.registry import FAMILIES, open_runtime
+from edge_runtime.cli.arg_types import doc_summary
 from edge_sim.cpu_power import CpuFollowingPower
 from edge_sim.ina_i2c import FakeBus, Ina219
 from edge_sim.pty import PtyEmulator
@@ -94,7 +95,7 @@ def eval_with_energy(bundle: str, energy: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("bundle", nargs="?", help="a multi-exit bundle (default: the demo bundle)")
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per operating point (default 3)")
     parser.add_argument("--json", action="store_true")

@@ -30,6 +30,7 @@ from edge_runtime.families.multi_exit.evaluate import evaluate
 from edge_runtime.families.multi_exit.runtime import ExitPlan, MultiExitRuntime
 from edge_runtime.registry import open_runtime
 from edge_runtime.core.preprocess import Preprocessor
+from edge_runtime.cli.arg_types import doc_summary
 
 
 def _mean_us(run, images) -> float:
@@ -78,7 +79,7 @@ def load_time(bundle: str, repeats: int = 5) -> dict[str, float | bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("bundle", nargs="?", help="bundle folder (default: the demo bundle, built if missing)")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (default 7)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -22,6 +22,7 @@ from edge_runtime.cli.demo import default_workdir
 from edge_runtime.core.datasets import load_npz_dataset
 from edge_runtime.registry import load_bundle, open_runtime
 from edge_runtime.cli.common import load_test_split
+from edge_runtime.cli.arg_types import doc_summary
 
 
 def plain_cnn_accuracy(path: str, epochs: int, seed: int = 0) -> tuple[float, int, float]:
@@ -44,7 +45,7 @@ def plain_cnn_accuracy(path: str, epochs: int, seed: int = 0) -> tuple[float, in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--colour", action="store_true", help="32×32 colour images instead of 28×28 grey")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

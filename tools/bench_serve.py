@@ -30,6 +30,7 @@ from edge_runtime.core.datasets import load_digits_dataset
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.power.profiles import load_profile
 from edge_runtime.registry import open_runtime
+from edge_runtime.cli.arg_types import doc_summary
 from edge_sim.battery import SimulatedBattery, battery_values
 from edge_sim.pty import PtyEmulator
 
@@ -128,7 +129,7 @@ def run_work_us(bundle: str, bodies: list[bytes], rounds: int = 3) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("bundle", nargs="?", help="bundle (default: the demo bundle)")
     parser.add_argument("--requests", type=int, default=100_000, help="requests of the memory run (default 100,000)")
     parser.add_argument("--seconds", type=float, default=20.0, help="longest time of each load level (default 20)")

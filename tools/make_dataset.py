@@ -21,6 +21,8 @@ import time
 import numpy as np
 from PIL import Image
 
+from edge_runtime.cli.arg_types import doc_summary
+
 
 def render(digit: np.ndarray, size: int, rng: np.random.Generator, colour: bool) -> np.ndarray:
     """One 8×8 digit (0–16) as a distorted ``size``×``size`` image (uint8, L or RGB)."""
@@ -88,7 +90,7 @@ def make(size: int, colour: bool, n_train: int, n_test: int, seed: int = 0,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--out", required=True, help="the .npz to write (x_train, y_train, x_test, y_test)")
     parser.add_argument("--size", type=int, default=28, help="image side in pixels (default 28)")
     parser.add_argument("--kind", choices=("digits", "squares"), default="digits",

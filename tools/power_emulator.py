@@ -2,7 +2,7 @@
 """Emulate a power monitor's firmware for any shipped profile, for trying edge-capture and
 ``edge-runtime run --monitor`` without hardware.
 
-    python -m tools.power_emulator.py --profile adafruit-ina219-sketch --link /tmp/ttyINA219
+    python -m tools.power_emulator --profile adafruit-ina219-sketch --link /tmp/ttyINA219
     edge-capture --port /tmp/ttyINA219 --profile adafruit-ina219-sketch --out log.csv
 
 Serial firmwares speak on a pseudo-terminal reached through the symlink --link (like socat's
@@ -27,10 +27,11 @@ from edge_sim.sysfs import SysfsEmulator
 from edge_sim.wire import pattern_values
 from edge_runtime.cli.guard import run_guarded
 from edge_runtime.power.profiles import load_profile
+from edge_runtime.cli.arg_types import doc_summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--profile", required=True, help="monitor profile to speak")
     parser.add_argument("--link", required=True, help="path users open: a pty symlink, a socket or a folder")
     parser.add_argument("--interval", type=float, default=None, help="seconds between records (default: the "

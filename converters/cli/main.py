@@ -14,12 +14,13 @@ import logging
 import sys
 
 from edge_runtime.cli.guard import one_line_warnings, run_guarded
+from edge_runtime.cli.arg_types import doc_summary
 
 from . import edgetpu, gated, multi_exit, pruned
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge-convert", description=__doc__.split("\n\n")[0].strip())
+    parser = argparse.ArgumentParser(prog="edge-convert", description=doc_summary(__doc__))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in (multi_exit, pruned, gated, edgetpu):
         command.add_parser(sub)

@@ -253,6 +253,14 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
     mp_pred = predictions(mp, x_fit)
     mp_held_pred = predictions(mp, x_held)
     mp_macs = model_cost(mp).macs
+    if any(phi <= phi_mp for phi in ap_ratios):
+        dropped = [phi for phi in ap_ratios if phi <= phi_mp]
+        ap_ratios = tuple(phi for phi in ap_ratios if phi > phi_mp)
+        if not ap_ratios:
+            raise ConvertError(f"every φ_AP asked ({', '.join(f'{p:g}' for p in dropped)}) prunes no more than MP "
+                               f"(φ_MP = {phi_mp:g}): an aggressive copy must prune more than the mild one")
+        say(f"skipping φ_AP {', '.join(f'{p:.1f}' for p in dropped)}: no more than φ_MP = {phi_mp:.1f}, so no "
+            "cheaper than MP")
     candidates = []
     countdown = Countdown(len(ap_ratios))
     say(f"sweeping AP over φ = {', '.join(f'{r:.1f}' for r in ap_ratios)}, each with its input classifier"

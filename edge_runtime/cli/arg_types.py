@@ -33,3 +33,8 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
+
+
+def doc_summary(doc: str | None) -> str:
+    """A module docstring's first paragraph as ``--help`` shows it: reST's double backticks removed."""
+    return (doc or "").split("\n\n")[0].strip().replace("``", "")

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from ..power.live import LiveAlpha
-from ..power.policies import Linear, Policy, parse_policy
+from ..power.policies import Linear, Policy, policy_for_runtime
 from ..power.profiles import load_profile
 from ..power.transports import parse_monitor_spec
 from .arg_types import seconds, unit_interval
@@ -45,8 +45,7 @@ def check_monitor_options(parser: argparse.ArgumentParser, args: argparse.Namesp
 def policy_for(spec: str, runtime: Any) -> Policy:
     """``--policy spec`` for ``runtime``: ``linear``'s accuracy budget is read from the runtime's α table (when its
     rule is the table's); how α will follow the charge goes to stderr."""
-    plans = getattr(runtime, "alpha_plans", None)
-    policy = parse_policy(spec, time.time(), plans.alpha_within_loss if plans is not None else None)
+    policy = policy_for_runtime(spec, runtime, time.time())
     if isinstance(policy, Linear):
         print(f"policy {spec}: {policy.basis}", file=sys.stderr)
     return policy

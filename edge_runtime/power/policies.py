@@ -21,7 +21,7 @@ import datetime as _dt
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..core.sweep import EQUAL_ACCURACY_TOLERANCE
 from ..errors import EdgeRuntimeError
@@ -209,3 +209,10 @@ def parse_policy(spec: str, now_wall: float, alpha_within_loss: AlphaWithinLoss 
             raise PolicyError(spec, form)
         return Lifetime(now_wall + seconds)
     raise PolicyError(spec, 'one of "linear", "table" or "lifetime" (see --help)')
+
+
+def policy_for_runtime(spec: str, runtime: Any, now_wall: float) -> Policy:
+    """``spec`` for a bundle's runtime: ``linear``'s accuracy budget is read from the runtime's α table (when its
+    rule follows the table); ``now_wall`` (seconds since the epoch) anchors time-based policies."""
+    plans = getattr(runtime, "alpha_plans", None)
+    return parse_policy(spec, now_wall, plans.alpha_within_loss if plans is not None else None)

@@ -18,6 +18,9 @@ from .energy import decision_joules
 from .runtime import MultiExitRuntime
 
 
+ALPHA_RESOLUTION = 0.005  # α closer than this to a row already swept adds nothing the report can show
+
+
 def default_alphas(count: int = 21) -> list[float]:
     return [round(float(a), 4) for a in np.linspace(0.0, 1.0, count)]
 
@@ -34,7 +37,10 @@ def sweep_alphas(runtime: MultiExitRuntime, count: int = 21) -> list[float]:
     if fit is not None and high > low:
         for target in np.linspace(low, high, max(2, count // 2)):
             exponent = min(700.0, fit.b * float(target))
-            alphas.add(round(1.0 / (1.0 + fit.a * fit.b * np.exp(exponent)), 6))
+            alpha = round(1.0 / (1.0 + fit.a * fit.b * np.exp(exponent)), 6)
+            # one row per α as the report prints it (two decimals): 0.15 and 0.150004 were both shown as 0.15
+            if all(abs(alpha - other) >= ALPHA_RESOLUTION for other in alphas):
+                alphas.add(alpha)
     return sorted(alphas)
 
 

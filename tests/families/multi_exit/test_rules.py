@@ -68,3 +68,14 @@ def test_accuracy_picks_the_cheapest_point_reaching_it(runtime):
     cheaper = runtime.plan_for_alpha(min(1.0, middle.alpha + 0.05))
     assert runtime.alpha_plans.alpha_for_accuracy(middle.expected_accuracy) == pytest.approx(middle.alpha)
     assert plan is runtime.plan_for_setting(middle.setting) and cheaper is not plan
+
+
+def test_the_merkel_sweep_shows_each_alpha_once(runtime):
+    """eq. 7's own α points were added beside the evenly spaced ones unrounded: 0.15 and 0.150004 both
+    printed as 0.15."""
+    from edge_runtime.families.multi_exit.evaluate import sweep_alphas
+
+    alphas = sweep_alphas(runtime, 21)
+    shown = [f"{a:.2f}" for a in alphas]
+    assert len(shown) == len(set(shown))
+    assert len(alphas) > 21  # eq. 7's points are still there where they add something
