@@ -6,15 +6,52 @@ Order of preference: ``ai_edge_litert`` (LiteRT), ``tflite_runtime``, ``tensorfl
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
+import os
+import sys
+import tempfile
+import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from ..errors import BackendError
 
 BACKEND_NAMES: tuple[str, ...] = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+# What LiteRT's C++ prints on stderr the first time a process allocates an interpreter: every command showed it.
+XNNPACK_NOTICE = "INFO: Created TensorFlow Lite XNNPACK delegate"
+_notice = {"dropped": False}
+_notice_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def without_xnnpack_notice() -> Iterator[None]:
+    """Drop :data:`XNNPACK_NOTICE` from what the C++ runtime writes to file descriptor 2 inside the block (once a
+    process: it is printed once); everything else written there meanwhile is written back after it. Shown under
+    debug logging. Thread rules: serialised by a lock; another thread's stderr output during the block is
+    delayed, not lost."""
+    if _notice["dropped"] or logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield
+        return
+    with _notice_lock, tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            _notice["dropped"] = True
+            captured.seek(0)
+            text = captured.read().decode("utf-8", errors="replace")
+            rest = "".join(line for line in text.splitlines(keepends=True) if not line.startswith(XNNPACK_NOTICE))
+            if rest:
+                sys.stderr.write(rest)
+                sys.stderr.flush()
 
 
 @dataclass(frozen=True)
@@ -46,9 +83,12 @@ class Backend:
                 "install ai-edge-litert instead, or pip install 'numpy<2'"
             )
         try:
-            return self.interpreter_class(
-                model_path=model_path, num_threads=num_threads, experimental_delegates=delegates or None
-            )
+            with without_xnnpack_notice():
+                interpreter = self.interpreter_class(
+                    model_path=model_path, num_threads=num_threads, experimental_delegates=delegates or None
+                )
+                interpreter.allocate_tensors()  # where the notice is printed
+            return interpreter
         except (ImportError, AttributeError) as exc:
             # tflite-runtime 2.14 wheels compiled against numpy 1 fail here, not at import.
             if self.name == "tflite_runtime" and int(np.__version__.split(".")[0]) >= 2:

@@ -210,3 +210,18 @@ def test_without_a_monitor_alpha_defaults_to_the_most_accurate_point(gated_bundl
     assert main(["run", gated_bundle, paths[0], "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["alpha"] == 0.0
+
+
+def test_the_runtime_does_not_print_litert_s_xnnpack_notice(digits_bundle, pngs):
+    """'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.' came before every command's output; it is shown
+    under --debug only (a fresh process: the C++ runtime prints it once per process)."""
+    import subprocess
+    import sys
+
+    paths, _, _ = pngs
+    quiet = subprocess.run([sys.executable, "-m", "edge_runtime", "run", digits_bundle, paths[0]],
+                           capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stderr.startswith("# α = 0") and "XNNPACK" not in quiet.stderr
+    debug = subprocess.run([sys.executable, "-m", "edge_runtime", "--debug", "run", digits_bundle, paths[0]],
+                           capture_output=True, text=True, timeout=120)
+    assert "Created TensorFlow Lite XNNPACK delegate" in debug.stderr
