@@ -64,7 +64,8 @@ def check_common(args: argparse.Namespace) -> None:
 @contextlib.contextmanager
 def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
     """Progress on stderr, the dataset loaded, TensorFlow imported with its output going to
-    ``OUT.convert.log`` (unless ``--verbose``): what every conversion runs inside."""
+    ``OUT.convert.log`` (unless ``--verbose``; removed when the conversion fails, unless ``--debug``): what every
+    conversion runs inside."""
     with Progress(quiet=args.quiet) as progress:
         log_path = None if args.verbose else os.path.abspath(args.out.rstrip("/\\") + ".convert.log")
         if log_path:
@@ -80,10 +81,17 @@ def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
         progress.say(f"{len(dataset.y_train) + len(dataset.y_test):,d} images of {dataset.image_shape[1]}×"
                      f"{dataset.image_shape[0]} {dataset.color_mode}, {len(dataset.labels)} classes; held out for "
                      f"calibration: {len(dataset.held_out_split()[3]):,d} images ({dataset.held_out_source})")
-        with tf_output_to(log_path):
-            tf = import_tensorflow()
-            seed_everything(tf, args.seed)
-            yield progress, dataset
+        try:
+            with tf_output_to(log_path):
+                tf = import_tensorflow()
+                seed_everything(tf, args.seed)
+                yield progress, dataset
+        except BaseException:
+            # a failed conversion leaves nothing behind: no bundle, no log (--verbose shows TensorFlow's output)
+            if log_path and not args.debug:
+                with contextlib.suppress(OSError):
+                    os.remove(log_path)
+            raise
 
 
 def seed_everything(tf: Any, seed: int) -> None:
