@@ -261,29 +261,39 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
                                f"(φ_MP = {phi_mp:g}): an aggressive copy must prune more than the mild one")
         say(f"skipping φ_AP {', '.join(f'{p:.1f}' for p in dropped)}: no more than φ_MP = {phi_mp:.1f}, so no "
             "cheaper than MP")
-    candidates = []
+    if max_loss is not None:
+        floor = acc_o - max_loss
+        min_accuracy = floor if min_accuracy is None else max(min_accuracy, floor)
+
+    def meets(c: Candidate) -> bool:
+        return min_accuracy is None or c.acc_system >= min_accuracy
+
+    rows = []
+    cheapest: Candidate | None = None  # the cheapest meeting the floor so far
+    most_accurate: Candidate | None = None
     countdown = Countdown(len(ap_ratios))
     say(f"sweeping AP over φ = {', '.join(f'{r:.1f}' for r in ap_ratios)}, each with its input classifier"
         f"{_how(original, retrain_epochs, finetune_epochs)}")
     for phi in ap_ratios:
         c = build_candidate(original, mp_pred, phi, x_fit, y_fit, x_held, y_held, mp_held_pred, acc_mp, mp_macs,
                             retrain_epochs, finetune_epochs, icnn_epochs, seed)
-        candidates.append(c)
+        rows.append(c.row(original_macs))
+        # only the candidates that can still be chosen keep their networks (nine MobileNetV2 copies took 4 GB)
+        if meets(c) and (cheapest is None or c.macs < cheapest.macs):
+            cheapest = c
+        if most_accurate is None or (c.acc_system, -c.macs) > (most_accurate.acc_system, -most_accurate.macs):
+            most_accurate = c
         say(f"AP φ = {phi:.1f}: AP accuracy {c.acc_ap:.4f}, system {c.acc_system:.4f} (eq. 5: {c.acc_eq5:.4f}), "
             f"HCI {c.hci_fraction:.1%}, energy {c.macs / original_macs:.1%} of the original ({countdown.step()})")
-    if max_loss is not None:
-        floor = acc_o - max_loss
-        min_accuracy = floor if min_accuracy is None else max(min_accuracy, floor)
-    eligible = [c for c in candidates if min_accuracy is None or c.acc_system >= min_accuracy]
+    assert most_accurate is not None
+    eligible = [cheapest] if cheapest is not None else []
     if not eligible and not required:
-        eligible = [max(candidates, key=lambda c: (c.acc_system, -c.macs))]
+        eligible = [most_accurate]
         say(f"no φ_AP stays within the default budget ({min_accuracy:.4f}): keeping the most accurate, "
-            f"φ_AP = {eligible[0].phi_ap}")
+            f"φ_AP = {most_accurate.phi_ap}")
     if not eligible:
-        best = max(candidates, key=lambda c: c.acc_system)
         raise ConvertError(f"no φ_AP reaches --min-accuracy {min_accuracy}: the best system accuracy was "
-                           f"{best.acc_system:.4f} (φ_AP = {best.phi_ap})")
+                           f"{most_accurate.acc_system:.4f} (φ_AP = {most_accurate.phi_ap})")
     chosen = min(eligible, key=lambda c: c.macs)
     say(f"chose φ_AP = {chosen.phi_ap:.1f}")
-    return PrunedSystem(original, mp, chosen, phi_mp, acc_o, acc_mp,
-                        [c.row(original_macs) for c in candidates], min_accuracy)
+    return PrunedSystem(original, mp, chosen, phi_mp, acc_o, acc_mp, rows, min_accuracy)
