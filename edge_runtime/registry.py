@@ -17,7 +17,7 @@ from .families.gated.family import FAMILY as GATED
 from .families.multi_exit.family import FAMILY as MULTI_EXIT
 from .families.pruned.family import FAMILY as PRUNED
 from .core.manifest import AlphaTable
-from .energy.record import read_energy
+from .energy.record import read_energy, why_unordered
 from .errors import EdgeRuntimeError
 from .schema import Reader
 
@@ -61,11 +61,17 @@ def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None
     runtime = family.runtime(bundle, backend, num_threads, delegates, **options)
     runtime.placement_note = note
     runtime.energy = None
+    runtime.energy_note = None
     if energy is not None:
         if options.get("rule", "frontier") != "frontier":
             raise EdgeRuntimeError(f"--energy {energy}: measured joules shape the α table; --rule "
                                    f"{options['rule']} does not use one")
         profile = read_energy(energy, bundle)
+        unordered = why_unordered(profile.points)
+        if unordered is not None:  # an α table fitted on it would run every input to the last exit
+            runtime.energy_note = (f"{energy}: {unordered}, so it cannot order the operating points: keeping the "
+                                   "bundle's MAC table (profile again with a monitor whose power follows the work)")
+            return runtime
         outcomes = load_outcomes(bundle)
         if outcomes is None:
             raise EdgeRuntimeError(f"{bundle.path} keeps no held-out outcomes to fit its α table on joules: run "

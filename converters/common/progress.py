@@ -14,6 +14,8 @@ import sys
 import time
 from typing import IO, Iterator
 
+from edge_runtime.core.units import format_seconds
+
 
 class Progress:
     """Progress lines on the terminal's stderr, with elapsed seconds. Not thread-safe."""
@@ -61,16 +63,6 @@ class Countdown:
         left = (self.clock() - self.started) / self.done * (self.total - self.done)
         where = f"step {self.done} of {self.total}"
         return where if self.done >= self.total else f"{where}, ETA {format_seconds(left)}"
-
-
-def format_seconds(seconds: float) -> str:
-    """``45 s``, ``2 min 10 s``, ``1 h 05 min``."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 @contextlib.contextmanager

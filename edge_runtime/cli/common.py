@@ -62,7 +62,7 @@ def open_from_args(args: argparse.Namespace) -> Any:
     when α cannot follow an α table."""
     runtime = open_runtime(args.bundle, args.backend, args.threads, args.delegate, energy=args.energy,
                            edgetpu_device=args.edgetpu_device, beta1=args.beta1, beta2=args.beta2, rule=args.rule)
-    for note in (runtime.placement_note, runtime.rule_note):
+    for note in (runtime.placement_note, runtime.rule_note, runtime.energy_note):
         if note:
             print(f"warning: {note}", file=sys.stderr)
     return runtime

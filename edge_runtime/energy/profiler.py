@@ -28,9 +28,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..core.units import format_seconds
 from ..errors import EdgeRuntimeError
 from ..power.samples import Event, Sample
-from .record import FORMAT, VERSION, EnergyProfile, PointEnergy, bundle_identity
+from .record import FORMAT, VERSION, EnergyProfile, PointEnergy, bundle_identity, why_unordered
 
 MIN_SAMPLES = 3
 MAX_DELAY_S = 1.0
@@ -121,7 +122,9 @@ def profile(points: dict[str, Callable[[np.ndarray], Any]], images: Sequence[np.
     burst_s = max(0.3, 12 * period, seconds / (2 * repeats))
     gap_s = max(0.2, 4 * period, seconds / (2 * repeats))
     idle_s = max(1.0, 30 * period, seconds)
-    say(f"monitor period {period * 1e3:.1f} ms; measuring idle power for {idle_s:.1f} s")
+    total = idle_s + len(points) * repeats * (gap_s + burst_s) + gap_s + MAX_DELAY_S
+    say(f"the monitor reports every {period * 1e3:.1f} ms: {idle_s:.1f} s of idle, then {repeats} bursts of "
+        f"{burst_s:.1f} s for each of {len(points)} operating points; about {format_seconds(total)} in all")
     idle_start = time.monotonic()
     wait(idle_s)
     idle_end = time.monotonic()
@@ -137,7 +140,8 @@ def profile(points: dict[str, Callable[[np.ndarray], Any]], images: Sequence[np.
                 if count % 8 == 0 and time.monotonic() - start >= burst_s:
                     break
             bursts.append(Burst(name, start, time.monotonic(), count))
-        say(f"profiled {index + 1}/{len(points)}: {name}")
+        left = (len(points) - index - 1) * repeats * (gap_s + burst_s) + gap_s + MAX_DELAY_S
+        say(f"profiled {index + 1}/{len(points)}: {name} (ETA {format_seconds(left)})")
     wait(gap_s + MAX_DELAY_S)  # the monitor's late samples of the last burst
     times, watts = log.arrays()
     idle_mask = (times > idle_start + MAX_DELAY_S / 4) & (times < idle_end)
@@ -165,6 +169,11 @@ def profile(points: dict[str, Callable[[np.ndarray], Any]], images: Sequence[np.
         else:
             results[name] = PointEnergy(round(latency, 3), runs, 0, samples,
                                         missing=f"the monitor gave fewer than {MIN_SAMPLES} readings in every burst")
+    reason = why_unordered(results)
+    if reason is not None:
+        raise EdgeRuntimeError(f"{monitor}: {reason}; idle {idle_w:.3f} W (± {idle_spread:.3f}), a reading every "
+                               f"{period:.3g} s: check that the monitor measures this board's supply and that its power "
+                               f"follows the work, its rate, and --seconds (longer bursts); nothing written")
     return EnergyProfile(FORMAT, VERSION, bundle_identity(bundle_path), bundle_path, family, monitor, round(idle_w, 6),
                          round(idle_spread, 6), round(delay, 4), round(period, 6), results, board,
                          datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))

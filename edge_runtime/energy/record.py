@@ -4,6 +4,7 @@ idle, as measured with a power monitor. Read and written through :mod:`edge_runt
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -65,6 +66,34 @@ class EnergyProfile:
     def joules(self, name: str) -> float | None:
         point = self.points.get(name)
         return None if point is None else point.joules
+
+
+def why_unordered(points: dict[str, PointEnergy]) -> str | None:
+    """Why these measurements cannot rank the operating points, or None when they can.
+
+    They can when the dearest point's joules exceed the cheapest's by more than two standard errors of the
+    two (each point's spread over its bursts) and lie above idle by more than two of its own: a monitor whose
+    power does not follow the work (a constant load, the wrong supply, a rate too slow for the bursts)
+    measures every point at about 0 J, and an α table fitted on that runs every input to the last exit.
+    """
+    measured = {name: p for name, p in points.items() if p.joules is not None}
+    if len(measured) < 2:
+        return f"only {len(measured)} of {len(points)} operating points were measured"
+
+    def error(p: PointEnergy) -> float:
+        return (p.spread_j or 0.0) / math.sqrt(max(p.bursts, 1))
+
+    dearest = max(measured.values(), key=lambda p: p.joules or 0.0)
+    cheapest = min(measured.values(), key=lambda p: p.joules or 0.0)
+    assert dearest.joules is not None and cheapest.joules is not None
+    span = dearest.joules - cheapest.joules
+    if dearest.joules <= 2 * error(dearest):
+        return (f"no power above idle: the dearest point measured {dearest.joules * 1e3:.4f} mJ per inference "
+                f"(± {error(dearest) * 1e3:.4f})")
+    if span <= 2 * math.hypot(error(dearest), error(cheapest)):
+        return (f"the points are not told apart: {cheapest.joules * 1e3:.4f} to {dearest.joules * 1e3:.4f} mJ per "
+                f"inference, within the measurement's noise (± {math.hypot(error(dearest), error(cheapest)) * 1e3:.4f})")
+    return None
 
 
 def bundle_identity(bundle_path: str) -> str:

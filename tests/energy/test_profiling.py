@@ -138,3 +138,59 @@ def test_trace_events_drawn_over_a_power_capture(digits_bundle, tmp_path, digits
 def records_in_progress(line: str) -> int:
     words = line.split()
     return int(words[2]) if len(words) > 3 and words[3] == "records" else -1
+
+
+def test_a_monitor_whose_power_does_not_follow_the_work_is_refused(digits_bundle, tmp_path, capsys):
+    """Against a constant load the profiler printed 0.0000 mJ for every point, exit 0, and wrote ENERGY.json,
+    on which eval --energy then ran every input to the last exit. Now: one line saying what it saw and what
+    to check, exit 1, nothing written."""
+    from edge_sim.wire import record_values
+
+    link = os.path.join(tempfile.mkdtemp(), "ttyINA")
+    emulator = PtyEmulator(SKETCH, link, lambda seq, t: record_values(5.0, 0.6, 3.0, float("nan")),
+                           interval_s=0.01).open()
+    emulator.start()
+    out = tmp_path / "ENERGY.json"
+    try:
+        code = main(["profile", digits_bundle, "--monitor", f"{SKETCH.name}@{link}", "--out", str(out),
+                     "--seconds", "1", "--repeats", "2"])
+    finally:
+        emulator.stop()
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists()
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"Error: {SKETCH.name}@{link}: no power above idle") and "idle 3.000 W" in line
+    assert "--seconds" in line and "nothing written" in line
+    assert "about " in err and "ETA" in err  # sized up front, with progress
+
+
+def test_eval_keeps_the_mac_table_when_the_joules_cannot_order_the_points(energy_file, digits_bundle, tmp_path,
+                                                                          capsys):
+    with open(energy_file, encoding="utf-8") as handle:
+        flat = json.load(handle)
+    for point in flat["points"].values():
+        point["joules"], point["spread_j"] = 0.0, 0.0
+    path = tmp_path / "flat.json"
+    path.write_text(json.dumps(flat), encoding="utf-8")
+    assert main(["eval", digits_bundle, "--dataset", "digits", "--energy", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "cannot order the operating points: keeping the bundle's MAC table" in captured.err
+    report = json.loads(captured.out)
+    assert main(["eval", digits_bundle, "--dataset", "digits", "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert [r["mean_macs"] for r in report["rows"]] == [r["mean_macs"] for r in plain["rows"]]
+
+
+def test_why_unordered_by_hand():
+    from edge_runtime.energy.record import PointEnergy, why_unordered
+
+    def point(joules, spread, bursts=4):
+        return PointEnergy(10.0, 100, bursts, 12, joules, spread)
+
+    # 1 mJ vs 3 mJ, standard errors 0.1 and 0.2 mJ: told apart
+    assert why_unordered({"a": point(1e-3, 2e-4), "b": point(3e-3, 4e-4)}) is None
+    # 1.0 vs 1.2 mJ with standard errors of 0.5 mJ: not
+    assert why_unordered({"a": point(1e-3, 1e-3), "b": point(1.2e-3, 1e-3)}).startswith("the points are not told")
+    # everything at idle
+    assert why_unordered({"a": point(0.0, 0.0), "b": point(0.0, 0.0)}).startswith("no power above idle")
+    assert why_unordered({"a": point(1e-3, 0.0), "b": PointEnergy(10.0, 1, 0, 0)}).startswith("only 1 of 2")
