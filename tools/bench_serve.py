@@ -1,8 +1,8 @@
 """Load on `edge-runtime serve` over 127.0.0.1: throughput and latency with 1, 4 and 16 clients beside `run`'s
-work on the same images, memory after 1,000 and after 100,000 requests, and a power monitor unplugged and
-replugged during the load.
+work on the same images, 4 well-behaved clients beside 200 that stall mid-body, memory after 1,000 and after
+100,000 requests, and a power monitor unplugged and replugged during the load.
 
-    python -m tools.bench_serve [BUNDLE] [--requests 100000] [--seconds 20] [--json]
+    python -m tools.bench_serve [BUNDLE] [--requests 100000] [--seconds 20] [--stalled 200] [--only-stalled] [--json]
 
 Without BUNDLE it uses (and if needed builds) the demo bundle. The server is a real child process
 (`python -m edge_runtime serve`); clients are threads with persistent HTTP/1.1 connections posting PNGs of
@@ -114,6 +114,44 @@ def load(port: int, bodies: list[bytes], clients: int, requests: int, seconds: f
             "p99_ms": round(float(np.percentile(all_latencies, 99)) * 1e3, 3)}
 
 
+def stall(port: int, stop: threading.Event) -> None:
+    """A client that announces a 100 kB body, sends 10 bytes and waits; when the server gives up on it, again."""
+    import socket
+
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+                sock.sendall(b"POST /classify HTTP/1.1\r\nHost: bench\r\nContent-Length: 100000\r\n\r\n0123456789")
+                sock.settimeout(0.5)
+                while not stop.is_set():
+                    try:
+                        if not sock.recv(4096):
+                            break  # answered (408, or 503 over the connection cap) and closed: stall again
+                    except TimeoutError:
+                        continue
+        except OSError:
+            stop.wait(0.05)
+
+
+def stalled_effect(port: int, bodies: list[bytes], stalled: int, seconds: float) -> dict[str, float]:
+    """4 well-behaved clients' requests/s without and with ``stalled`` stalling ones, interleaved twice."""
+    rates: dict[str, list[float]] = {"alone": [], "beside_stalled": []}
+    for _ in range(2):
+        rates["alone"].append(load(port, bodies, 4, 10**9, seconds)["requests_per_s"])
+        stop = threading.Event()
+        threads = [threading.Thread(target=stall, args=(port, stop), daemon=True) for _ in range(stalled)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)  # every staller connected and waiting
+        rates["beside_stalled"].append(load(port, bodies, 4, 10**9, seconds)["requests_per_s"])
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+    alone, beside = float(np.mean(rates["alone"])), float(np.mean(rates["beside_stalled"]))
+    return {"stalled_clients": stalled, "requests_per_s_alone": round(alone, 1),
+            "requests_per_s_beside_stalled": round(beside, 1), "ratio": round(beside / alone, 3)}
+
+
 def run_work_us(bundle: str, bodies: list[bytes], rounds: int = 3) -> float:
     """What `edge-runtime run` does per image (decode the PNG, classify), µs, in this process."""
     runtime = open_runtime(bundle)
@@ -133,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bundle", nargs="?", help="bundle (default: the demo bundle)")
     parser.add_argument("--requests", type=int, default=100_000, help="requests of the memory run (default 100,000)")
     parser.add_argument("--seconds", type=float, default=20.0, help="longest time of each load level (default 20)")
+    parser.add_argument("--stalled", type=int, default=200, help="clients that stall mid-body (default 200)")
+    parser.add_argument("--only-stalled", action="store_true", help="measure only the stalled clients' effect")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     bundle = args.bundle
@@ -141,6 +181,18 @@ def main(argv: list[str] | None = None) -> int:
         ensure_bundle(bundle, retrain=False)
     bodies, _ = pngs()
     report: dict = {"bundle": bundle}
+    server = Server(bundle, "--alpha", "0.5")
+    try:
+        report["stalled"] = stalled_effect(server.port, bodies, args.stalled, min(args.seconds, 10.0))
+    finally:
+        server.stop()
+    stalled = report["stalled"]
+    stalled_line = (f"  4 clients beside {stalled['stalled_clients']} stalling mid-body: "
+                    f"{stalled['requests_per_s_beside_stalled']:,.0f} requests/s against "
+                    f"{stalled['requests_per_s_alone']:,.0f} alone ({stalled['ratio']:.3f}×)")
+    if args.only_stalled:
+        print(json.dumps(report) if args.json else f"bundle {bundle}\n{stalled_line}")
+        return 0
     server = Server(bundle, "--alpha", "0.5")
     try:
         report["levels"] = [load(server.port, bodies, clients, 20_000, args.seconds) for clients in (1, 4, 16)]
@@ -182,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {level['clients']:>2} client(s): {level['requests_per_s']:8,.0f} requests/s, p50 {level['p50_ms']:.3f} ms, "
               f"p99 {level['p99_ms']:.3f} ms, {level['failed']} failed")
     print(f"  one client's p50 ÷ run's work: {report['http_overhead_ratio']:.1f}×")
+    print(stalled_line)
     print(f"  server memory: {report['rss_mb_after_1000']:.1f} MB after 1,000 requests, {report['rss_mb_after_all']:.1f} MB "
           f"after {report['requests_in_memory_run']:,d}")
     replug = report["monitor_replugged"]

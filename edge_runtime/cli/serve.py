@@ -13,7 +13,7 @@ import signal
 import threading
 from typing import Any
 
-from ..serve.http import parse_address
+from ..serve.http import MAX_CONNECTIONS, READ_TIMEOUT_S, parse_address
 from ..serve.service import Service
 from ..serve.systemd import unit_file
 from ..serve.worker import FixedAlpha
@@ -51,6 +51,11 @@ def add_parser(sub: Any) -> None:
                        "HTTP answers 503 with Retry-After and camera frames are dropped")
     serve.add_argument("--max-body", type=positive_float, default=10.0, metavar="MB",
                        help="largest request body in MB (default 10)")
+    serve.add_argument("--read-timeout", type=positive_float, default=READ_TIMEOUT_S, metavar="S",
+                       help=f"seconds a request's body may take to arrive whole, and any read may wait "
+                            f"(default {READ_TIMEOUT_S:g}); then 408 and the connection is closed")
+    serve.add_argument("--max-connections", type=positive_int, default=MAX_CONNECTIONS, metavar="N",
+                       help=f"open HTTP connections at most (default {MAX_CONNECTIONS}); beyond, 503 at once")
     serve.add_argument("--print-systemd-unit", action="store_true",
                        help="print a systemd unit running this command (as you, in this folder) and exit")
     add_monitor_options(serve)
@@ -81,7 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             args.http = parse_address(DEFAULT_HTTP)
         max_pixels = args.max_pixels
         if args.http is not None:
-            server = service.add_http(args.http, int(args.max_body * 1e6), max_pixels)
+            server = service.add_http(args.http, int(args.max_body * 1e6), max_pixels, args.read_timeout,
+                                      args.max_connections)
             host, port = server.server_address[:2]
             log.info("serving http://%s:%d (POST /classify, GET /health, GET /metrics)", host, port)
         if args.watch:

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from .camera import CameraSource
-from .http import ClassifyServer, start_http
+from .http import MAX_CONNECTIONS, READ_TIMEOUT_S, ClassifyServer, start_http
 from .metrics import Metrics
 from ..core.jsonl import JsonLines
 from .watch import FolderWatcher
@@ -38,8 +38,9 @@ class Service:
         self.refused_before_queue = 0
         self.started = time.monotonic()
 
-    def add_http(self, address: tuple[str, int], max_body: int, max_pixels: int) -> ClassifyServer:
-        self.http = start_http(address, self, max_body, max_pixels)
+    def add_http(self, address: tuple[str, int], max_body: int, max_pixels: int, read_timeout: float = READ_TIMEOUT_S,
+                 max_connections: int = MAX_CONNECTIONS) -> ClassifyServer:
+        self.http = start_http(address, self, max_body, max_pixels, read_timeout, max_connections)
         self.sources.append(self.http)
         return self.http
 

@@ -270,7 +270,89 @@ def test_a_response_leaves_in_one_write(service):
         def setsockopt(self, *args):
             pass
 
+        def settimeout(self, seconds):
+            pass
+
     server = ClassifyServer.__new__(ClassifyServer)
     server.service = service
+    server.read_timeout = 10.0
     Handler(FakeSocket(), ("127.0.0.1", 1), server)
     assert len(raw.writes) == 1 and raw.writes[0].startswith(b"HTTP/1.1 200") and b'"status": "ok"' in raw.writes[0]
+
+
+def test_a_client_that_stalls_mid_body_gets_408_within_the_read_deadline(service, digits):
+    """A client that sent fewer bytes than its Content-Length held a connection for over 40 s."""
+    import socket
+
+    server = service.add_http(("127.0.0.1", 0), 10_000_000, 1_000_000, read_timeout=0.5)
+    service.start()
+    body = png(digits.x_test[0])
+    stalled = socket.create_connection(server.server_address[:2], timeout=30)
+    try:
+        stalled.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"\n"):
+            chunk = stalled.recv(4096)  # the server answers on its own once the deadline has passed
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        stalled.close()
+    assert answer.startswith(b"HTTP/1.1 408") and b"10 of " in answer
+    status, _, _ = request(server, "POST", "/classify", body)
+    assert status == 200  # still serving
+
+
+def test_beyond_the_connection_cap_a_new_connection_gets_503_at_once(service, digits):
+    import socket
+
+    server = service.add_http(("127.0.0.1", 0), 10_000_000, 1_000_000, read_timeout=30, max_connections=2)
+    service.start()
+    idle = [socket.create_connection(server.server_address[:2], timeout=30) for _ in range(2)]
+    try:
+        for sock in idle:  # each holds a slot: the server has read its request line and waits for headers
+            sock.sendall(b"POST /classify HTTP/1.1\r\n")
+        status, headers, body = request(server, "GET", "/health")
+        while status == 200:  # the two slots are taken once both handler threads run; until then, a free slot
+            status, headers, body = request(server, "GET", "/health")
+        assert status == 503 and headers["Retry-After"] == "1" and "too many connections" in json.loads(body)["error"]
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_a_busy_port_is_named(service):
+    from edge_runtime.errors import EdgeRuntimeError
+
+    first = service.add_http(("127.0.0.1", 0), 10_000_000, 1_000_000)
+    port = first.server_address[1]
+    other = Service(service.runtime, FixedAlpha(0.0, service.runtime.plan_for_alpha(0.0)), queue_size=1)
+    try:
+        with pytest.raises(EdgeRuntimeError, match=rf"--http 127.0.0.1:{port}: the address is already in use"):
+            other.add_http(("127.0.0.1", port), 10_000_000, 1_000_000)
+    finally:
+        other.stop()
+
+
+def test_a_multipart_upload_of_one_image_is_classified(service, digits):
+    """curl -F image=@photo.png, the way most clients upload files, got a generic 415."""
+    server = service.add_http(("127.0.0.1", 0), 10_000_000, 1_000_000)
+    service.start()
+    boundary = "edgeboundary42"
+
+    def form(*files):
+        parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n".encode()]
+        for i, content in enumerate(files):
+            parts.append(f"--{boundary}\r\nContent-Disposition: form-data; name=\"image{i}\"; filename=\"d{i}.png\"\r\n"
+                         f"Content-Type: image/png\r\n\r\n".encode() + content + b"\r\n")
+        return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    status, _, body = request(server, "POST", "/classify", form(png(digits.x_test[3])), headers)
+    assert status == 200
+    direct = json.loads(request(server, "POST", "/classify", png(digits.x_test[3]))[2])
+    assert json.loads(body)["class_index"] == direct["class_index"]
+    status, _, body = request(server, "POST", "/classify", form(png(digits.x_test[0]), png(digits.x_test[1])), headers)
+    assert status == 400 and "with 2 files" in json.loads(body)["error"]
+    status, _, body = request(server, "POST", "/classify", b"hello", {"Content-Type": "text/plain"})
+    assert status == 415 and "curl -F image=@photo.jpg" in json.loads(body)["error"]
