@@ -16,13 +16,14 @@ def test_bench_gated_runs(gated_bundle, capsys):
     assert bench_gated.main([gated_bundle, "--rounds", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert {"ungated", "at_equal_accuracy", "curve"} <= set(result)
+    assert "cores" in result["cpu"]  # timings say which CPU they were taken on
     assert "modelled_energy_saving" in result["curve"][0]
 
 
 def test_bench_pruned_runs(pruned_bundle, capsys):
     assert bench_pruned.main([pruned_bundle, "--rounds", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["original"]["macs"] > 0
+    assert result["original"]["macs"] > 0 and "cores" in result["cpu"]
 
 
 def test_bench_seeds_runs(digits_bundle, monkeypatch, capsys):

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -36,24 +35,13 @@ import numpy as np
 from edge_runtime.cli.demo import default_workdir
 from edge_runtime.core.datasets import load_dataset
 from edge_runtime.core.preprocess import Preprocessor
+from edge_runtime.core.timing import cpu_model
 from edge_runtime.families.multi_exit.evaluate import evaluate
 from edge_runtime.registry import open_runtime
 from edge_runtime.cli.arg_types import doc_summary
 from tools.bench_multi_exit import chain_latencies, load_time
 
 ARCHITECTURES = ("mobilenet_v2", "efficientnet_b0", "mobilenet_v3_small", "resnet50_v2")
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), or what the platform says."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
 def cache_folder() -> str:

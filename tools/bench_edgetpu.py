@@ -27,6 +27,7 @@ import time
 
 from edge_runtime.cli.demo import default_workdir, ensure_bundle
 from edge_runtime.cli.arg_types import doc_summary
+from edge_runtime.core.timing import cpu_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -102,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, "cpu": cpu_model()}))
         return 0
+    print(f"CPU: {cpu_model()}")
     print(f"bundle {bundle}; interpreters: CPU build {result['interpreters_cpu']}, TPU build "
           f"{result['interpreters_tpu']} (one per compiled segment)")
     for variant in ("every_joint", "alpha0", "monolithic"):

@@ -37,6 +37,7 @@ from edge_runtime.power.profiles import load_profile
 from edge_runtime.power.transports import Monitor
 from edge_runtime.registry import FAMILIES, open_runtime
 from edge_runtime.cli.arg_types import doc_summary
+from edge_runtime.core.timing import cpu_model
 from edge_sim.cpu_power import CpuFollowingPower
 from edge_sim.ina_i2c import FakeBus, Ina219
 from edge_sim.pty import PtyEmulator
@@ -139,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                           "exits_by_macs": row["macs"]["exit_histogram"]} for row in table],
     }
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, "cpu": cpu_model()}))
         return 0
+    print(f"CPU: {cpu_model()}")
     print(f"bundle {bundle}")
     print(f"idle power: emulated {IDLE_W:.3f} W; recovered {pty['idle_w']:.3f} W over the pty "
           f"({pty['idle_w'] / IDLE_W - 1:+.1%}), {i2c['idle_w']:.3f} W over I2C ({i2c['idle_w'] / IDLE_W - 1:+.1%})")

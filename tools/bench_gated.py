@@ -23,6 +23,7 @@ from tools.benchlib import cached_bundle, open_with_test_split, parse_bench_args
 
 from edge_runtime.core.sweep import EQUAL_ACCURACY_TOLERANCE
 from edge_runtime.families.gated.evaluate import evaluate as evaluate_gated
+from edge_runtime.core.timing import cpu_model
 
 
 def default_bundle() -> str:
@@ -61,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
                   for r in rows],
     }
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, "cpu": cpu_model()}))
         return 0
     u = result["ungated"]
+    print(f"CPU: {cpu_model()}")
     print(f"ungated int8 network  : accuracy {u['accuracy']:.4f}, {u['macs']:,d} MACs, {u['latency_us']:.1f} µs; "
           f"α = 0 (every block) {result['every_block_latency_us']:.1f} µs; every block through the gated chain "
           f"{result['every_block_chain_latency_us']:.1f} µs")

@@ -31,6 +31,7 @@ from edge_runtime.families.multi_exit.runtime import ExitPlan, MultiExitRuntime
 from edge_runtime.registry import open_runtime
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.cli.arg_types import doc_summary
+from edge_runtime.core.timing import cpu_model
 
 
 def _mean_us(run, images) -> float:
@@ -117,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                                 "difference_points": round(100 * (e.accuracy - e.float_accuracy), 2)} for e in exits]
     report["load"] = load_time(bundle)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps({**report, "cpu": cpu_model()}))
         return 0
-    print(f"bundle {bundle}")
+    print(f"bundle {bundle}; CPU: {cpu_model()}")
     for threads, r in report["threads"].items():
         lat = r["latency_us"]
         best = r["at_monolithic_accuracy"] or {}

@@ -35,6 +35,7 @@ from edge_sim.wire import encode_record, header, pattern_check, pattern_values
 from edge_runtime.power.parsers import make_parser
 from edge_runtime.power.profiles import load_profile
 from edge_runtime.power.transports import open_port
+from edge_runtime.core.timing import cpu_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -214,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
             "split …")
         result["demo"] = battery_demos()
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, "cpu": cpu_model()}))
         return 0
+    print(f"CPU: {cpu_model()}")
     if "parse" in result:
         p = result["parse"]
         print(f"parser, bulk chunks         : {p['parser_lines_per_s']:>12,.0f} lines/s")

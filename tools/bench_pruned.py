@@ -21,6 +21,7 @@ import sys
 from tools.benchlib import cached_bundle, open_with_test_split, parse_bench_args
 
 from edge_runtime.families.pruned.evaluate import evaluate as evaluate_pruned
+from edge_runtime.core.timing import cpu_model
 
 
 def default_bundle() -> str:
@@ -55,9 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         "ap_only": first["ap_only"], "mp_only": first["mp_only"],
     }
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, "cpu": cpu_model()}))
         return 0
     o = result["original"]
+    print(f"CPU: {cpu_model()}")
     print(f"original int8         : accuracy {o['accuracy']:.4f}, {o['macs']:,d} MACs, {o['latency_us']:.1f} µs")
     if point:
         print(f"within 2 points (α={point['alpha']}): accuracy {point['accuracy']:.4f}, {point['mac_saving']:.1%} fewer MACs, "

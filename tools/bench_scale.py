@@ -23,6 +23,7 @@ from edge_runtime.core.datasets import load_npz_dataset
 from edge_runtime.registry import load_bundle, open_runtime
 from edge_runtime.cli.common import load_test_split
 from edge_runtime.cli.arg_types import doc_summary
+from edge_runtime.core.timing import cpu_model
 
 
 def plain_cnn_accuracy(path: str, epochs: int, seed: int = 0) -> tuple[float, int, float]:
@@ -76,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
               "alpha_0_accuracy": alpha0, "alpha_0_mean_macs": alpha0_macs,
               "plain_cnn_float_accuracy": plain, "plain_cnn_macs": plain_macs, "plain_cnn_train_seconds": round(plain_s, 1)}
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps({**report, "cpu": cpu_model()}))
         return 0
+    print(f"CPU: {cpu_model()}")
     print(f"{report['train_images']:,d} training images ({name}): edge-convert multi-exit took {convert_s:.0f} s "
           f"({epochs} epochs)")
     print(f"  bundle: monolithic int8 {mono:.4f} at {runtime.bundle.full_macs:,d} MACs; α = 0 {alpha0:.4f} at "

@@ -31,6 +31,7 @@ from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.power.profiles import load_profile
 from edge_runtime.registry import open_runtime
 from edge_runtime.cli.arg_types import doc_summary
+from edge_runtime.core.timing import cpu_model
 from edge_sim.battery import SimulatedBattery, battery_values
 from edge_sim.pty import PtyEmulator
 
@@ -191,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{stalled['requests_per_s_beside_stalled']:,.0f} requests/s against "
                     f"{stalled['requests_per_s_alone']:,.0f} alone ({stalled['ratio']:.3f}×)")
     if args.only_stalled:
-        print(json.dumps(report) if args.json else f"bundle {bundle}\n{stalled_line}")
+        print(json.dumps({**report, "cpu": cpu_model()}) if args.json else
+              f"bundle {bundle}; CPU: {cpu_model()}\n{stalled_line}")
         return 0
     server = Server(bundle, "--alpha", "0.5")
     try:
@@ -227,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
             emulator.stop()
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps({**report, "cpu": cpu_model()}))
         return 0
-    print(f"bundle {bundle}; `run`'s work per image (decode a PNG, classify): {report['run_us_per_image']:.1f} µs")
+    print(f"bundle {bundle}; CPU: {cpu_model()}; `run`'s work per image (decode a PNG, classify): "
+          f"{report['run_us_per_image']:.1f} µs")
     for level in report["levels"]:
         print(f"  {level['clients']:>2} client(s): {level['requests_per_s']:8,.0f} requests/s, p50 {level['p50_ms']:.3f} ms, "
               f"p99 {level['p99_ms']:.3f} ms, {level['failed']} failed")

@@ -225,3 +225,20 @@ def test_the_runtime_does_not_print_litert_s_xnnpack_notice(digits_bundle, pngs)
     debug = subprocess.run([sys.executable, "-m", "edge_runtime", "--debug", "run", digits_bundle, paths[0]],
                            capture_output=True, text=True, timeout=120)
     assert "Created TensorFlow Lite XNNPACK delegate" in debug.stderr
+
+
+def test_the_demo_summary_agrees_with_the_table_above_it(runtime):
+    """It said 'no operating point reached the monolithic model's accuracy' right under a Merkel table that
+    listed α = 0.85 at that accuracy: the summary now speaks for each rule the table shows."""
+    from edge_runtime.cli.demo import summary_lines
+    from edge_runtime.cli.evaluate import run_eval
+
+    report = run_eval(runtime, "digits", points=5)
+    report["at_monolithic_accuracy"] = None  # the table's rule reached nothing; Merkel's rule did
+    merkel = report["by_rule"]["merkel"]
+    merkel["at_monolithic_accuracy"] = {**merkel["rows"][-1], "mac_saving": 0.42, "latency_saving": 0.3,
+                                        "alpha": 0.85}
+    text = "\n".join(summary_lines(report, "plot.png", "bundle", ["a.png"]))
+    assert "the α table: no operating point reached the monolithic model's accuracy" in text
+    assert "Merkel’s rule (--rule merkel), at the monolithic model's accuracy" in text and "(α = 0.85," in text
+    assert "CPU" in text or "cores" in text  # which machine the times are from
