@@ -169,6 +169,7 @@ def test_a_users_keras_model_is_pruned(tmp_path, capsys):
     assert bundle.segments["trunk"].macs < bundle.monolithic.macs / 2
 
 
+@pytest.mark.slow
 def test_an_aggressive_copy_must_prune_more_than_the_mild_one(tmp_path, capsys):
     """φ_AP at or below φ_MP gives an 'aggressive' copy no cheaper than MP: such ratios are skipped and said,
     and a request with only such ratios is refused (MobileNetV2's MP came out at φ 0.5 and the sweep spent
