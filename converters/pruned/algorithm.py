@@ -21,7 +21,7 @@ import numpy as np
 from ..common.errors import ConvertError
 from ..common.macs import model_cost
 from ..common.progress import Countdown
-from ..common.training import recalibrate_batch_norm
+from ..common.training import EpochProgress, recalibrate_batch_norm
 from .pruning import check_ratio, one_shot, prune_model
 
 HCI, LCI = 1, 0
@@ -50,11 +50,15 @@ def reference_cnn(image_shape: tuple[int, ...], num_classes: int, filters: int =
 
 
 def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0, learning_rate: float = 2e-3,
-        class_weight: dict[int, float] | None = None) -> None:
+        class_weight: dict[int, float] | None = None, say: Callable[[str], None] | None = None,
+        what: str = "") -> None:
+    """Train ``model`` with Adam; with ``say``, one progress line per epoch (``what`` in front) with an ETA."""
     keras.utils.set_random_seed(seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, shuffle=True, class_weight=class_weight)
+    callbacks = [EpochProgress(say, epochs, what)] if say is not None else []
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, shuffle=True, class_weight=class_weight,
+              callbacks=callbacks)
 
 
 def default_max_loss(original_accuracy: float, n_held_out: int) -> float:
@@ -88,14 +92,16 @@ def layer_by_layer(model: keras.Model, ratio: float, x: np.ndarray, y: np.ndarra
 
 
 def pruned_and_tuned(original: keras.Model, ratio: float, x: np.ndarray, y: np.ndarray, retrain_epochs: int,
-                     finetune_epochs: int, seed: int) -> keras.Model:
+                     finetune_epochs: int, seed: int, say: Callable[[str], None] | None = None) -> keras.Model:
     """:func:`layer_by_layer` pruning at ``ratio``, then a gentle fine-tune of the whole network. A network
     pruned in one shot (a big graph) then has its batch normalization statistics measured again: its layers
     see other inputs than the ones those statistics were averaged over."""
     model = layer_by_layer(original, ratio, x, y, retrain_epochs, seed)
-    if finetune_epochs:
-        fit(model, x, y, finetune_epochs, seed, learning_rate=FINETUNE_LR)
-    if one_shot(original):
+    big = one_shot(original)
+    if finetune_epochs:  # a big graph's fine-tune takes minutes: its epochs are shown
+        fit(model, x, y, finetune_epochs, seed, learning_rate=FINETUNE_LR, say=say if big else None,
+            what=f"  φ = {ratio:.1f}, fine-tuning: ")
+    if big:
         recalibrate_batch_norm(model, x, seed)
     return model
 
@@ -189,8 +195,9 @@ class PrunedSystem:
 
 def build_candidate(original: keras.Model, mp_pred: np.ndarray, phi: float, x_fit: np.ndarray, y_fit: np.ndarray,
                     x_held: np.ndarray, y_held: np.ndarray, mp_held_pred: np.ndarray, acc_mp: float, mp_macs: int,
-                    retrain_epochs: int, finetune_epochs: int, icnn_epochs: int, seed: int) -> Candidate:
-    ap = pruned_and_tuned(original, phi, x_fit, y_fit, retrain_epochs, finetune_epochs, seed)
+                    retrain_epochs: int, finetune_epochs: int, icnn_epochs: int, seed: int,
+                    say: Callable[[str], None] | None = None) -> Candidate:
+    ap = pruned_and_tuned(original, phi, x_fit, y_fit, retrain_epochs, finetune_epochs, seed, say)
     trunk, ap_head = split_trunk(ap)
     labels = selector_labels(predictions(ap, x_fit) == y_fit, mp_pred == y_fit)
     features_fit = trunk.predict(x_fit, verbose=0, batch_size=256)
@@ -234,7 +241,7 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
     say(f"original: held-out accuracy {acc_o:.4f}, {original_macs:,d} MACs")
     if mild is not None:
         check_ratio(mild)
-        mp = pruned_and_tuned(original, mild, x_fit, y_fit, retrain_epochs, finetune_epochs, seed)
+        mp = pruned_and_tuned(original, mild, x_fit, y_fit, retrain_epochs, finetune_epochs, seed, say)
         phi_mp, acc_mp = mild, accuracy(mp, x_held, y_held)
     else:
         mp, phi_mp, acc_mp = original, 0.0, acc_o
@@ -242,7 +249,7 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
         say(f"finding MP: pruning at φ = {', '.join(f'{r:.1f}' for r in MILD_RATIOS)} until one loses at most a point"
             f"{_how(original, retrain_epochs, finetune_epochs)}")
         for phi in MILD_RATIOS:
-            candidate = pruned_and_tuned(original, phi, x_fit, y_fit, retrain_epochs, finetune_epochs, seed)
+            candidate = pruned_and_tuned(original, phi, x_fit, y_fit, retrain_epochs, finetune_epochs, seed, say)
             acc = accuracy(candidate, x_held, y_held)
             say(f"mild pruning φ = {phi:.1f}: accuracy {acc:.4f} ({(acc - acc_o) * 100:+.2f} points; "
                 f"{countdown.step()} at most)")
@@ -276,7 +283,7 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
         f"{_how(original, retrain_epochs, finetune_epochs)}")
     for phi in ap_ratios:
         c = build_candidate(original, mp_pred, phi, x_fit, y_fit, x_held, y_held, mp_held_pred, acc_mp, mp_macs,
-                            retrain_epochs, finetune_epochs, icnn_epochs, seed)
+                            retrain_epochs, finetune_epochs, icnn_epochs, seed, say)
         rows.append(c.row(original_macs))
         # only the candidates that can still be chosen keep their networks (nine MobileNetV2 copies took 4 GB)
         if meets(c) and (cheapest is None or c.macs < cheapest.macs):
