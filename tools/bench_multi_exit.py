@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 
 from edge_runtime.core.datasets import load_digits_dataset
@@ -62,6 +63,30 @@ def chain_latencies(runtime: MultiExitRuntime, images, rounds: int) -> dict[str,
     result["plan_invocations_alpha0"] = full_plan.invocations
     result["every_joint_invocations"] = every_joint.invocations
     return result
+
+
+RUN_START = (
+    "import time, sys; t0 = time.perf_counter()\n"
+    "from edge_runtime.cli.main import build_parser, typed_command\n"
+    "argv = ['run', {bundle!r}, 'image.png']\n"
+    "args = build_parser(typed_command(argv)).parse_args(argv)\n"
+    "from edge_runtime.cli.common import open_from_args\n"
+    "r = open_from_args(args)\n"
+    "heavy = [m for m in ('edge_runtime.serve', 'edge_runtime.energy.profiler', 'matplotlib') if m in sys.modules]\n"
+    "print(round((time.perf_counter() - t0) * 1000, 1), 'tensorflow' in sys.modules, ','.join(heavy) or '-')"
+)
+
+
+def run_start_time(bundle: str, repeats: int = 5) -> dict[str, Any]:
+    """``edge-runtime run``'s start: import its command, parse, load the bundle, in fresh processes (median ms),
+    and what it imported that it does not need."""
+    times, extra = [], set()
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", RUN_START.format(bundle=bundle)], capture_output=True, text=True,
+                             check=True).stdout.split()
+        times.append(float(out[0]))
+        extra |= {m for m in out[2].split(",") if m != "-"} | ({"tensorflow"} if out[1] == "True" else set())
+    return {"run_import_and_load_ms": statistics.median(times), "run_imported_needlessly": sorted(extra)}
 
 
 def load_time(bundle: str, repeats: int = 5) -> dict[str, float | bool]:
@@ -116,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     exits = open_runtime(bundle).exits
     report["int8_vs_float"] = [{"exit": e.name, "int8": e.accuracy, "float": e.float_accuracy,
                                 "difference_points": round(100 * (e.accuracy - e.float_accuracy), 2)} for e in exits]
-    report["load"] = load_time(bundle)
+    report["load"] = {**load_time(bundle), **run_start_time(bundle)}
     if args.json:
         print(json.dumps({**report, "cpu": cpu_model()}))
         return 0
@@ -147,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\nint8 − float accuracy per exit (points, held-out): "
           + " ".join(f"{e['exit']} {e['difference_points']:+.2f}" for e in report["int8_vs_float"])
           + f"  (worst {worst:.2f})")
+    print(f"edge-runtime run's start (import its command, parse, load the bundle): "
+          f"{report['load']['run_import_and_load_ms']:.0f} ms (median of 5 fresh processes); imported needlessly: "
+          f"{', '.join(report['load']['run_imported_needlessly']) or 'nothing'}")
     print(f"import edge_runtime + load bundle: {report['load']['import_and_load_ms']:.0f} ms (median of 5 fresh "
           f"processes); TensorFlow imported: {report['load']['tensorflow_imported']}")
     return 0

@@ -6,13 +6,13 @@ import argparse
 import logging
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..power.live import LiveAlpha
-from ..power.policies import Linear, Policy, policy_for_runtime
-from ..power.profiles import load_profile
-from ..power.transports import parse_monitor_spec
 from .arg_types import seconds, unit_interval
+
+if TYPE_CHECKING:  # the power stack loads only when a monitor is used: run and eval start without it
+    from ..power.live import LiveAlpha
+    from ..power.policies import Policy
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ def check_monitor_options(parser: argparse.ArgumentParser, args: argparse.Namesp
 def policy_for(spec: str, runtime: Any) -> Policy:
     """``--policy spec`` for ``runtime``: ``linear``'s accuracy budget is read from the runtime's α table (when its
     rule is the table's); how α will follow the charge goes to stderr."""
+    from ..power.policies import Linear, policy_for_runtime
+
     policy = policy_for_runtime(spec, runtime, time.time())
     if isinstance(policy, Linear):
         print(f"policy {spec}: {policy.basis}", file=sys.stderr)
@@ -55,6 +57,10 @@ def start_live_alpha(args: argparse.Namespace | None, runtime: Any) -> LiveAlpha
     """Start the live α of ``runtime`` for ``args.monitor`` (or return None); waits briefly for a first reading."""
     if args is None or not getattr(args, "monitor", None):
         return None
+    from ..power.live import LiveAlpha
+    from ..power.profiles import load_profile
+    from ..power.transports import parse_monitor_spec
+
     name, url = parse_monitor_spec(args.monitor)
     profile = load_profile(name, "monitor")
     battery = load_profile(args.battery, "battery") if args.battery else None
