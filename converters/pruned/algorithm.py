@@ -222,6 +222,23 @@ def _how(original: keras.Model, retrain_epochs: int, finetune_epochs: int) -> st
     return f" (layer by layer, {retrain_epochs} epochs of retraining after each, then {finetune_epochs} of fine-tuning)"
 
 
+def _above_mild(ap_ratios: tuple[float, ...], phi_mp: float, say: Callable[[str], None]) -> tuple[float, ...]:
+    """The φ_AP that prune more than MP (the others are no cheaper than MP: skipped, and said).
+
+    Raises:
+        ConvertError: none does.
+    """
+    kept = tuple(phi for phi in ap_ratios if phi > phi_mp)
+    dropped = [phi for phi in ap_ratios if phi <= phi_mp]
+    if not kept:
+        raise ConvertError(f"every φ_AP asked ({', '.join(f'{p:g}' for p in dropped)}) prunes no more than MP "
+                           f"(φ_MP = {phi_mp:g}): an aggressive copy must prune more than the mild one")
+    if dropped:
+        say(f"skipping φ_AP {', '.join(f'{p:.1f}' for p in dropped)}: no more than φ_MP = {phi_mp:.1f}, so no "
+            "cheaper than MP")
+    return kept
+
+
 def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndarray, x_held: np.ndarray,
                         y_held: np.ndarray, *, mild: float | None, min_accuracy: float | None,
                         max_loss: float | None = None, required: bool = True,
@@ -236,6 +253,8 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
     """
     for phi in ap_ratios:
         check_ratio(phi)
+    if mild is not None:
+        _above_mild(ap_ratios, mild, lambda m: None)  # refused before anything trains
     original_macs = model_cost(original).macs
     acc_o = accuracy(original, x_held, y_held)
     say(f"original: held-out accuracy {acc_o:.4f}, {original_macs:,d} MACs")
@@ -260,14 +279,7 @@ def build_pruned_system(original: keras.Model, x_fit: np.ndarray, y_fit: np.ndar
     mp_pred = predictions(mp, x_fit)
     mp_held_pred = predictions(mp, x_held)
     mp_macs = model_cost(mp).macs
-    if any(phi <= phi_mp for phi in ap_ratios):
-        dropped = [phi for phi in ap_ratios if phi <= phi_mp]
-        ap_ratios = tuple(phi for phi in ap_ratios if phi > phi_mp)
-        if not ap_ratios:
-            raise ConvertError(f"every φ_AP asked ({', '.join(f'{p:g}' for p in dropped)}) prunes no more than MP "
-                               f"(φ_MP = {phi_mp:g}): an aggressive copy must prune more than the mild one")
-        say(f"skipping φ_AP {', '.join(f'{p:.1f}' for p in dropped)}: no more than φ_MP = {phi_mp:.1f}, so no "
-            "cheaper than MP")
+    ap_ratios = _above_mild(ap_ratios, phi_mp, say)
     if max_loss is not None:
         floor = acc_o - max_loss
         min_accuracy = floor if min_accuracy is None else max(min_accuracy, floor)

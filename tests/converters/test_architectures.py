@@ -5,6 +5,7 @@ inside a residual or squeeze-excite branch is refused naming the branch."""
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -203,7 +204,8 @@ def test_gates_go_before_the_identity_shortcut_blocks():
 
 def test_gated_on_a_users_residual_network(tmp_path, capsys):
     """edge-convert gated --model: gates before the user's identity blocks, the strided block between them
-    ungated inside the gated block before it, the bundle runs every block at α = 0 and skips them at α = 1."""
+    ungated inside the gated block before it, and the bundle runs every block with every gate open and none
+    with every gate shut."""
     import keras
 
     from tests.converters.user_models import train
@@ -223,7 +225,7 @@ def test_gated_on_a_users_residual_network(tmp_path, capsys):
     path = str(tmp_path / "residual.keras")
     model.save(path)
     out = str(tmp_path / "bundle")
-    code = main(["gated", "--model", path, "--dataset", "digits", "--out", out, "--step-epochs", "2", "--json"])
+    code = main(["gated", "--model", path, "--dataset", "digits", "--out", out, "--step-epochs", "1", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "gates before 3 identity-shortcut blocks: res0_add, res1_add, res2_add" in captured.err
@@ -234,8 +236,8 @@ def test_gated_on_a_users_residual_network(tmp_path, capsys):
 
     pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
     images = [pre.from_pixels(p) for p in load_digits_dataset().x_test[:40]]
-    every = [runtime.classify(im, runtime.plan_for_alpha(0.0)) for im in images]
-    none = [runtime.classify(im, runtime.plan_for_alpha(1.0)) for im in images]
+    every = [runtime.classify(im, runtime.plan_for_delta(-math.inf)) for im in images]  # every gate open
+    none = [runtime.classify(im, runtime.plan_for_delta(math.inf)) for im in images]  # every gate shut
     assert all(len(d.ran) == 3 for d in every) and all(len(d.ran) == 0 for d in none)
     assert max(d.macs for d in none) < min(d.macs for d in every)
     # the strided block runs either way: skipping res1 still costs 'down'
