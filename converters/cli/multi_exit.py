@@ -46,6 +46,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_multi_exit(args: argparse.Namespace) -> int:
+    if not 0 < args.head_budget <= 100:
+        raise ConvertError(f"--head-budget {args.head_budget:g}: expected a percentage in (0, 100]")
     if args.list_cuts:
         return list_cuts(args)
     if not args.out:
@@ -65,8 +67,6 @@ def run_multi_exit(args: argparse.Namespace) -> dict[str, Any]:
                            "--list-cuts shows where exits can go)")
     if args.blocks < 1 or args.filters < 1:
         raise ConvertError("--blocks and --filters must be positive integers")
-    if not 0 < args.head_budget <= 100:
-        raise ConvertError(f"--head-budget {args.head_budget:g}: expected a percentage in (0, 100]")
     check_common(args)
     with session(args) as (progress, dataset):
         return _convert(args, progress, dataset)

@@ -66,8 +66,9 @@ class Cut:
         index: the call producing it.
         name: that call's name (what ``--exits`` takes).
         macs_before: MACs of the network up to and including this call, per image.
-        boundary: True when the next call adds MACs: no later cut has the same cost, so cutting here does
-            not split a convolution from its batch normalization or activation.
+        boundary: True for one cut of each run of cuts with no MACs between them (conv → batch norm →
+            activation → padding): the last that computes something, so an exit there does not split a
+            convolution from its batch normalization or activation (what ``auto:N`` picks from).
     """
 
     index: int
@@ -193,10 +194,6 @@ class FlatGraph:
 
     def tensor(self, index: int) -> Any:
         return self.calls[index].output
-
-    def macs_between(self, start: int, end: int) -> int:
-        """MACs of the calls after ``start`` up to and including ``end`` (-1: from the image)."""
-        return sum(c.macs for c in self.calls[start + 1:end + 1])
 
 
 def ends_in_softmax(graph: FlatGraph) -> bool:

@@ -206,9 +206,10 @@ def feature_drift(model: MultiExitModel, folder: str, pixels: np.ndarray, scale:
     steps = [step for step in plan.steps if step.features is not None]
     views = [(step.features, step.segment.outputs["features"].quantization) for step in steps]
     views.append((plan.steps[-1].probs, plan.steps[-1].segment.outputs["probs"].quantization))
+    import keras  # the workstation side, inside the conversion session
+
     floats = np.asarray(pixels, np.float32) * np.float32(scale) + np.float32(offset)
-    extractor = model.training_model.__class__(model.training_model.input,
-                                               list(model.cut_tensors) + [model.training_model.outputs[-1]])
+    extractor = keras.Model(model.training_model.input, list(model.cut_tensors) + [model.training_model.outputs[-1]])
     reference = [np.asarray(r) for r in extractor.predict(floats, verbose=0, batch_size=64)]
     errors = np.zeros(len(views))
     norms = np.zeros(len(views))
