@@ -253,21 +253,28 @@ def test_calibration_option_and_a_model_that_saw_its_held_out_images(tmp_path, c
     calibration = str(tmp_path / "calibration.npz")
     np.savez(calibration, x_train=data.x_test[:200], y_train=data.y_test[:200], x_test=data.x_test[200:],
              y_test=data.y_test[200:])
-    model = train(small(keras), 0.0, 1 / 255, epochs=40)  # memorises digits' training images
+    # a user's small training set, all of it trained on: the model memorises it (100% there, 92–96% on x_test
+    # over seeds 0–2), a gap of 4–8 points where the check allows two standard errors (2–3 points). With all of
+    # digits' training images the gap was 2.2 points against 1.6 allowed: too close to rest a test on.
+    few = str(tmp_path / "few.npz")
+    np.savez(few, x_train=data.x_train[:300], y_train=data.y_train[:300], x_test=data.x_test, y_test=data.y_test)
+    keras.utils.set_random_seed(0)
+    model = small(keras)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(data.x_train[:300].astype(np.float32) / 255, data.y_train[:300], epochs=60, verbose=0)
     path = str(tmp_path / "mine.keras")
     model.save(path)
     out = str(tmp_path / "bundle")
-    assert main(["multi-exit", "--model", path, "--exits", "conv_a", "--dataset", "digits", "--calibration",
+    assert main(["multi-exit", "--model", path, "--exits", "conv_a", "--dataset", few, "--calibration",
                  calibration, "--out", out, "--epochs", "1"]) == 0
     err = capsys.readouterr().err
     assert load_bundle(out).header.producer["held_out"] == f"--calibration {calibration}"
     assert "held out for calibration: 359 images" in err and "has probably trained on them" not in err
     out2 = str(tmp_path / "bundle2")
-    assert main(["multi-exit", "--model", path, "--exits", "conv_a", "--dataset", "digits", "--out", out2,
+    assert main(["multi-exit", "--model", path, "--exits", "conv_a", "--dataset", few, "--out", out2,
                  "--epochs", "1"]) == 0
     err = capsys.readouterr().err
-    assert re.search(r"warning: your model scores (9\d\.\d|100\.0)% on the 216 held-out images \(a slice of x_train\)",
-                     err)
+    assert "warning: your model scores 100.0% on the 45 held-out images (a slice of x_train)" in err
     assert "x_val, y_val" in err and "--calibration DATA" in err
 
 
