@@ -92,8 +92,8 @@ def _convert(args: argparse.Namespace, progress: Any, dataset: Any) -> dict[str,
             progress.say(f"exit after {cut.name} ({_shape(cut.shape)}, {cut.macs_before / graph.total_macs:.1%} of the "
                          f"MACs): {describe_head(cut.shape, n_classes, grid, graph.total_macs)}")
         model = attach_exits(graph, cuts, n_classes, grids, input_exit=False, train_backbone=args.finetune)
-        cuts = [cut.name for cut in cuts]
-        source = {"model": os.path.basename(args.model), "exits_after": cuts, "finetune": bool(args.finetune),
+        cut_names = [cut.name for cut in cuts]
+        source = {"model": os.path.basename(args.model), "exits_after": cut_names, "finetune": bool(args.finetune),
                   "input_range": contract.name, "input_range_reason": contract.reason,
                   "model_held_out_accuracy": round(as_given, 6)}
     else:
@@ -128,7 +128,7 @@ def _convert(args: argparse.Namespace, progress: Any, dataset: Any) -> dict[str,
     for warning in drops:
         progress.say(warning)
     if drops and args.model:
-        progress.say(_where_int8_loses(model, args.out, x_held[:200], scale, offset, cuts))
+        progress.say(_where_int8_loses(model, args.out, x_held[:200], scale, offset, cut_names))
     progress.say(f"wrote {args.out}")
     return summary
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Any, Iterable
+from typing import Any
 
 FILE_IDENTIFIER = b"TFL3"
 
@@ -74,8 +74,3 @@ def _with(obj: Any, **fields: Any) -> Any:
     for name, value in fields.items():
         setattr(clone, name, value)
     return clone
-
-
-def operator_names(model: Any, subgraph: Any) -> Iterable[str]:
-    """The builtin name of each operator of ``subgraph``, in order."""
-    return (builtin_name(model.operatorCodes[op.opcodeIndex]) for op in subgraph.operators or [])

@@ -30,8 +30,9 @@ class Slice:
     outputs: dict[str, str]
 
 
-def slice_model(data: bytes, slices: list[Slice]) -> bytes:
-    """A model with one signature per slice, cut out of the single-signature model ``data``.
+def slice_models(data: bytes, files: list[list[Slice]]) -> list[bytes]:
+    """One model per list of ``files``, each with one signature per slice, cut out of the single-signature model
+    ``data`` (read once).
 
     Raises:
         ConvertError: a slice names a tensor the whole graph's signature does not have, or needs a tensor
@@ -45,18 +46,21 @@ def slice_model(data: bytes, slices: list[Slice]) -> bytes:
     named = {m.name.decode(): m.tensorIndex for m in list(whole.inputs or []) + list(whole.outputs or [])}
     producer = {t: i for i, op in enumerate(graph.operators or []) for t in op.outputs}
     constant = {i for i, t in enumerate(graph.tensors) if _has_data(model.buffers[t.buffer])}
-    subgraphs, signatures = [], []
-    for piece in slices:
-        missing = [n for n in list(piece.inputs.values()) + list(piece.outputs.values()) if n not in named]
-        if missing:
-            raise ConvertError(f"slice {piece.key}: the converted graph has no tensor named {', '.join(missing)}")
-        inputs = {name: named[source] for name, source in piece.inputs.items()}
-        outputs = {name: named[source] for name, source in piece.outputs.items()}
-        ops = _operators_between(graph, producer, constant, set(inputs.values()), outputs.values(), piece.key)
-        subgraph, index = _subgraph(graph, ops, inputs, outputs, piece.key)
-        subgraphs.append(subgraph)
-        signatures.append(_signature(piece.key, len(signatures), inputs, outputs, index))
-    return write_model(assemble(model, subgraphs, signatures))
+    written = []
+    for slices in files:
+        subgraphs, signatures = [], []
+        for piece in slices:
+            missing = [n for n in list(piece.inputs.values()) + list(piece.outputs.values()) if n not in named]
+            if missing:
+                raise ConvertError(f"slice {piece.key}: the converted graph has no tensor named {', '.join(missing)}")
+            inputs = {name: named[source] for name, source in piece.inputs.items()}
+            outputs = {name: named[source] for name, source in piece.outputs.items()}
+            ops = _operators_between(graph, producer, constant, set(inputs.values()), outputs.values(), piece.key)
+            subgraph, index = _subgraph(graph, ops, inputs, outputs, piece.key)
+            subgraphs.append(subgraph)
+            signatures.append(_signature(piece.key, len(signatures), inputs, outputs, index))
+        written.append(write_model(assemble(model, subgraphs, signatures)))
+    return written
 
 
 def _has_data(buffer: Any) -> bool:

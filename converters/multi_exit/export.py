@@ -30,7 +30,7 @@ from ..common.bundle_writer import add_alpha_table, manifest_header, segment_rec
 from ..common.macs import Cost, model_cost
 from ..common.progress import Progress, import_tensorflow
 from ..common.tflite_export import SignatureSpec, convert_int8, signature_io, write_model
-from ..common.tflite_slice import Slice, slice_model
+from ..common.tflite_slice import Slice, slice_models
 from .model import MultiExitModel
 
 SEGMENTS_FILE = "segments.tflite"
@@ -113,8 +113,9 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
                  "samples)")
     converted = convert_int8([whole], list(model.training_model.weights))
     progress.say(f"cutting {len(slices) - 1} segments and the monolithic model out of it")
-    write_model(os.path.join(folder, SEGMENTS_FILE), slice_model(converted, slices[:-1]))
-    write_model(os.path.join(folder, MONOLITHIC_FILE), slice_model(converted, slices[-1:]))
+    segments_file, monolithic_file = slice_models(converted, [slices[:-1], slices[-1:]])
+    write_model(os.path.join(folder, SEGMENTS_FILE), segments_file)
+    write_model(os.path.join(folder, MONOLITHIC_FILE), monolithic_file)
 
     io = signature_io(os.path.join(folder, SEGMENTS_FILE))
     io.update(signature_io(os.path.join(folder, MONOLITHIC_FILE)))
