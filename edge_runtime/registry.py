@@ -5,23 +5,39 @@ A fourth family is one folder under :mod:`edge_runtime.families` and one line he
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .core.backends import load_backend
 from .core.bundle import Bundle, load_outcomes, read_bundle, store_calibration
 from .core.delegates import check_delegate_names
-from .core.edgetpu import place_on_edgetpu
 from .core.family import Family
-from .families.gated.family import FAMILY as GATED
-from .families.multi_exit.family import FAMILY as MULTI_EXIT
-from .families.pruned.family import FAMILY as PRUNED
 from .core.manifest import AlphaTable
-from .energy.record import read_energy, why_unordered
 from .errors import EdgeRuntimeError
 from .schema import Reader
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (MULTI_EXIT, PRUNED, GATED)}
+
+class _Families(Mapping[str, Family]):
+    """Manifest ``family`` value → :class:`Family`, each family's modules imported when it is first asked for
+    (a board running one multi-exit bundle never pays for the other two families' imports)."""
+
+    _MODULES = {"multi_exit": "multi_exit", "pruned": "pruned", "gated": "gated"}
+
+    def __getitem__(self, name: str) -> Family:
+        if name not in self._MODULES:
+            raise KeyError(name)
+        return importlib.import_module(f"{__package__}.families.{self._MODULES[name]}.family").FAMILY
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._MODULES)
+
+    def __len__(self) -> int:
+        return len(self._MODULES)
+
+
+FAMILIES: Mapping[str, Family] = _Families()
 
 
 def family_of(reader: Reader, name: str) -> Family:
@@ -55,6 +71,8 @@ def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None
     note = None
     if delegate_names:
         check_delegate_names(delegate_names)  # edgetpu is the only one
+        from .core.edgetpu import place_on_edgetpu  # subprocess and signal handling only when a TPU is asked for
+
         # the bundle's compiled segments on the TPU (probed in a child first), or the CPU with a note
         delegates, note = place_on_edgetpu(bundle, backend, edgetpu_device)
     family = FAMILIES[bundle.family]
@@ -66,6 +84,8 @@ def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None
         if options.get("rule", "frontier") != "frontier":
             raise EdgeRuntimeError(f"--energy {energy}: measured joules shape the α table; --rule "
                                    f"{options['rule']} does not use one")
+        from .energy.record import read_energy, why_unordered
+
         profile = read_energy(energy, bundle)
         unordered = why_unordered(profile.points)
         if unordered is not None:  # an α table fitted on it would run every input to the last exit

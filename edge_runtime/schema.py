@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import types
 import typing
@@ -76,6 +77,12 @@ def _describe(hint: Any) -> str:
     return "a value"
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``cls``'s resolved field types (read-only; resolving them costs more than reading a manifest's values)."""
+    return typing.get_type_hints(cls)
+
+
 class Reader:
     """Reads records out of parsed data, naming ``path`` and the dotted field in every error.
 
@@ -97,7 +104,7 @@ class Reader:
         """A ``cls`` record from ``raw`` (a dict), every field converted and checked."""
         if not isinstance(raw, dict):
             raise self.fail(where, f"expected an object, got {show(raw)}")
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         values: dict[str, Any] = {}
         used: set[str] = set()
         rest_field = None

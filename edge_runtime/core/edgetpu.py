@@ -13,23 +13,13 @@ import json
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
-from typing import Any
 
 from .backends import Backend
 from .bundle import Bundle
+from .placement import Placement
 from .delegates import load_delegates
 
 PROBE_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where segments run: ``files`` maps a segment to its compiled file, run with ``delegates``."""
-
-    delegates: list[Any]
-    files: dict[str, str] = field(default_factory=dict)
-    tensors: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def probe(backend: Backend, model_path: str, device: str | None, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:

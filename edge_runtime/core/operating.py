@@ -40,26 +40,37 @@ class AlphaPlans:
 
     Args:
         table: the bundle's α table.
-        plan_for_setting: a row's ``setting`` → the family's plan (called once per row, at construction).
+        plan_for_setting: a row's ``setting`` → the family's plan (called once per row, when a row is first used:
+            a table has dozens of rows, and a run uses one or two).
+
+    Thread rules: any thread may ask for a plan; two threads asking for the same new row at once may both build
+    it, and either result is the same plan.
     """
 
     def __init__(self, table: AlphaTable, plan_for_setting: Callable[[dict[str, Any]], Any]) -> None:
         self.table = table
         self.alphas = [p.alpha for p in table.points]
-        self.plans = [plan_for_setting(p.setting) for p in table.points]
+        self._plan_for_setting = plan_for_setting
+        self._plans: list[Any] = [None] * len(table.points)
         self._mixes: dict[float, Mix] = {}
+
+    def _row_plan(self, i: int) -> Any:
+        plan = self._plans[i]
+        if plan is None:
+            plan = self._plans[i] = self._plan_for_setting(self.table.points[i].setting)
+        return plan
 
     def plan(self, alpha: float) -> Any:
         """The plan for α. The same α gives the same :class:`Mix`, so asking per input still mixes evenly."""
         alpha = check_unit_interval("alpha", alpha)
         i, share = locate(self.alphas, alpha)
         if share <= 0.0:
-            return self.plans[i]
+            return self._row_plan(i)
         mix = self._mixes.get(alpha)
         if mix is None:
             if len(self._mixes) > 4096:
                 self._mixes.clear()
-            mix = self._mixes[alpha] = Mix(self.plans[i], self.plans[i + 1], share)
+            mix = self._mixes[alpha] = Mix(self._row_plan(i), self._row_plan(i + 1), share)
         return mix
 
     def expected(self, alpha: float) -> tuple[float, float]:

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import BundleError, EdgeRuntimeError
 from .backends import Backend, load_backend
 from .bundle import Bundle
-from .edgetpu import Placement
+from .placement import Placement
 from .manifest import AlphaTable, Segment
 from .operating import AlphaPlans
 from .quant import Quantization
@@ -36,7 +36,7 @@ class BundleRuntime:
         num_threads: interpreter threads; 1 is fastest for small models (a second thread must be
             woken for every segment).
         delegates: delegates from :mod:`edge_runtime.core.delegates`, for every model file; or a
-            :class:`~edge_runtime.core.edgetpu.Placement`: its compiled files (one interpreter each) run
+            :class:`~edge_runtime.core.placement.Placement`: its compiled files (one interpreter each) run
             with its delegates, every other segment on the CPU.
         fast: use direct subgraph calls (see :mod:`edge_runtime.core.signature_model`).
     """

@@ -93,3 +93,15 @@ print('ok')
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.slow
+def test_run_on_a_multi_exit_bundle_imports_only_what_it_needs(digits_bundle):
+    """The other families, the TPU placement, the service and the profiler stay unimported (start-up on a board)."""
+    from tools.bench_multi_exit import RUN_START, RUN_UNNEEDED
+
+    result = subprocess.run([sys.executable, "-c", RUN_START.format(bundle=digits_bundle, unneeded=RUN_UNNEEDED)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    _, tensorflow_imported, unneeded = result.stdout.split()
+    assert (tensorflow_imported, unneeded) == ("False", "-")

@@ -71,6 +71,17 @@ def test_alpha_plans_interpolate_cost_and_accuracy():
     assert plans.alpha_for_accuracy(0.94) == pytest.approx(0.6875)
 
 
+def test_alpha_plans_build_a_row_only_when_it_is_first_used():
+    table = build_table([c(9, 1, {"k": "a"}), c(6, 2, {"k": "b"}), c(1, 10, {"k": "z"})], 100)
+    built: list[str] = []
+    plans = AlphaPlans(table, lambda setting: built.append(setting["k"]) or setting["k"].upper())
+    assert built == []
+    assert plans.plan(0.0) == "A" and plans.plan(0.0) == "A"
+    assert built == ["a"]
+    mixed = plans.plan(0.6875)
+    assert (mixed.dear, mixed.cheap) == ("B", "Z") and built == ["a", "b", "z"]
+
+
 def test_alpha_within_an_accuracy_budget():
     """α = 0 expects 99%, 0.375 expects 98%, 1 expects 90%: the budget is points below α = 0's."""
     table = build_table([c(9, 1, {"k": "a"}), c(6, 2, {"k": "b"}), c(1, 10, {"k": "z"})], 100)
