@@ -137,6 +137,30 @@ def icnn_head(ap_head: keras.Model, seed: int) -> keras.Model:
     return keras.Model(features, probs, name="icnn_head")
 
 
+#: |HCI − LCI logit| that the ICNN's int8 probability still resolves: σ(5.5) ≈ 1 − 1/256, one code from the top
+INT8_RESOLVED_LOGIT = 5.5
+
+
+def spread_for_int8(head: keras.Model, features: np.ndarray) -> float:
+    """Divide the ICNN's last layer by a temperature T ≥ 1 so its HCI probability spans the int8 codes.
+
+    A confident ICNN puts nearly every input under 1/256 HCI probability, one int8 code, and the α table then
+    has no threshold to sweep between all-MP and none. Dividing the logits by T keeps every decision at 0.5
+    (the logits' sign) and spreads the codes: 98% of ``features`` get |logit difference| ≤ 5.5 after it.
+
+    Returns:
+        T (1.0: already spread; the layer is left as it is).
+    """
+    last = head.layers[-1]
+    penultimate = keras.Model(head.input, last.input).predict(features, verbose=0, batch_size=256)
+    kernel, bias = last.get_weights()
+    gap = penultimate @ (kernel[:, HCI] - kernel[:, LCI]) + (bias[HCI] - bias[LCI])
+    temperature = max(1.0, float(np.quantile(np.abs(gap), 0.98)) / INT8_RESOLVED_LOGIT)
+    if temperature > 1.0:
+        last.set_weights([kernel / temperature, bias / temperature])
+    return temperature
+
+
 def selector_labels(ap_correct: np.ndarray, mp_correct: np.ndarray) -> np.ndarray:
     """Maleki et al.'s Fig. 5: only MP correct → HCI; both, neither, or only AP correct → LCI."""
     return np.where(mp_correct & ~ap_correct, HCI, LCI).astype(np.int64)
@@ -203,6 +227,7 @@ def build_candidate(original: keras.Model, mp_pred: np.ndarray, phi: float, x_fi
     features_fit = trunk.predict(x_fit, verbose=0, batch_size=256)
     head = icnn_head(ap_head, seed)
     fit(head, features_fit, labels, icnn_epochs, seed, class_weight=balanced_weights(labels))
+    spread_for_int8(head, features_fit)
     features_held = trunk.predict(x_held, verbose=0, batch_size=256)
     ap_held = np.argmax(ap_head.predict(features_held, verbose=0, batch_size=256), axis=-1)
     decided = np.argmax(head.predict(features_held, verbose=0, batch_size=256), axis=-1)

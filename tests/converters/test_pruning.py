@@ -12,7 +12,8 @@ keras = pytest.importorskip("keras")
 
 from converters.common.errors import ConvertError  # noqa: E402
 from converters.common.macs import model_cost  # noqa: E402
-from converters.pruned.algorithm import balanced_weights, eq5_accuracy, selector_labels  # noqa: E402
+from converters.pruned.algorithm import (HCI, balanced_weights, eq5_accuracy, icnn_head, selector_labels,  # noqa: E402
+                                         spread_for_int8)
 from converters.pruned.pruning import analyse, channels_to_keep, prune_group, prune_model  # noqa: E402
 
 
@@ -140,6 +141,34 @@ def test_eq5_by_hand():
     decided = np.array([1, 0, 0, 0, 1])
     # ξ_HH = 1/5, ξ_LL = 2/5, ξ_LH = 1/5
     assert eq5_accuracy(true, decided, acc_ap=0.9, acc_mp=0.95) == pytest.approx(0.2 * 0.95 + 0.4 * 0.9 + 0.2 * 0.95)
+
+
+def test_a_confident_input_classifier_is_spread_over_the_int8_codes():
+    """All of a confident ICNN's HCI probabilities fell under 1/256, one int8 code: the α table had nothing to
+    sweep between all-MP and none. Spread, its decisions stay and the codes differ."""
+    features_in = keras.Input((6,))
+    ap_head = keras.Model(features_in, keras.layers.Dense(10, activation="softmax")(
+        keras.layers.Dense(5, activation="relu")(features_in)))
+    head = icnn_head(ap_head, seed=0)
+    last = head.layers[-1]
+    kernel, bias = last.get_weights()
+    last.set_weights([kernel * 40.0, bias - np.array([0.0, 30.0], "float32")])  # very sure: almost nothing is hard
+    features = np.random.default_rng(0).normal(size=(400, 6)).astype("float32")
+
+    def codes(probs):
+        return np.clip(np.round(probs[:, HCI] * 256) - 128, -128, 127)
+
+    def saturated(probs):
+        return float(np.isin(codes(probs), (-128, 127)).mean())
+
+    before = head.predict(features, verbose=0)
+    assert saturated(before) > 0.8
+    temperature = spread_for_int8(head, features)
+    after = head.predict(features, verbose=0)
+    assert temperature > 5.0
+    assert np.array_equal(before.argmax(-1), after.argmax(-1))
+    assert saturated(after) < 0.05 and len(np.unique(codes(after))) > 50
+    assert spread_for_int8(head, features) == 1.0  # already spread: left as it is
 
 
 def inverted_residual_model():
