@@ -14,6 +14,7 @@ from .core.backends import load_backend
 from .core.bundle import Bundle, load_outcomes, read_bundle, store_calibration
 from .core.delegates import check_delegate_names
 from .core.family import Family
+from .core.floor import parse_floor
 from .core.manifest import AlphaTable
 from .errors import EdgeRuntimeError
 from .schema import Reader
@@ -54,7 +55,7 @@ def load_bundle(folder: str | os.PathLike, verify_hashes: bool = True) -> Bundle
 
 def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None, num_threads: int = 1,
                  delegate_names: list[str] | None = None, energy: str | None = None, edgetpu_device: str | None = None,
-                 **options: Any) -> Any:
+                 floor: str | None = None, **options: Any) -> Any:
     """Load and verify a bundle and create the runtime of its family (the usual entry point).
 
     Args:
@@ -62,6 +63,7 @@ def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None
             :mod:`edge_runtime.core.edgetpu`); when that cannot be, the CPU segments run and
             ``runtime.placement_note`` says why.
         edgetpu_device: ``usb``, ``pci``, ``usb:0``, ``:1``… (default: the first Edge TPU found).
+        floor: the accuracy floor α ends at (:mod:`edge_runtime.core.floor`; default: the bundle's).
         energy: an ENERGY.json of this bundle (``edge-runtime profile``): the α table is fitted again on
             the measured joules (from the held-out outcomes kept with the bundle), and ``runtime.energy`` set.
     """
@@ -78,6 +80,8 @@ def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None
     family = FAMILIES[bundle.family]
     runtime = family.runtime(bundle, backend, num_threads, delegates, **options)
     runtime.placement_note = note
+    if floor is not None and runtime.alpha_plans is not None:
+        runtime.alpha_plans.set_floor(parse_floor(floor))
     runtime.energy = None
     runtime.energy_note = None
     if energy is not None:

@@ -8,7 +8,9 @@ import dataclasses
 import os
 from typing import Any, Iterator
 
+from edge_runtime.cli.arg_types import floor_text
 from edge_runtime.core.datasets import load_dataset, with_calibration
+from edge_runtime.core.floor import DEFAULT_FLOOR
 
 from ..common.bundle_writer import check_output_folder
 from ..common.errors import ConvertError
@@ -29,6 +31,10 @@ def add_common(parser: argparse.ArgumentParser, out_required: bool = True) -> No
                              "its images, or a folder of class sub-folders): quantization, exit accuracies and the "
                              "α table are measured on them (default: the dataset's x_val, y_val when the .npz has "
                              "them, else a seeded 15%% of x_train kept out of training)")
+    parser.add_argument("--floor", type=floor_text, default=DEFAULT_FLOOR, metavar="A|-P|none",
+                        help="the accuracy floor α = 1 ends at: the cheapest operating point whose held-out expected "
+                             "accuracy is at least A (0.95), or P points under α = 0's (-2), or none (default -2); "
+                             "stored in the bundle, and edge-runtime's --floor overrides it")
     parser.add_argument("--out", required=out_required, help="bundle folder to create")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs")

@@ -88,7 +88,8 @@ def run_gated(args: argparse.Namespace) -> dict[str, Any]:
                                seed=args.seed, say=progress.say, recalibrate=bool(args.model))
         source.update({"board": board.name, "alpha_schedule": list(schedule)})
         with staging_folder(args.out, args.force) as folder:
-            manifest = export_gated(net, dataset, folder, progress, training, energies, source)
+            manifest = export_gated(net, dataset, folder, progress, training, energies, source,
+                                    args.floor)
         overhead = manifest["calibration"].get("overhead")
         if overhead and overhead["no_block_share"] >= OVERHEAD_WARNING:
             progress.say(f"warning: on this machine skipping every block still takes {overhead['no_block_us']:.1f} µs, "

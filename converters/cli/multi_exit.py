@@ -111,7 +111,7 @@ def _convert(args: argparse.Namespace, progress: Any, dataset: Any) -> dict[str,
     progress.say("held-out float accuracy per exit: " + " ".join(f"{a:.3f}" for a in float_acc))
     source["epochs"] = epochs
     with staging_folder(args.out, args.force) as folder:
-        manifest = export_multi_exit(model, dataset, folder, progress, float_acc, source)
+        manifest = export_multi_exit(model, dataset, folder, progress, float_acc, source, args.floor)
     summary = {
         "bundle": os.path.abspath(args.out),
         "exits": [{"name": e["name"], "macs": e["macs"], "accuracy": e["accuracy"],

@@ -92,7 +92,7 @@ def run_pruned(args: argparse.Namespace) -> dict[str, Any]:
                                      required=args.max_loss is not None or args.min_accuracy is not None,
                                      retrain_epochs=args.retrain_epochs, seed=args.seed, say=progress.say)
         with staging_folder(args.out, args.force) as folder:
-            manifest = export_pruned(system, dataset, folder, progress, source)
+            manifest = export_pruned(system, dataset, folder, progress, source, args.floor)
         progress.say(f"wrote {args.out}")
     figures = {k: v for k, v in manifest["pruned"].items() if k not in ("alpha_table", "sweep", "note")}
     return {"bundle": os.path.abspath(args.out), **figures, "int8": manifest["calibration"],

@@ -13,6 +13,8 @@ import shutil
 from typing import Any, Callable, Iterator
 
 import edge_runtime
+from edge_runtime.core.floor import DEFAULT_FLOOR, parse_floor
+from edge_runtime.core.operating import describe_ends
 from edge_runtime.core.atomic import write_json
 from edge_runtime.core.bundle import read_manifest, sha256_of
 from edge_runtime.core.preprocess import Preprocessor
@@ -75,15 +77,16 @@ def segment_record(key: str, file: str, io: SignatureIO, cost: Cost, signature: 
 
 
 def manifest_header(family: str, dataset: Any, folder: str, files: tuple[str, ...], segments: dict[str, Segment],
-                    monolithic: str, source: dict[str, Any]) -> ManifestHeader:
-    """What every family's manifest starts with: format, producer, labels, input spec, files, segments."""
+                    monolithic: str, source: dict[str, Any], floor: str = DEFAULT_FLOOR) -> ManifestHeader:
+    """What every family's manifest starts with: format, producer, labels, input spec, files, segments, and the
+    accuracy floor α ends at (:mod:`edge_runtime.core.floor`)."""
     height, width, channels = dataset.image_shape
     return ManifestHeader(
         format=FORMAT, format_version=FORMAT_VERSION, family=family, labels=tuple(dataset.labels),
         input=InputSpec(height, width, channels, dataset.color_mode, dataset.pixel_scale, dataset.pixel_offset,
                         "bilinear"),
         files={name: file_entry(os.path.join(folder, name)) for name in files}, segments=segments,
-        monolithic=MonolithicRef(monolithic),
+        monolithic=MonolithicRef(monolithic), accuracy_floor=floor,
         producer={"tool": "edge-convert", "version": edge_runtime.__version__,
                   "tensorflow": import_tensorflow().__version__, "held_out": dataset.held_out_source, **source})
 
@@ -119,8 +122,6 @@ def add_alpha_table(folder: str, dataset: Any, say: Any) -> dict[str, Any]:
     pre = Preprocessor(bundle.input, bundle.monolithic.inputs["x"].quantization)
     _, _, x_held, y_held = dataset.held_out_split()
     table = calibrate_bundle(folder, [pre.from_pixels(p) for p in x_held], y_held)
-    dear, cheap = table.points[0], table.points[-1]
-    say(f"α table: {len(table.points)} operating points; α = 0 held-out accuracy {dear.accuracy:.4f} at "
-        f"{dear.cost / bundle.full_macs:.1%} of the MACs, α = 1 {cheap.accuracy:.4f} at "
-        f"{cheap.cost / bundle.full_macs:.2%}")
+    say(f"α table: {len(table.points)} operating points on {len(y_held)} held-out images; "
+        f"{describe_ends(table, parse_floor(bundle.header.accuracy_floor), bundle.full_macs)}")
     return read_manifest(folder)

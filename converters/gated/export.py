@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.core.floor import DEFAULT_FLOOR
 from edge_runtime.core.datasets import Dataset
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.families.gated.manifest import (TABLE_INFINITY, GatedAlphaTable, GatedBlock, GatedPart, GatedSpec,
@@ -105,7 +106,7 @@ def _gate_macs(channels: int) -> int:
 
 
 def export_gated(net: GatedNet, dataset: Dataset, folder: str, progress: Progress, training: dict[str, Any],
-                 energies: np.ndarray, source: dict[str, Any]) -> dict[str, Any]:
+                 energies: np.ndarray, source: dict[str, Any], floor: str = DEFAULT_FLOOR) -> dict[str, Any]:
     _, _, x_held, y_held = dataset.held_out_split()
     images = dataset.to_float(x_held[:MAX_CALIBRATION_SAMPLES])
     fns = _signature_fns(net)
@@ -149,7 +150,7 @@ def export_gated(net: GatedNet, dataset: Dataset, folder: str, progress: Progres
         blocks.append(GatedBlock(block.name, f"run_{i + 1}", f"skip_{i + 1}", block.projection is not None,
                                  int(costs[i].macs), float(energies[i])))
     add("plain", plain_macs, MONOLITHIC_FILE)
-    header = manifest_header("gated", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), segments, "plain", source)
+    header = manifest_header("gated", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), segments, "plain", source, floor)
     placeholder = GatedAlphaTable((0.5,), (0.0,), (0.0,), (0.0,))
     part = GatedPart(GatedSpec("stem", tuple(blocks), GATE_WIDTH, placeholder, {"training": training}))
     return write_calibrated(folder, header, part, "gated", lambda: _calibrate(folder, x_held, y_held, gated, dataset),

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.core.floor import DEFAULT_FLOOR
 from edge_runtime.core.datasets import Dataset
 from edge_runtime.core.manifest import Segment
 from edge_runtime.core.preprocess import Preprocessor
@@ -100,7 +101,8 @@ def _segment_plan(model: MultiExitModel) -> tuple[list[Slice], list[dict], list[
 
 
 def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, progress: Progress,
-                      float_accuracies: list[float], source: dict[str, Any]) -> dict[str, Any]:
+                      float_accuracies: list[float], source: dict[str, Any], floor: str = DEFAULT_FLOOR
+                      ) -> dict[str, Any]:
     """Convert, write and calibrate a bundle in ``folder`` (an empty staging folder).
 
     Returns the manifest written.
@@ -126,7 +128,7 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
         if stage.source is None:
             exits[stage.target]["macs"] = segments[stage.segment].macs
     header = manifest_header("multi_exit", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), segments, "monolithic",
-                             source)
+                             source, floor)
     unmeasured = ConfidenceCurve((), (), ())
     part = MultiExitPart(
         exits=tuple(ExitSpec(e["name"], e["has_block"], e["macs"], 0.0, 0.0, unmeasured) for e in exits),

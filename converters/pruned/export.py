@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_runtime.core.floor import DEFAULT_FLOOR
 from edge_runtime.core.datasets import Dataset
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.families.pruned.manifest import NEVER, PrunedAlphaTable, PrunedPart, PrunedSpec
@@ -45,7 +46,7 @@ def _selector(c: Any, x: Any) -> dict[str, Any]:
 
 
 def export_pruned(system: PrunedSystem, dataset: Dataset, folder: str, progress: Progress,
-                  source: dict[str, Any]) -> dict[str, Any]:
+                  source: dict[str, Any], floor: str = DEFAULT_FLOOR) -> dict[str, Any]:
     c = system.chosen
     _, _, x_held, y_held = dataset.held_out_split()
     images = dataset.to_float(x_held[:MAX_CALIBRATION_SAMPLES])
@@ -81,7 +82,8 @@ def export_pruned(system: PrunedSystem, dataset: Dataset, folder: str, progress:
         "min_accuracy": system.min_accuracy, "sweep": system.sweep,
         "note": "float figures from the converter's held-out split; int8 figures in calibration",
     }
-    header = manifest_header("pruned", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), segments, "original", source)
+    header = manifest_header("pruned", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), segments, "original", source,
+                             floor)
     placeholder = PrunedAlphaTable((0.5,), (0,), (0.0,), (0.0,))
     part = PrunedPart(PrunedSpec("trunk", "ap_head", "icnn_head", "mp", placeholder, "selector", figures))
     return write_calibrated(folder, header, part, "pruned", lambda: _calibrate(folder, x_held, y_held, original_macs),

@@ -35,6 +35,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def floor_text(text: str) -> str:
+    """An accuracy floor (:mod:`edge_runtime.core.floor`), kept as its text."""
+    from ..core.floor import parse_floor
+
+    try:
+        return str(parse_floor(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def doc_summary(doc: str | None) -> str:
     """A module docstring's first paragraph as ``--help`` shows it: reST's double backticks removed."""
     return (doc or "").split("\n\n")[0].strip().replace("``", "")

@@ -15,7 +15,7 @@ from ..core.preprocess import DEFAULT_MAX_PIXELS, Preprocessor
 from ..errors import InputError
 from ..families.multi_exit.runtime import RULES
 from ..registry import open_runtime
-from .arg_types import positive_int
+from .arg_types import floor_text, positive_int
 
 
 # α without a monitor: the most accurate operating point at the least energy that reaches it. (0.5 gave a
@@ -39,6 +39,10 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                              "α; default) or merkel (multi-exit only: eq. 7 then eq. 10 with β1, β2)")
     parser.add_argument("--energy", metavar="ENERGY.json", help="measured joules of this bundle (edge-runtime "
                         "profile): the α table is fitted again on them instead of MACs")
+    parser.add_argument("--floor", type=floor_text, metavar="A|-P|none",
+                        help="where α = 1 ends: the cheapest operating point whose expected accuracy is at least A "
+                             "(0.95), or P points under α = 0's (-2), or none (default: the bundle's, set by "
+                             "edge-convert --floor; -2 unless said otherwise)")
     parser.add_argument("--beta1", type=float, help="eq. 10's β1 (default: the bundle's, 0.8)")
     parser.add_argument("--beta2", type=float, help="eq. 10's β2 (default: the bundle's, 1.1)")
     parser.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
@@ -61,7 +65,8 @@ def open_from_args(args: argparse.Namespace) -> Any:
     """The runtime of ``args.bundle`` with the options of :func:`add_runtime_options`; says once on stderr
     when α cannot follow an α table."""
     runtime = open_runtime(args.bundle, args.backend, args.threads, args.delegate, energy=args.energy,
-                           edgetpu_device=args.edgetpu_device, beta1=args.beta1, beta2=args.beta2, rule=args.rule)
+                           edgetpu_device=args.edgetpu_device, beta1=args.beta1, beta2=args.beta2, rule=args.rule,
+                           floor=getattr(args, "floor", None))
     for note in (runtime.placement_note, runtime.rule_note, runtime.energy_note):
         if note:
             print(f"warning: {note}", file=sys.stderr)

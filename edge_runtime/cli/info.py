@@ -6,12 +6,9 @@ import argparse
 import json
 from typing import Any
 
+from ..core.floor import parse_floor
+from ..core.operating import describe_ends
 from ..registry import FAMILIES, load_bundle
-
-
-def share_text(fraction: float) -> str:
-    """A share as a percentage that stays readable when tiny (0.0017%, not 0.00%)."""
-    return f"{fraction:.1%}" if fraction >= 0.01 or fraction == 0 else f"{100 * fraction:.2g}%"
 
 
 def add_parser(sub: Any) -> None:
@@ -40,14 +37,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print("α table     none (made before there was one): the family's older rule applies; "
               "'edge-runtime calibrate' adds a table")
     else:
-        dear, cheap = table.points[0], table.points[-1]
         unit = "MACs" if table.cost == "macs" else "J"
+        full = bundle.full_macs if unit == "MACs" else 0.0
         print(f"α table     {len(table.points)} operating points from {table.held_out_samples} held-out inputs "
-              f"({unit}): α = 0 accuracy {dear.accuracy:.4f} at {share_text(dear.cost / bundle.full_macs)} of the "
-              f"network's MACs, α = 1 accuracy {cheap.accuracy:.4f} at {share_text(cheap.cost / bundle.full_macs)}"
-              if unit == "MACs" else
-              f"α table     {len(table.points)} operating points ({unit}): α = 0 accuracy {dear.accuracy:.4f} at "
-              f"{dear.cost:.3g} J, α = 1 accuracy {cheap.accuracy:.4f} at {cheap.cost:.3g} J")
+              f"({unit}): {describe_ends(table, parse_floor(bundle.header.accuracy_floor), full)}")
     for line in FAMILIES[bundle.family].info_lines(bundle):
         print(line)
     for line in edgetpu_lines(bundle):

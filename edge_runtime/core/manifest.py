@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..schema import Reader, spec
+from .floor import DEFAULT_FLOOR, FLOOR_FORMS, is_floor
 from .quant import Quantization
 
 FORMAT = "edge-adaptive-bundle"
@@ -214,6 +215,7 @@ class ManifestHeader:
     alpha_table: AlphaTable | None = spec(default=None)
     held_out: str | None = spec("the file of the held-out outcomes", default=None)
     edgetpu: EdgeTpuPart | None = spec(default=None)
+    accuracy_floor: str = spec(FLOOR_FORMS, check=is_floor, default=DEFAULT_FLOOR)
 
     def validate(self, reader: Reader, where: str) -> None:
         for name in self.files:

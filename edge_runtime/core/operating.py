@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .floor import Floor
 from .frontier import locate
 from .manifest import AlphaTable
 from .units import check_unit_interval
@@ -36,23 +37,37 @@ class Mix:
 
 
 class AlphaPlans:
-    """α → the plan (or the :class:`Mix` of two) its table row(s) give.
+    """α → the plan (or the :class:`Mix` of two) its table row(s) give, between α = 0 and the accuracy floor.
+
+    The table's own α runs from its most accurate row (0) to its cheapest (1), expected cost linear in it. The
+    floor (:mod:`edge_runtime.core.floor`) ends α where the table expects the floor's accuracy: α = 1 is
+    the table's α :attr:`end`, and α scales linearly onto [0, end], so expected cost stays linear in α.
 
     Args:
         table: the bundle's α table.
         plan_for_setting: a row's ``setting`` → the family's plan (called once per row, when a row is first used:
             a table has dozens of rows, and a run uses one or two).
+        floor: the accuracy floor (default: none, α = 1 is the cheapest row).
 
     Thread rules: any thread may ask for a plan; two threads asking for the same new row at once may both build
-    it, and either result is the same plan.
+    it, and either result is the same plan. :meth:`set_floor` belongs to set-up, before inference starts.
     """
 
-    def __init__(self, table: AlphaTable, plan_for_setting: Callable[[dict[str, Any]], Any]) -> None:
+    def __init__(self, table: AlphaTable, plan_for_setting: Callable[[dict[str, Any]], Any],
+                 floor: Floor | None = None) -> None:
         self.table = table
         self.alphas = [p.alpha for p in table.points]
         self._plan_for_setting = plan_for_setting
         self._plans: list[Any] = [None] * len(table.points)
         self._mixes: dict[float, Mix] = {}
+        self.set_floor(floor or Floor())
+
+    def set_floor(self, floor: Floor) -> None:
+        """End α at ``floor``: :attr:`end` becomes the table's α where it expects the floor's accuracy."""
+        self.floor = floor
+        self.floor_accuracy = floor.level(self.table.points[0].expected_accuracy)
+        self.end = self._table_alpha_for_accuracy(self.floor_accuracy)
+        self._mixes = {}
 
     def _row_plan(self, i: int) -> Any:
         plan = self._plans[i]
@@ -63,7 +78,7 @@ class AlphaPlans:
     def plan(self, alpha: float) -> Any:
         """The plan for α. The same α gives the same :class:`Mix`, so asking per input still mixes evenly."""
         alpha = check_unit_interval("alpha", alpha)
-        i, share = locate(self.alphas, alpha)
+        i, share = locate(self.alphas, alpha * self.end)
         if share <= 0.0:
             return self._row_plan(i)
         mix = self._mixes.get(alpha)
@@ -75,8 +90,8 @@ class AlphaPlans:
 
     def expected(self, alpha: float) -> tuple[float, float]:
         """(cost per input, accuracy) the table expects at α, interpolated as the mix gives them; the accuracy is
-        the fit's held-out estimate, which falls steadily with α."""
-        i, share = locate(self.alphas, check_unit_interval("alpha", alpha))
+        the fit's held-out estimate, which falls steadily with α and is never under the floor."""
+        i, share = locate(self.alphas, check_unit_interval("alpha", alpha) * self.end)
         row = self.table.points[i]
         if share <= 0.0:
             return row.cost, row.expected_accuracy
@@ -94,7 +109,13 @@ class AlphaPlans:
         return self.alpha_for_accuracy(self.expected(0.0)[1] - points / 100.0)
 
     def alpha_for_accuracy(self, accuracy: float) -> float:
-        """The largest α whose expected accuracy is at least ``accuracy`` (0 if even α = 0 expects less)."""
+        """The largest α whose expected accuracy is at least ``accuracy`` (0 if even α = 0 expects less; 1 if the
+        floor is above it)."""
+        if self.end <= 0.0:
+            return 0.0
+        return min(1.0, self._table_alpha_for_accuracy(accuracy) / self.end)
+
+    def _table_alpha_for_accuracy(self, accuracy: float) -> float:
         points = self.table.points
         best = 0.0
         for a, b in zip(points, points[1:]):
@@ -106,3 +127,25 @@ class AlphaPlans:
                     a.expected_accuracy - b.expected_accuracy)
             break
         return best
+
+
+def share_text(fraction: float) -> str:
+    """A share as a percentage that stays readable when tiny (0.0017%, not 0.00%)."""
+    return f"{fraction:.1%}" if fraction >= 0.01 or fraction == 0 else f"{100 * fraction:.2g}%"
+
+
+def describe_ends(table: AlphaTable, floor: Floor, full_cost: float) -> str:
+    """``α = 0 … at …; α = 1 (floor …) …``: the two ends of α for people, costs as shares of ``full_cost`` (the
+    monolithic network's, in the table's unit)."""
+    plans = AlphaPlans(table, lambda setting: setting, floor)
+    (dear_cost, dear_acc), (end_cost, end_acc) = plans.expected(0.0), plans.expected(1.0)
+    cheapest = table.points[-1]
+
+    def share(cost: float) -> str:
+        return f"{share_text(cost / full_cost)} of the cost" if full_cost > 0 else f"{cost:.3g}"
+
+    text = f"α = 0 expects {dear_acc:.2%} at {share(dear_cost)}; α = 1 expects {end_acc:.2%} at {share(end_cost)}"
+    if plans.end < 1.0:
+        return (f"{text}, the floor ({floor.describe()}); the cheapest point, under it, expects "
+                f"{cheapest.expected_accuracy:.2%} at {share(cheapest.cost)}")
+    return f"{text}, the cheapest point (floor: {floor.describe()})"

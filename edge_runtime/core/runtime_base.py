@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import BundleError, EdgeRuntimeError
 from .backends import Backend, load_backend
 from .bundle import Bundle
+from .floor import Floor, parse_floor
 from .placement import Placement
 from .manifest import AlphaTable, Segment
 from .operating import AlphaPlans
@@ -118,11 +119,17 @@ class BundleRuntime:
             f"{self.bundle.path} has no α table (converted before there was one): {without_table}; "
             "'edge-runtime calibrate' adds a table")
         plan_for_setting = self.plan_for_setting  # type: ignore[attr-defined]
-        self.alpha_plans = AlphaPlans(table, plan_for_setting) if table is not None else None
+        self.alpha_plans = AlphaPlans(table, plan_for_setting, self.bundle_floor) if table is not None else None
+
+    @property
+    def bundle_floor(self) -> Floor:
+        """The accuracy floor the bundle was converted with (its manifest's ``accuracy_floor``)."""
+        return parse_floor(self.bundle.header.accuracy_floor)
 
     def use_alpha_table(self, table: AlphaTable) -> None:
-        """Follow ``table`` from now on (a table fitted again on measured joules, say)."""
-        self.alpha_plans = AlphaPlans(table, self.plan_for_setting)  # type: ignore[attr-defined]
+        """Follow ``table`` from now on (a table fitted again on measured joules, say), with the same floor."""
+        floor = self.alpha_plans.floor if getattr(self, "alpha_plans", None) is not None else self.bundle_floor
+        self.alpha_plans = AlphaPlans(table, self.plan_for_setting, floor)  # type: ignore[attr-defined]
         self.rule = "frontier"
         self.rule_note = None
 

@@ -7,12 +7,13 @@ energy; α → 0 gives the most accuracy.
 Specs on the command line: ``linear``, ``linear:loss=2``, ``linear:lo=0.9,hi=1``, ``table``,
 ``table:80%=0,50%=0.9,20%=0.95,0%=1``, ``lifetime:8h``, ``lifetime:until=18:00``.
 
-``linear`` without ``hi`` takes an accuracy budget (``loss``, points, default
-:data:`DEFAULT_LINEAR_LOSS_POINTS`): α rises to the largest α the bundle's α table expects to
-lose no more than that against α = 0, so the end of a charge is not spent on an operating point
-far worse than the rest. Why a budget and not α = 1 at empty: images at the cheapest point cost a
-fraction of the others, so when a linear policy reaches it, those images are a large share of all
-images in a charge and their accuracy sets the charge's (see the README, "Which policy").
+``linear`` without ``hi`` runs α to 1 at empty, and 1 is the accuracy floor
+(:mod:`edge_runtime.core.floor`): ``linear:loss=P`` sets the floor P points under α = 0; plain
+``linear`` keeps the stricter of the bundle's floor and :data:`DEFAULT_LINEAR_LOSS_POINTS`, so the
+end of a charge is not spent on an operating point far worse than the rest. Why not the cheapest
+point at empty: images there cost a fraction of the others, so when a linear policy reaches it,
+those images are a large share of all images in a charge and their accuracy sets the charge's (see
+the README, "Which policy").
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..core.floor import Floor
 from ..core.sweep import EQUAL_ACCURACY_TOLERANCE
 from ..errors import EdgeRuntimeError
 from .battery import BatteryState
@@ -46,8 +48,6 @@ def _clamp(x: float) -> float:
 # by default the charge ends where the table still expects what eval calls equal accuracy (half a point)
 DEFAULT_LINEAR_LOSS_POINTS = 100.0 * EQUAL_ACCURACY_TOLERANCE
 
-AlphaWithinLoss = Callable[[float], float]
-"""Points of accuracy → the largest α the bundle's α table expects to lose at most that many against α = 0."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _parse_linear(spec: str, args: str, alpha_within_loss: AlphaWithinLoss | None) -> Linear:
+def _parse_linear(spec: str, args: str, plans: Any | None) -> Linear:
     form = '"linear", "linear:loss=P" (points, P ≥ 0) or "linear:lo=A,hi=B" with 0 ≤ A, B ≤ 1'
     params: dict[str, float] = {}
     for item in filter(None, args.split(",")):
@@ -141,7 +141,7 @@ def _parse_linear(spec: str, args: str, alpha_within_loss: AlphaWithinLoss | Non
                 params[key] = _fraction(value)
             elif key == "loss":
                 params[key] = float(value)
-                if not 0.0 <= params[key] < math.inf:
+                if not 0.0 <= params[key] <= 100.0:
                     raise ValueError(value)
             else:
                 raise ValueError(key)
@@ -152,27 +152,36 @@ def _parse_linear(spec: str, args: str, alpha_within_loss: AlphaWithinLoss | Non
     lo = params.get("lo", 0.0)
     if "hi" in params:
         return Linear(lo, params["hi"], f"α from {lo:g} at full charge to {params['hi']:g} at empty")
-    loss = params.get("loss", DEFAULT_LINEAR_LOSS_POINTS)
-    if alpha_within_loss is None:
-        return Linear(lo, 1.0, f"α from {lo:g} at full charge to 1 at empty (no α table in use to hold the loss "
-                               f"to {loss:g} point(s))")
-    hi = max(lo, alpha_within_loss(loss))
-    return Linear(lo, hi, f"α from {lo:g} at full charge to {hi:.3f} at empty, where the bundle's α table expects "
-                          f"{loss:g} point(s) less than at α = 0 (linear:loss=P for another budget, linear:hi=1 "
-                          f"to reach the cheapest point)")
+    if plans is None:
+        return Linear(lo, 1.0, f"α from {lo:g} at full charge to 1 at empty (no α table in use to hold an accuracy "
+                               "floor)")
+    if "loss" in params:  # the budget is the floor now: α = 1 ends there
+        plans.set_floor(Floor(points=params["loss"]))
+        said = f"linear:loss={params['loss']:g} sets the accuracy floor (as --floor -{params['loss']:g} would)"
+    else:
+        budget = Floor(points=DEFAULT_LINEAR_LOSS_POINTS)
+        alpha0 = plans.table.points[0].expected_accuracy
+        if budget.level(alpha0) > plans.floor_accuracy:
+            plans.set_floor(budget)
+        said = (f"the floor is the stricter of the bundle's (or --floor) and {DEFAULT_LINEAR_LOSS_POINTS:g} point "
+                "under α = 0; linear:loss=P for another")
+    return Linear(lo, 1.0, f"α from {lo:g} at full charge to 1 at empty, where the α table expects "
+                           f"{plans.floor_accuracy:.2%}: the floor, {plans.floor.describe()} ({said}; linear:hi=B to "
+                           "stop earlier)")
 
 
-def parse_policy(spec: str, now_wall: float, alpha_within_loss: AlphaWithinLoss | None = None) -> Policy:
+def parse_policy(spec: str, now_wall: float, plans: Any | None = None) -> Policy:
     """A policy from its command-line spec.
 
     Args:
         now_wall: anchors durations such as ``8h`` (seconds since the epoch).
-        alpha_within_loss: the bundle's α table, for ``linear``'s accuracy budget; None (no table, or a rule
-            other than the table's) makes ``linear`` run to α = 1.
+        plans: the runtime's :class:`~edge_runtime.core.operating.AlphaPlans`: ``linear`` (without ``hi``) runs α
+            to 1 and sets their accuracy floor from its budget; None (no table, or a rule other than the
+            table's) makes ``linear`` run to α = 1, the cheapest point.
     """
     name, _, args = spec.partition(":")
     if name == "linear":
-        return _parse_linear(spec, args, alpha_within_loss)
+        return _parse_linear(spec, args, plans)
     if name == "table":
         if not args:
             return Table()
@@ -214,5 +223,4 @@ def parse_policy(spec: str, now_wall: float, alpha_within_loss: AlphaWithinLoss 
 def policy_for_runtime(spec: str, runtime: Any, now_wall: float) -> Policy:
     """``spec`` for a bundle's runtime: ``linear``'s accuracy budget is read from the runtime's α table (when its
     rule follows the table); ``now_wall`` (seconds since the epoch) anchors time-based policies."""
-    plans = getattr(runtime, "alpha_plans", None)
-    return parse_policy(spec, now_wall, plans.alpha_within_loss if plans is not None else None)
+    return parse_policy(spec, now_wall, getattr(runtime, "alpha_plans", None))

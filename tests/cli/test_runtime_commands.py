@@ -96,7 +96,7 @@ def test_info(digits_bundle, capsys):
 
 
 def test_info_shows_a_tiny_share_of_the_macs_instead_of_zero():
-    from edge_runtime.cli.info import share_text
+    from edge_runtime.core.operating import share_text
 
     assert share_text(160 / 9_484_288) == "0.0017%"  # the input exit of the demo bundle printed 0.00%
     assert share_text(0.062) == "6.2%" and share_text(0.0) == "0.0%"

@@ -8,6 +8,9 @@ import math
 
 import pytest
 
+from edge_runtime.core.floor import Floor
+from edge_runtime.core.frontier import Candidate, build_table
+from edge_runtime.core.operating import AlphaPlans
 from edge_runtime.power.battery import BatteryState, SocEstimator
 from edge_runtime.power.policies import Lifetime, Linear, PolicyError, Table, parse_policy
 from edge_runtime.power.profiles import load_profile
@@ -96,24 +99,41 @@ def test_lifetime_raises_alpha_when_life_falls_short():
     assert policy(short, 9999.0, 0.3, 6.0) == 0.3  # past the deadline: hold
 
 
-def test_linear_takes_an_accuracy_budget_from_the_bundle():
-    asked = []
+def table_plans(floor=Floor(points=2.0)):
+    """α = 0 expects 99%, table α 0.375 expects 98%, the cheapest (table α 1) 90%; costs 9, 6, 1."""
+    table = build_table([Candidate(9, 1, 99, {"k": "a"}), Candidate(6, 2, 98, {"k": "b"}),
+                         Candidate(1, 10, 90, {"k": "z"})], 100)
+    return AlphaPlans(table, lambda setting: setting["k"], floor)
 
-    def within(points):
-        asked.append(points)
-        return 0.4 * points  # a table losing 2.5 points per unit of α
 
-    assert parse_policy("linear", 0, within) == Linear(0.0, 0.2) and asked == [0.5]
-    assert parse_policy("linear:loss=2", 0, within) == Linear(0.0, 0.8) and asked[-1] == 2.0
-    assert parse_policy("linear:loss=0", 0, within) == Linear(0.0, 0.0)
-    assert parse_policy("linear:lo=0.3", 0, within) == Linear(0.3, 0.3)  # the budget is spent before the charge
-    assert parse_policy("linear:hi=1", 0, within) == Linear(0.0, 1.0) and len(asked) == 4  # no table asked
+def test_linear_runs_alpha_to_the_accuracy_floor():
+    plans = table_plans()
+    assert plans.floor_accuracy == pytest.approx(0.97) and plans.end == pytest.approx(0.453125)
+
+    plain = parse_policy("linear", 0, plans)  # the stricter of the bundle's −2 and half a point
+    assert plain == Linear(0.0, 1.0) and "0.5 point" in plain.basis
+    assert plans.floor_accuracy == pytest.approx(0.985) and plans.end == pytest.approx(0.1875)
+
+    assert parse_policy("linear:loss=5", 0, plans) == Linear(0.0, 1.0)
+    assert plans.floor_accuracy == pytest.approx(0.94) and plans.end == pytest.approx(0.6875)
+    assert "linear:loss=5 sets the accuracy floor" in parse_policy("linear:loss=5", 0, plans).basis
+    assert plans.plan(1.0).share == pytest.approx(0.5)  # halfway from b to z: the floor, not the cheapest point
+
+    parse_policy("linear:loss=0", 0, plans)
+    assert plans.end == 0.0 and plans.plan(1.0) == "a"
+
+    strict = table_plans(Floor(accuracy=0.989))
+    parse_policy("linear", 0, strict)  # a floor stricter than half a point stays
+    assert strict.floor_accuracy == 0.989
+
+    kept = table_plans()
+    assert parse_policy("linear:hi=0.5", 0, kept) == Linear(0.0, 0.5) and kept.floor_accuracy == pytest.approx(0.97)
+    assert parse_policy("linear:lo=0.3", 0, kept) == Linear(0.3, 1.0)
     assert parse_policy("linear", 0, None) == Linear(0.0, 1.0)  # no table: α = 1 − SoC
-    assert "0.200 at empty" in parse_policy("linear", 0, within).basis
     assert "no α table" in parse_policy("linear", 0, None).basis
     for bad in ("linear:loss=-1", "linear:loss=x", "linear:loss=1,hi=0.5", "linear:loss=inf", "linear:top=1"):
         with pytest.raises(PolicyError, match="expected"):
-            parse_policy(bad, 0.0, within)
+            parse_policy(bad, 0.0, plans)
 
 
 def test_policy_specs():

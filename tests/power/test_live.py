@@ -96,7 +96,8 @@ def test_closed_loop_over_a_pseudo_terminal(tmp_path, runtime, test_images):
 
 @pytest.mark.parametrize("spec", ["linear:hi=1", "linear"])
 def test_run_carries_soc_and_alpha_in_each_record(tmp_path, digits_bundle, runtime, capsys, spec):
-    """``linear:hi=1`` is α = 1 − SoC; plain ``linear`` stops where the bundle's table expects half a point lost."""
+    """α = 1 − SoC for both; plain ``linear`` ends α at the floor where the table expects half a point lost, and
+    ``linear:hi=1`` at the bundle's own floor."""
     from PIL import Image
 
     from edge_runtime.cli.main import main
@@ -121,12 +122,13 @@ def test_run_carries_soc_and_alpha_in_each_record(tmp_path, digits_bundle, runti
     captured = capsys.readouterr()
     records = [json.loads(line) for line in captured.out.splitlines()]
     assert len(records) == 3
-    hi = 1.0 if spec.endswith("hi=1") else runtime.alpha_plans.alpha_within_loss(0.5)
-    assert 0.0 < hi <= 1.0 and (hi < 1.0 or spec.endswith("hi=1"))  # the cheapest exit is far worse than the rest
-    assert f"to {hi:.3f} at empty" in captured.err or f"to {hi:g} at empty" in captured.err
+    assert "to 1 at empty" in captured.err
+    if spec == "linear":
+        alpha0 = runtime.alpha_plans.table.points[0].expected_accuracy
+        assert f"expects {alpha0 - 0.005:.2%}: the floor" in captured.err
     for record in records:
         assert record["alpha_source"] == "monitor"
-        assert record["soc"] == pytest.approx(0.25, abs=0.02) and record["alpha"] == pytest.approx(0.75 * hi, abs=0.02)
+        assert record["soc"] == pytest.approx(0.25, abs=0.02) and record["alpha"] == pytest.approx(0.75, abs=0.02)
 
 
 def test_run_refuses_alpha_with_monitor(digits_bundle):

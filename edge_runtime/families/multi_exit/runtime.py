@@ -110,7 +110,8 @@ class MultiExitRuntime(BundleRuntime):
         if rule not in RULES:
             raise ValueError(f"rule {rule!r}: expected one of {', '.join(RULES)}")
         self.rule: Rule = rule
-        self.alpha_plans = AlphaPlans(table, self.plan_for_setting) if rule == "frontier" and table else None
+        self.alpha_plans = (AlphaPlans(table, self.plan_for_setting, self.bundle_floor)
+                            if rule == "frontier" and table else None)
 
     @property
     def route_names(self) -> tuple[str, ...]:

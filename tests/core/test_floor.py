@@ -1,0 +1,77 @@
+"""The accuracy floor: its text forms, and α ending at it along an α table."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, strategies as st
+
+from edge_runtime.core.floor import Floor, is_floor, parse_floor
+from edge_runtime.core.frontier import Candidate, build_table
+from edge_runtime.core.operating import AlphaPlans, describe_ends
+
+
+def test_the_three_forms():
+    assert parse_floor("0.95") == Floor(accuracy=0.95)
+    assert parse_floor("-2") == Floor(points=2.0)
+    assert parse_floor(" None ") == Floor()
+    assert parse_floor("-0") == Floor(points=0.0)
+    assert Floor(points=2.0).level(0.99) == pytest.approx(0.97)
+    assert Floor(accuracy=0.9).level(0.99) == 0.9 and Floor().level(0.99) == 0.0
+    for bad, says in (("95", "fraction"), ("0", "expected"), ("-101", "100 points"), ("two", "expected"),
+                      ("", "expected"), ("1.5", "fraction")):
+        with pytest.raises(ValueError, match=says):
+            parse_floor(bad)
+
+
+@given(st.one_of(st.floats(min_value=0.0, max_value=1.0, exclude_min=True).map(lambda v: f"{v:g}"),
+                 st.floats(min_value=0.0, max_value=100.0).map(lambda v: f"-{v:g}"),
+                 st.just("none")))
+def test_a_floor_reads_back_as_itself(text):
+    floor = parse_floor(text)
+    assert parse_floor(str(floor)) == floor
+
+
+@given(st.text(max_size=12))
+def test_any_text_is_a_floor_or_a_value_error(text):
+    try:
+        floor = parse_floor(text)
+    except ValueError as error:
+        assert "expected" in str(error) and not is_floor(text)
+    else:
+        assert is_floor(text) and isinstance(floor, Floor)
+
+
+def plans(floor):
+    """α = 0 expects 99% at cost 9, the table's α 0.375 98% at 6, its cheapest point 90% at 1."""
+    table = build_table([Candidate(9, 1, 99, "a"), Candidate(6, 2, 98, "b"), Candidate(1, 10, 90, "z")], 100)
+    return AlphaPlans(table, lambda setting: setting, floor)
+
+
+def test_alpha_one_is_the_cheapest_mix_at_the_floor():
+    at = plans(Floor(points=2.0))  # 97%: a quarter of the way from b (98%) to z (90%)
+    cost, accuracy = at.expected(1.0)
+    assert accuracy == pytest.approx(0.97) and cost == pytest.approx(5.375)
+    mix = at.plan(1.0)
+    assert (mix.dear, mix.cheap, mix.share) == ("b", "z", pytest.approx(0.125))
+    assert at.plan(0.0) == "a"
+    # cost stays linear in α between α = 0 and the floor
+    for alpha in (0.25, 0.5, 0.75):
+        assert at.expected(alpha)[0] == pytest.approx(9 - alpha * (9 - 5.375))
+    assert at.alpha_for_accuracy(0.5) == 1.0  # no α goes under the floor
+    assert at.alpha_for_accuracy(0.98) == pytest.approx(0.375 / 0.453125)
+
+
+def test_no_floor_and_a_floor_above_alpha_zero():
+    assert plans(Floor()).plan(1.0) == "z" and plans(Floor()).end == 1.0
+    assert plans(Floor(accuracy=0.5)).plan(1.0) == "z"  # under the cheapest point: the cheapest point
+    above = plans(Floor(accuracy=0.995))
+    assert above.end == 0.0 and above.plan(1.0) == "a" and above.alpha_for_accuracy(0.9) == 0.0
+
+
+def test_both_ends_are_said():
+    text = describe_ends(plans(Floor(points=2.0)).table, Floor(points=2.0), 9.0)
+    assert "α = 0 expects 99.00% at 100.0% of the cost" in text
+    assert "α = 1 expects 97.00% at 59.7% of the cost, the floor (2 point(s) under" in text
+    assert "the cheapest point, under it, expects 90.00% at 11.1% of the cost" in text
+    assert "α = 1 expects 90.00% at 11.1% of the cost, the cheapest point (floor: none" in describe_ends(
+        plans(Floor()).table, Floor(), 9.0)
