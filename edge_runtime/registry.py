@@ -5,10 +5,13 @@ A fourth family is one folder under :mod:`edge_runtime.families` and one line he
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+import numpy as np
 
 from .core.backends import load_backend
 from .core.bundle import Bundle, load_outcomes, read_bundle, store_calibration
@@ -105,6 +108,24 @@ def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None
     return runtime
 
 
+AGREEMENT_IMAGES = 500
+
+
+def with_agreement(runtime: Any, table: AlphaTable, images: list[Any]) -> AlphaTable:
+    """``table`` with each row's held-out agreement with the monolithic network (the promise a board can audit
+    without labels): every row's plan run on ``images`` (at most :data:`AGREEMENT_IMAGES`, evenly spread: a
+    table has dozens of rows, and on a big network each pass over the held-out split takes seconds)."""
+    if len(images) > AGREEMENT_IMAGES:
+        images = [images[i] for i in np.linspace(0, len(images) - 1, AGREEMENT_IMAGES).astype(int)]
+    reference = np.array([runtime.classify_monolithic(image) for image in images])
+    rows = []
+    for row in table.points:
+        plan = runtime.plan_for_setting(row.setting)
+        answers = np.array([runtime.classify(image, plan).label for image in images])
+        rows.append(dataclasses.replace(row, agreement=round(float(np.mean(answers == reference)), 6)))
+    return dataclasses.replace(table, points=tuple(rows))
+
+
 def calibrate_bundle(folder: str | os.PathLike, images: list[Any], labels: Any, backend_name: str | None = None
                      ) -> AlphaTable:
     """Fit the bundle's α table on held-out ``images`` (int8 inputs) and store it in its manifest."""
@@ -113,7 +134,7 @@ def calibrate_bundle(folder: str | os.PathLike, images: list[Any], labels: Any, 
     family = FAMILIES[bundle.family]
     runtime = family.runtime(bundle, load_backend(backend_name))
     outcomes = family.outcomes(runtime, images, labels)
-    table = family.fit_table(runtime, outcomes)
+    table = with_agreement(runtime, family.fit_table(runtime, outcomes), images)
     store_calibration(folder, table, outcomes)
     load_bundle(folder)  # it must load as a device will load it
     return table

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from ..core.audit import DEFAULT_AUDIT_RATE, AgreementAudit
 from ..core.jsonl import JsonLines
 from ..core.preprocess import Preprocessor
 from ..errors import EdgeRuntimeError, InputError
@@ -27,6 +28,10 @@ def add_parser(sub: Any) -> None:
                         f"1 = least energy (default {DEFAULT_ALPHA})")
     choice.add_argument("--accuracy", type=unit_interval, help="the accuracy to aim at instead of α: the cheapest point "
                         "of the α table reaching it on held-out data (with --rule merkel: eq. 10's Ã)")
+    run.add_argument("--audit", type=unit_interval, default=DEFAULT_AUDIT_RATE, metavar="RATE",
+                     help="share of inputs also run through the monolithic network to count, without labels, how often "
+                          "the answer given agrees with it (default 0.02, spread evenly; 0: none); each record carries "
+                          "the running agreement and its 95%% interval against the α table's promise")
     run.add_argument("--trace", metavar="FILE.jsonl", help="append an event per inference (monotonic and wall "
                      "time, exit or route, α, state of charge) to draw over a power capture (edge-capture --events)")
     add_monitor_options(run)
@@ -67,6 +72,7 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
         plan = runtime.plan_for_alpha(alpha)
     pre = Preprocessor(bundle.input, runtime.input_quantization, args.max_pixels)
     trace = JsonLines(args.trace, "--trace") if args.trace else None
+    audit = AgreementAudit(args.audit)
     failures = 0
     if not args.json:
         print(f"# {_aim_text(args, runtime, live, alpha, desired)}; routes {', '.join(runtime.route_names)}",
@@ -92,27 +98,43 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
             desired = runtime.expected_accuracy(point.alpha)
             extra = {"soc": None if point.soc != point.soc else round(point.soc, 4), "alpha_source": point.source}
         where = runtime.describe(decision)
+        macs = decision.macs
+        if audit.due():  # the monolithic network's answer too: its MACs are this input's
+            agrees = runtime.classify_monolithic(image) == decision.label
+            audit.record(agrees, plans.expected_agreement(alpha) if plans is not None and alpha is not None else None)
+            macs += bundle.full_macs
+            extra["audit"] = {"agrees": bool(agrees), **audit.snapshot()}
         record = {
             "image": path, "label": bundle.labels[decision.label], "class_index": decision.label,
             "confidence": round(decision.confidence, 6), "exit": where["exit"], "exit_name": where["exit_name"],
-            "macs": decision.macs, "latency_us": round(latency_us, 2), "alpha": alpha,
+            "macs": macs, "latency_us": round(latency_us, 2), "alpha": alpha,
             "desired_accuracy": None if desired is None else round(desired, 6), **extra,
             **{k: v for k, v in where.items() if k not in ("exit", "exit_name")},
         }
         if trace is not None:
             trace.append({"t_monotonic": round(started_mono, 6), "t_wall": round(started_wall, 6),
                           "duration_us": record["latency_us"], "image": path, "exit": record["exit"],
-                          "exit_name": record["exit_name"], "macs": decision.macs, "alpha": alpha,
+                          "exit_name": record["exit_name"], "macs": macs, "alpha": alpha, "audited": "audit" in extra,
                           "soc": extra.get("soc")})
         if args.json:
             print(json.dumps(record), flush=True)
         else:
             battery = f"\tα {alpha:.3f} (SoC {extra['soc']}, {extra['alpha_source']})" if live else ""
             print(f"{path}\t{record['label']}\tconfidence {decision.confidence:.3f}\t{record['exit_name']}"
-                  f"\t{decision.macs:,d} MACs\t{latency_us:.1f} µs{battery}", flush=True)
+                  f"\t{macs:,d} MACs\t{latency_us:.1f} µs{battery}", flush=True)
     if trace is not None:
         trace.close()
+    if audit.audited and not args.json:
+        print(f"# {audit_text(audit.snapshot())}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def audit_text(snapshot: dict[str, Any]) -> str:
+    """One line for people: the audited agreement, its interval, the promise and the status."""
+    promise = "no promise in this bundle" if snapshot["promise"] is None else f"promised {snapshot['promise']:.2%}"
+    return (f"audit: {snapshot['agreed']}/{snapshot['audited']} audited answers agree with the monolithic network "
+            f"({snapshot['agreement']:.2%}, 95% interval {snapshot['low']:.2%}–{snapshot['high']:.2%}; {promise}): "
+            f"{snapshot['status']}")
 
 
 def _aim_text(args: argparse.Namespace, runtime: Any, live: Any, alpha: float | None, desired: float | None) -> str:

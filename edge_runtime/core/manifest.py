@@ -109,6 +109,8 @@ class OperatingPoint:
         cost: expected cost per input, in the table's unit.
         accuracy: held-out accuracy, as counted; expected_accuracy: as the fit estimates it.
         setting: what the family builds the plan from (exit thresholds, a selector or gate threshold).
+        agreement: the share of held-out inputs on which this point answers what the monolithic network answers
+            (what a board can check without labels; None in bundles made before it was measured).
     """
 
     alpha: float = spec("a number in [0, 1]", check=lambda v: 0 <= v <= 1)
@@ -116,6 +118,7 @@ class OperatingPoint:
     accuracy: float = spec("a number in [0, 1]", check=lambda v: 0 <= v <= 1)
     expected_accuracy: float = spec()
     setting: dict[str, Any] = spec()
+    agreement: float | None = spec("a number in [0, 1]", check=lambda v: v is None or 0 <= v <= 1, default=None)
 
 
 @dataclass(frozen=True)

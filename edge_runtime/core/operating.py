@@ -99,6 +99,18 @@ class AlphaPlans:
         return (row.cost + share * (nxt.cost - row.cost),
                 row.expected_accuracy + share * (nxt.expected_accuracy - row.expected_accuracy))
 
+    def expected_agreement(self, alpha: float) -> float | None:
+        """The share of inputs on which α's plan answers what the monolithic network answers, on held-out data
+        (interpolated as the mix gives it); None for a table made before agreement was measured."""
+        i, share = locate(self.alphas, check_unit_interval("alpha", alpha) * self.end)
+        row = self.table.points[i]
+        if row.agreement is None:
+            return None
+        if share <= 0.0:
+            return row.agreement
+        nxt = self.table.points[i + 1].agreement
+        return None if nxt is None else row.agreement + share * (nxt - row.agreement)
+
     def sweep(self, count: int) -> list[tuple[dict[str, Any], Any]]:
         """(row fields, plan) at ``count`` evenly spaced α from 0 to 1: what every family's eval sweeps."""
         alphas = [round(i / max(count - 1, 1), 4) for i in range(count)]

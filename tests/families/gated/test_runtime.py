@@ -73,20 +73,34 @@ def test_every_block_matches_the_ungated_network(gated):
     assert [runtime.classify(image, plan).label for image in images] == plain.tolist()
 
 
-def test_alpha_skips_more_blocks(gated):
-    runtime, images, _ = gated
+def test_alpha_skips_more_blocks(gated_bundle, gated):
+    _, images, _ = gated
+    runtime = open_runtime(gated_bundle, floor="none")
     runs = [[runtime.classify(image, runtime.plan_for_alpha(a)) for image in images[:80]] for a in (0.0, 0.5, 1.0)]
     blocks = [np.mean([len(d.ran) for d in decisions]) for decisions in runs]
     macs = [np.mean([d.macs for d in decisions]) for decisions in runs]
-    assert blocks[2] == 0 and blocks[0] > 0  # α = 1 skips every block, the cheapest point
+    assert blocks[2] == 0 and blocks[0] > 0  # without a floor, α = 1 skips every block, the cheapest point
     assert macs[0] >= macs[1] - 0.01 * runtime.bundle.full_macs and macs[1] >= macs[2] and macs[0] > macs[2]
+
+
+def test_alpha_one_stops_at_the_bundles_floor(gated):
+    """The cheapest gated point skips every block (chance); α = 1 ends where the table expects 2 points less."""
+    runtime, images, _ = gated
+    plans = runtime.alpha_plans
+    alpha0 = plans.expected(0.0)[1]
+    assert plans.floor_accuracy == pytest.approx(alpha0 - 0.02)
+    assert plans.expected(1.0)[1] == pytest.approx(max(alpha0 - 0.02, plans.table.points[-1].expected_accuracy))
+    assert plans.table.points[-1].expected_accuracy < alpha0 - 0.02  # so the floor binds
+    ran = [len(runtime.classify(image, runtime.plan_for_alpha(1.0)).ran) for image in images[:80]]
+    assert np.mean(ran) > 0
 
 
 def test_eval_reports_blocks_run_and_fig_3(gated_bundle, tmp_path, capsys):
     from edge_runtime.cli.main import main
 
     png = tmp_path / "fig3.png"
-    assert main(["eval", gated_bundle, "--dataset", "digits", "--limit", "60", "--json", "--plot", str(png)]) == 0
+    assert main(["eval", gated_bundle, "--dataset", "digits", "--limit", "60", "--json", "--plot", str(png),
+                 "--floor", "none"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["family"] == "gated" and len(report["rows"]) == 21
     assert {"alpha", "accuracy", "blocks_run", "mac_saving", "latency_saving", "modelled_energy_saving"} <= set(report["rows"][0])
@@ -107,7 +121,9 @@ def test_run_traces_the_blocks(gated_bundle, tmp_path, digits, capsys):
     record = json.loads(capsys.readouterr().out)
     assert set(record["blocks_run"]) <= set(names) and record["exit"] == len(record["blocks_run"])
     assert main(["run", gated_bundle, str(path), "--alpha", "1", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["blocks_run"] == []  # α = 1: every block skipped
+    assert json.loads(capsys.readouterr().out)["blocks_run"] != []  # α = 1 is the floor, which runs blocks
+    assert main(["run", gated_bundle, str(path), "--alpha", "1", "--json", "--floor", "none"]) == 0
+    assert json.loads(capsys.readouterr().out)["blocks_run"] == []  # no floor: every block skipped
 
 
 def _damaged(gated_bundle, tmp_path, change):

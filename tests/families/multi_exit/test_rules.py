@@ -62,11 +62,13 @@ def test_a_bundle_without_a_table_says_which_rule_it_uses_and_calibrate_adds_one
 
 
 def test_accuracy_picks_the_cheapest_point_reaching_it(runtime):
-    table = runtime.bundle.header.alpha_table
-    middle = table.points[len(table.points) // 2]
+    plans = runtime.alpha_plans
+    above_floor = [p for p in plans.table.points if p.expected_accuracy >= plans.floor_accuracy]
+    middle = above_floor[len(above_floor) // 2]
     plan = runtime.plan_for_accuracy(middle.expected_accuracy)
-    cheaper = runtime.plan_for_alpha(min(1.0, middle.alpha + 0.05))
-    assert runtime.alpha_plans.alpha_for_accuracy(middle.expected_accuracy) == pytest.approx(middle.alpha)
+    alpha = middle.alpha / plans.end  # the table's α, as a share of the way to the floor
+    cheaper = runtime.plan_for_alpha(min(1.0, alpha + 0.05))
+    assert 0 < alpha < 1 and plans.alpha_for_accuracy(middle.expected_accuracy) == pytest.approx(alpha)
     assert plan is runtime.plan_for_setting(middle.setting) and cheaper is not plan
 
 

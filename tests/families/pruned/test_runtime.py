@@ -56,14 +56,15 @@ def test_selection_goes_to_mp_when_the_selector_says_hci(pruned):
 
 def test_fused_selector_agrees_with_the_separate_segments(pruned):
     runtime, images, labels = pruned
-    plan = runtime.plan_for_alpha(1.0)  # everything answered by AP
+    plan = runtime.fixed_plan(AP)  # everything answered by AP
     fused = [runtime.classify(image, plan).label for image in images]
     separate = [runtime.classify_by_segments(image, plan).label for image in images]
     assert np.mean(np.array(fused) == np.array(separate)) >= 0.97
 
 
-def test_alpha_moves_work_from_mp_to_ap(pruned):
-    runtime, images, labels = pruned
+def test_alpha_moves_work_from_mp_to_ap(pruned_bundle, pruned):
+    _, images, labels = pruned
+    runtime = open_runtime(pruned_bundle, floor="none")
     mp_share, macs = [], []
     for alpha in (0.0, 0.25, 0.5, 0.75, 1.0):
         plan = runtime.plan_for_alpha(alpha)
@@ -101,8 +102,8 @@ def test_run_names_the_route(pruned_bundle, tmp_path, digits, capsys):
     record = json.loads(capsys.readouterr().out)
     table = load_bundle(pruned_bundle).header.alpha_table
     assert record["exit_name"] in ("ap", "mp") and record["desired_accuracy"] == table.points[0].expected_accuracy
-    assert main(["run", pruned_bundle, str(path), "--alpha", "1", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["exit_name"] == "ap"  # α = 1: AP answers everything
+    assert main(["run", pruned_bundle, str(path), "--alpha", "1", "--json", "--floor", "none"]) == 0
+    assert json.loads(capsys.readouterr().out)["exit_name"] == "ap"  # α = 1 without a floor: AP answers everything
     assert main(["run", pruned_bundle, str(path), "--accuracy", "0.9"]) == 1
     assert "--accuracy applies to multi-exit bundles" in capsys.readouterr().err
 

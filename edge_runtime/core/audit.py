@@ -1,0 +1,82 @@
+"""The label-free audit: on a share of the inputs, the monolithic network runs too, and the runtime counts
+how often its answer agrees with the one given, against the α table's held-out agreement (the promise).
+
+A board never sees labels, so accuracy on drifted inputs cannot be known there; agreement with the full
+network (the accuracy given up for energy) can. Audited inputs are spread evenly (error diffusion, not
+chance): a rate of 2% audits input 50, 100, 150…
+
+Thread rules: one :class:`AgreementAudit` belongs to the inference thread; :meth:`snapshot` returns a
+plain dict that other threads (``/metrics``, ``/health``) may read.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+DEFAULT_AUDIT_RATE = 0.02
+WILSON_Z = 1.96  # 95%
+DEGRADED_POINTS = 1.0  # the interval's top more than this under the promise: degraded
+
+
+def wilson_interval(agreed: int, audited: int, z: float = WILSON_Z) -> tuple[float, float]:
+    """The Wilson score interval of ``agreed / audited`` ((0, 1) when nothing was audited)."""
+    if audited <= 0:
+        return 0.0, 1.0
+    p = agreed / audited
+    centre = p + z * z / (2 * audited)
+    spread = z * math.sqrt(p * (1 - p) / audited + z * z / (4 * audited * audited))
+    scale = 1 + z * z / audited
+    return max(0.0, (centre - spread) / scale), min(1.0, (centre + spread) / scale)
+
+
+class AgreementAudit:
+    """Which inputs to audit, and the running agreement with its interval.
+
+    Args:
+        rate: share of inputs audited, in [0, 1] (0: none).
+    """
+
+    def __init__(self, rate: float = DEFAULT_AUDIT_RATE) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"audit rate {rate}: expected a share in [0, 1]")
+        self.rate = rate
+        self._credit = 0.0
+        self.audited = 0
+        self.agreed = 0
+        self.promised_sum = 0.0  # Σ of the promise at each audited input's α (α may move under a battery)
+        self.promised_count = 0
+
+    def due(self) -> bool:
+        """Whether the next input is audited (call once per input)."""
+        self._credit += self.rate
+        if self._credit >= 1.0 - 1e-9:
+            self._credit -= 1.0
+            return True
+        return False
+
+    def record(self, agrees: bool, promise: float | None) -> None:
+        """One audited input: whether the answer given agrees with the monolithic network's, and the table's
+        agreement at the α it ran at (None: not known)."""
+        self.audited += 1
+        self.agreed += bool(agrees)
+        if promise is not None:
+            self.promised_sum += promise
+            self.promised_count += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The audit so far: ``audited``, ``agreement`` (estimate), ``low``/``high`` (95% Wilson), ``promise``
+        (mean table agreement over the audited inputs), ``status`` (``ok``, ``degraded``: the whole interval
+        more than a point under the promise, or ``unknown``)."""
+        low, high = wilson_interval(self.agreed, self.audited)
+        promise = self.promised_sum / self.promised_count if self.promised_count else None
+        if not self.audited or promise is None:
+            status = "unknown"
+        elif high < promise - DEGRADED_POINTS / 100.0:
+            status = "degraded"
+        else:
+            status = "ok"
+        return {"rate": self.rate, "audited": self.audited, "agreed": self.agreed,
+                "agreement": round(self.agreed / self.audited, 6) if self.audited else None,
+                "low": round(low, 6), "high": round(high, 6),
+                "promise": None if promise is None else round(promise, 6), "status": status}
