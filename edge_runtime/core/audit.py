@@ -27,7 +27,7 @@ def wilson_interval(agreed: int, audited: int, z: float = WILSON_Z) -> tuple[flo
     centre = p + z * z / (2 * audited)
     spread = z * math.sqrt(p * (1 - p) / audited + z * z / (4 * audited * audited))
     scale = 1 + z * z / audited
-    return max(0.0, (centre - spread) / scale), min(1.0, (centre + spread) / scale)
+    return max(0.0, min(p, (centre - spread) / scale)), min(1.0, max(p, (centre + spread) / scale))
 
 
 class AgreementAudit:

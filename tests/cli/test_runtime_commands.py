@@ -73,6 +73,44 @@ def test_run_not_an_image(digits_bundle, pngs, capsys):
     assert len(captured.out.strip().splitlines()) == 1  # the good image is still classified
 
 
+def test_run_audits_agreement_without_labels(digits_bundle, pngs, capsys):
+    """--audit 0.5: every second image also runs the monolithic network; its record carries the running
+    agreement, the table's promise at that α, and the MACs of both."""
+    from edge_runtime.registry import open_runtime
+
+    paths, _, _ = pngs
+    assert main(["run", digits_bundle, *paths, "--alpha", "0.6", "--json", "--audit", "0.5"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    audited = [r for r in records if "audit" in r]
+    assert [records.index(r) for r in audited] == [1, 3]
+    runtime = open_runtime(digits_bundle)
+    promise = runtime.alpha_plans.expected_agreement(0.6)
+    assert promise is not None and 0.5 < promise <= 1.0
+    last = audited[-1]["audit"]
+    assert last["audited"] == 2 and last["promise"] == pytest.approx(promise, abs=1e-6)
+    assert last["agreed"] == sum(r["audit"]["agrees"] for r in audited)
+    assert last["low"] <= last["agreement"] <= last["high"] and last["status"] in ("ok", "degraded")
+    full = runtime.bundle.full_macs
+    assert all(r["macs"] > full for r in audited) and all(r["macs"] < full for r in records if "audit" not in r)
+    assert main(["run", digits_bundle, *paths, "--alpha", "0.6"]) == 0
+    assert "audit: " not in capsys.readouterr().err  # the default 2% audits none of 4 images
+    assert main(["run", digits_bundle, *paths, "--alpha", "0.6", "--audit", "1"]) == 0
+    assert "audited answers agree with the monolithic network" in capsys.readouterr().err
+
+
+def test_floor_is_read_and_checked(digits_bundle, pngs, capsys):
+    paths, _, _ = pngs
+    assert main(["run", digits_bundle, paths[0], "--alpha", "1", "--json", "--floor", "0.9"]) == 0
+    at_floor = json.loads(capsys.readouterr().out)
+    assert at_floor["desired_accuracy"] >= 0.9 - 1e-6
+    assert main(["run", digits_bundle, paths[0], "--alpha", "1", "--json", "--floor", "none"]) == 0
+    cheapest = json.loads(capsys.readouterr().out)
+    assert cheapest["desired_accuracy"] < at_floor["desired_accuracy"] and cheapest["macs"] < at_floor["macs"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", digits_bundle, paths[0], "--floor", "95"])
+    assert exit_info.value.code == 2 and "an accuracy is a fraction" in capsys.readouterr().err
+
+
 def test_alpha_out_of_range_is_a_usage_error(digits_bundle, pngs, capsys):
     paths, _, _ = pngs
     with pytest.raises(SystemExit) as exit_info:
