@@ -13,6 +13,7 @@ import signal
 import threading
 from typing import Any
 
+from ..core.audit import DEFAULT_AUDIT_RATE
 from ..serve.http import MAX_CONNECTIONS, READ_TIMEOUT_S, parse_address
 from ..serve.service import Service
 from ..serve.systemd import unit_file
@@ -47,6 +48,10 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--results", metavar="FILE.jsonl", help="append every answer here, one JSON line each")
     serve.add_argument("--alpha", type=unit_interval, help=f"fixed α without --monitor (default {DEFAULT_ALPHA:g}: the "
                        "most accurate operating point at the least energy)")
+    serve.add_argument("--audit", type=unit_interval, default=DEFAULT_AUDIT_RATE, metavar="RATE",
+                       help="share of images also run through the monolithic network to count, without labels, how "
+                            "often the answer given agrees with it (default 0.02; 0: none): /health says 'degraded' when "
+                            "the agreement's 95%% interval is more than a point under the α table's promise")
     serve.add_argument("--queue", type=positive_int, default=32, help="images that may wait (default 32); beyond, "
                        "HTTP answers 503 with Retry-After and camera frames are dropped")
     serve.add_argument("--max-body", type=positive_float, default=10.0, metavar="MB",
@@ -79,7 +84,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     live = start_live_alpha(args, runtime)
     fixed = DEFAULT_ALPHA if args.alpha is None else args.alpha
     alpha = live if live is not None else FixedAlpha(fixed, runtime.plan_for_alpha(fixed))
-    service = Service(runtime, alpha, results=args.results, queue_size=args.queue, live=live)
+    service = Service(runtime, alpha, results=args.results, queue_size=args.queue, live=live,
+                      audit_rate=args.audit)
     stop = threading.Event()
     try:
         if args.http is None and not args.watch and not args.camera:

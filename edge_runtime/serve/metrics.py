@@ -26,5 +26,10 @@ class Metrics:
         self.answers = Counter("edge_answers", "Images answered, by where they left the network", ("route",),
                                registry=self.registry)
 
+        self.audited = Counter("edge_audited", "Images also run through the monolithic network, by whether the answer "
+                               "given agreed with it", ("agrees",), registry=self.registry)
+        self.agreement = Gauge("edge_agreement", "Audited agreement with the monolithic network: the estimate, its 95% "
+                               "interval (low, high) and the α table's promise", ("value",), registry=self.registry)
+
     def text(self) -> bytes:
         return generate_latest(self.registry)

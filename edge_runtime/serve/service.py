@@ -13,6 +13,7 @@ from typing import Any
 
 from .camera import CameraSource
 from .http import MAX_CONNECTIONS, READ_TIMEOUT_S, ClassifyServer, start_http
+from ..core.audit import DEFAULT_AUDIT_RATE
 from .metrics import Metrics
 from ..core.jsonl import JsonLines
 from .watch import FolderWatcher
@@ -25,13 +26,13 @@ class Service:
     """``runtime`` served with α from ``alpha`` (a :class:`~.worker.FixedAlpha` or a live monitor's)."""
 
     def __init__(self, runtime: Any, alpha: Any, *, results: str | None = None, queue_size: int = 32,
-                 live: Any = None) -> None:
+                 live: Any = None, audit_rate: float = DEFAULT_AUDIT_RATE) -> None:
         self.runtime = runtime
         self.alpha = alpha
         self.live = live
         self.metrics = Metrics()
         self.results = JsonLines(results) if results else None
-        self.worker = Worker(runtime, alpha, self.metrics, self.results, queue_size)
+        self.worker = Worker(runtime, alpha, self.metrics, self.results, queue_size, audit_rate)
         self.preprocessor = self.worker.pre
         self.sources: list[Any] = []
         self.http: ClassifyServer | None = None
@@ -69,7 +70,10 @@ class Service:
     def health(self) -> dict[str, Any]:
         point = self.alpha.current
         bundle = self.runtime.bundle
-        return {"status": "stopping" if self.worker.stopping else "ok", "bundle": bundle.path,
+        audit = self.worker.audit_snapshot
+        # degraded: the audited agreement's whole interval is more than a point under the α table's promise
+        status = "stopping" if self.worker.stopping else "degraded" if audit["status"] == "degraded" else "ok"
+        return {"status": status, "audit": audit, "bundle": bundle.path,
                 "family": bundle.family, "rule": getattr(self.runtime, "rule", "frontier"),
                 "alpha": round(point.alpha, 6), "soc": None if point.soc != point.soc else round(point.soc, 4),
                 "alpha_source": point.source, "served": self.worker.served,

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..core.preprocess import Preprocessor
 from ..power.live import AlphaReading
+from ..core.audit import DEFAULT_AUDIT_RATE, AgreementAudit
 from .metrics import Metrics
 from ..core.jsonl import JsonLines
 
@@ -57,8 +58,10 @@ class Worker:
     """
 
     def __init__(self, runtime: Any, alpha: Any, metrics: Metrics, results: JsonLines | None = None,
-                 queue_size: int = 32) -> None:
+                 queue_size: int = 32, audit_rate: float = DEFAULT_AUDIT_RATE) -> None:
         self.runtime = runtime
+        self.audit = AgreementAudit(audit_rate)
+        self.audit_snapshot: dict[str, Any] = self.audit.snapshot()  # replaced whole: any thread may read it
         self.alpha = alpha
         self.metrics = metrics
         self.results = results
@@ -134,24 +137,42 @@ class Worker:
         decision = self.runtime.classify(image, point.plan)
         latency_s = (time.perf_counter_ns() - start) * 1e-9
         where = self.runtime.describe(decision)
+        macs, audited = decision.macs, None
+        if self.audit.due():  # the monolithic network's answer too; its MACs count for this image
+            audited = self._audit(image, decision.label, point.alpha)
+            macs += self.runtime.bundle.full_macs
         record = {"source": job.source, "name": job.name, "label": self.runtime.bundle.labels[decision.label],
                   "class_index": decision.label, "confidence": round(decision.confidence, 6), **where,
-                  "macs": decision.macs, "latency_us": round(latency_s * 1e6, 2), "alpha": round(point.alpha, 6),
+                  "macs": macs, "latency_us": round(latency_s * 1e6, 2), "alpha": round(point.alpha, 6),
                   "soc": None if point.soc != point.soc else round(point.soc, 4), "alpha_source": point.source,
                   "t_wall": round(time.time(), 6), "wait_ms": round((time.monotonic() - job.queued_at) * 1e3, 3)}
+        if audited is not None:
+            record["audit"] = audited
         if self.results is not None:
             self.results.append(record)
         self.served += 1
         metrics = self.metrics
         metrics.requests.labels(job.source, "ok").inc()
         metrics.latency.observe(latency_s)
-        metrics.macs.inc(decision.macs)
+        metrics.macs.inc(macs)
         metrics.alpha.set(point.alpha)
         metrics.soc.set(point.soc)
         metrics.answers.labels(where["exit_name"]).inc()
         for observe in self.observers:
             observe(record)
         return record
+
+    def _audit(self, image: Any, label: int, alpha: float) -> dict[str, Any]:
+        """Run the monolithic network on ``image``, count whether it agrees with ``label``; the record's audit."""
+        agrees = self.runtime.classify_monolithic(image) == label
+        plans = getattr(self.runtime, "alpha_plans", None)
+        self.audit.record(agrees, plans.expected_agreement(alpha) if plans is not None else None)
+        snapshot = self.audit_snapshot = self.audit.snapshot()
+        self.metrics.audited.labels("yes" if agrees else "no").inc()
+        for name in ("agreement", "low", "high", "promise"):
+            value = snapshot[name]
+            self.metrics.agreement.labels(name).set(float("nan") if value is None else value)
+        return {"agrees": bool(agrees), **snapshot}
 
     @staticmethod
     def _finish(job: Job, record: dict[str, Any] | None, error: str | None) -> None:

@@ -61,12 +61,39 @@ def test_classify_health_and_metrics_over_http(service, digits):
     health = json.loads(body)
     assert status == 200 and health["status"] == "ok" and health["served"] == 5 and health["refused"] == 0
     assert health["bundle"] == service.runtime.bundle.path and health["uptime_s"] > 0
+    assert health["audit"]["audited"] == 0 and health["audit"]["status"] == "unknown"  # 2% of 5 images: none yet
     status, headers, body = request(server, "GET", "/metrics")
     text = body.decode()
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
     assert 'edge_requests_total{outcome="ok",source="http"} 5.0' in text and "edge_inference_seconds_bucket" in text
     with open(service.results.path) as f:
         assert len(f.read().splitlines()) == 5
+
+
+def test_health_is_degraded_when_audited_agreement_breaks_the_promise(digits_bundle, digits):
+    """Noise instead of digits, at the cheapest point (no floor): the input exit and the monolithic network
+    rarely agree, far under the agreement the α table promises for clean digits; /health says so."""
+    from edge_runtime.registry import open_runtime
+
+    runtime = open_runtime(digits_bundle, floor="none")
+    promise = runtime.alpha_plans.expected_agreement(1.0)
+    service = Service(runtime, FixedAlpha(1.0, runtime.plan_for_alpha(1.0)), queue_size=4, audit_rate=1.0)
+    server = service.add_http(("127.0.0.1", 0), 10_000_000, 1_000_000)
+    service.start()
+    try:
+        noise = np.random.default_rng(0).integers(0, 256, size=(40, 8, 8, 1), dtype=np.uint8)
+        for pixels in noise:
+            status, _, body = request(server, "POST", "/classify", png(pixels))
+            assert status == 200 and "agrees" in json.loads(body)["audit"]
+        health = json.loads(request(server, "GET", "/health")[2])
+        metrics = request(server, "GET", "/metrics")[2].decode()
+    finally:
+        service.stop()
+    audit = health["audit"]
+    assert audit["audited"] == 40 and audit["promise"] == pytest.approx(promise, abs=1e-6)
+    assert audit["high"] < promise - 0.01 and health["status"] == audit["status"] == "degraded"
+    assert f'edge_agreement{{value="promise"}} {audit["promise"]}' in metrics
+    assert f'edge_audited_total{{agrees="yes"}} {float(audit["agreed"])}' in metrics
 
 
 def test_bad_requests_get_a_json_error_and_the_service_keeps_serving(service, digits):
