@@ -71,3 +71,16 @@ def test_a_benchmark_bundle_is_built_without_writing_to_stdout(tmp_path, monkeyp
     captured = capfd.readouterr()
     assert os.path.isfile(os.path.join(bundle, "manifest.json")) and bundle.startswith(str(tmp_path))
     assert captured.out == "" and "exit_0" in captured.err
+
+
+def test_bench_audit_sees_drift_without_labels(digits_bundle, capsys):
+    """Blurred and noisy copies of the test split agree less with the monolithic network than clean ones."""
+    from tools import bench_audit
+
+    assert bench_audit.main([digits_bundle, "--alphas", "0.5", "--json"]) == 0
+    rows = {row["inputs"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    assert set(rows) == {"as captured", "sensor noise", "under-exposed, low contrast", "out of focus"}
+    clean = rows["as captured"]
+    assert clean["audited"] == 359 and clean["promise"] is not None
+    assert clean["low"] <= clean["agreement"] <= clean["high"]
+    assert min(rows["sensor noise"]["agreement"], rows["out of focus"]["agreement"]) < clean["agreement"]
