@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from ..core.adapt import PromiseKeeper
 from ..core.audit import DEFAULT_AUDIT_RATE, AgreementAudit
 from ..core.jsonl import JsonLines
 from ..core.preprocess import Preprocessor
@@ -32,6 +33,9 @@ def add_parser(sub: Any) -> None:
                      help="share of inputs also run through the monolithic network to count, without labels, how often "
                           "the answer given agrees with it (default 0.02, spread evenly; 0: none); each record carries "
                           "the running agreement and its 95%% interval against the α table's promise")
+    run.add_argument("--adapt", action="store_true",
+                     help="when the audit says the promise is broken, stop using the α table's cheaper points until "
+                          "the audited inputs agree as promised again (said once on stderr per change)")
     run.add_argument("--trace", metavar="FILE.jsonl", help="append an event per inference (monotonic and wall "
                      "time, exit or route, α, state of charge) to draw over a power capture (edge-capture --events)")
     add_monitor_options(run)
@@ -41,6 +45,8 @@ def add_parser(sub: Any) -> None:
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.monitor and (args.alpha is not None or args.accuracy is not None):
         parser.error("--monitor sets α from the battery: drop --alpha/--accuracy")
+    if args.adapt and args.audit == 0:
+        parser.error("--adapt keeps the promise from audited inputs: --audit must be above 0")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -73,6 +79,9 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
     pre = Preprocessor(bundle.input, runtime.input_quantization, args.max_pixels)
     trace = JsonLines(args.trace, "--trace") if args.trace else None
     audit = AgreementAudit(args.audit)
+    keeper = None
+    if args.adapt and plans is not None:
+        keeper = PromiseKeeper(runtime, audit, lambda line: print(f"warning: {line}", file=sys.stderr))
     failures = 0
     if not args.json:
         print(f"# {_aim_text(args, runtime, live, alpha, desired)}; routes {', '.join(runtime.route_names)}",
@@ -89,9 +98,12 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
         start = time.perf_counter_ns()
         if live is not None:
             point = live.current
-            decision = runtime.classify(image, point.plan)
+            current = point.plan
         else:
-            decision = runtime.classify(image, plan)
+            current = plan
+        if keeper is not None and keeper.capped:  # the cap moved: plans built before it would ignore it
+            current = runtime.plan_for_alpha(point.alpha if live is not None else alpha)
+        decision = runtime.classify(image, current)
         latency_us = (time.perf_counter_ns() - start) / 1000.0
         if live is not None:
             alpha = round(point.alpha, 6)
@@ -100,10 +112,14 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
         where = runtime.describe(decision)
         macs = decision.macs
         if audit.due():  # the monolithic network's answer too: its MACs are this input's
-            agrees = runtime.classify_monolithic(image) == decision.label
+            reference = runtime.classify_monolithic(image)
+            agrees = reference == decision.label
             audit.record(agrees, plans.expected_agreement(alpha) if plans is not None and alpha is not None else None)
             macs += bundle.full_macs
             extra["audit"] = {"agrees": bool(agrees), **audit.snapshot()}
+            if keeper is not None:
+                keeper.observe(image, reference, alpha)
+                extra["audit"]["cap"] = plans.cap
         record = {
             "image": path, "label": bundle.labels[decision.label], "class_index": decision.label,
             "confidence": round(decision.confidence, 6), "exit": where["exit"], "exit_name": where["exit_name"],

@@ -52,6 +52,9 @@ def add_parser(sub: Any) -> None:
                        help="share of images also run through the monolithic network to count, without labels, how "
                             "often the answer given agrees with it (default 0.02; 0: none): /health says 'degraded' when "
                             "the agreement's 95%% interval is more than a point under the α table's promise")
+    serve.add_argument("--adapt", action="store_true",
+                       help="when the audit says the promise is broken, stop using the α table's cheaper points until "
+                            "the audited images agree as promised again (one log line per change)")
     serve.add_argument("--queue", type=positive_int, default=32, help="images that may wait (default 32); beyond, "
                        "HTTP answers 503 with Retry-After and camera frames are dropped")
     serve.add_argument("--max-body", type=positive_float, default=10.0, metavar="MB",
@@ -70,6 +73,8 @@ def add_parser(sub: Any) -> None:
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.monitor and args.alpha is not None:
         parser.error("--monitor sets α from the battery: drop --alpha")
+    if args.adapt and args.audit == 0:
+        parser.error("--adapt keeps the promise from audited images: --audit must be above 0")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -85,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     fixed = DEFAULT_ALPHA if args.alpha is None else args.alpha
     alpha = live if live is not None else FixedAlpha(fixed, runtime.plan_for_alpha(fixed))
     service = Service(runtime, alpha, results=args.results, queue_size=args.queue, live=live,
-                      audit_rate=args.audit)
+                      audit_rate=args.audit, adapt=args.adapt)
     stop = threading.Event()
     try:
         if args.http is None and not args.watch and not args.camera:

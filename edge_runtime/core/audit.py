@@ -47,6 +47,11 @@ class AgreementAudit:
         self.promised_sum = 0.0  # Σ of the promise at each audited input's α (α may move under a battery)
         self.promised_count = 0
 
+    def restart(self) -> None:
+        """Forget the counts (the plan changed: the interval must be the new plan's); the spacing goes on."""
+        self.audited = self.agreed = self.promised_count = 0
+        self.promised_sum = 0.0
+
     def due(self) -> bool:
         """Whether the next input is audited (call once per input)."""
         self._credit += self.rate

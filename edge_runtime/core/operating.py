@@ -60,7 +60,18 @@ class AlphaPlans:
         self._plan_for_setting = plan_for_setting
         self._plans: list[Any] = [None] * len(table.points)
         self._mixes: dict[float, Mix] = {}
+        self.cap = 1.0  # the largest table α used (--adapt lowers it while the promise is broken)
         self.set_floor(floor or Floor())
+
+    def set_cap(self, table_alpha: float) -> None:
+        """Use no table α above ``table_alpha`` (set-up, or the inference thread): plans and expectations
+        follow; the promise (:meth:`expected_agreement`) stays the table's at α."""
+        self.cap = min(max(table_alpha, 0.0), 1.0)
+        self._mixes = {}
+
+    def table_alpha(self, alpha: float) -> float:
+        """The table's α that α runs at: α scaled onto [0, end] by the floor, then capped."""
+        return min(check_unit_interval("alpha", alpha) * self.end, self.cap)
 
     def set_floor(self, floor: Floor) -> None:
         """End α at ``floor``: :attr:`end` becomes the table's α where it expects the floor's accuracy."""
@@ -78,7 +89,7 @@ class AlphaPlans:
     def plan(self, alpha: float) -> Any:
         """The plan for α. The same α gives the same :class:`Mix`, so asking per input still mixes evenly."""
         alpha = check_unit_interval("alpha", alpha)
-        i, share = locate(self.alphas, alpha * self.end)
+        i, share = locate(self.alphas, self.table_alpha(alpha))
         if share <= 0.0:
             return self._row_plan(i)
         mix = self._mixes.get(alpha)
@@ -91,7 +102,7 @@ class AlphaPlans:
     def expected(self, alpha: float) -> tuple[float, float]:
         """(cost per input, accuracy) the table expects at α, interpolated as the mix gives them; the accuracy is
         the fit's held-out estimate, which falls steadily with α and is never under the floor."""
-        i, share = locate(self.alphas, check_unit_interval("alpha", alpha) * self.end)
+        i, share = locate(self.alphas, self.table_alpha(alpha))
         row = self.table.points[i]
         if share <= 0.0:
             return row.cost, row.expected_accuracy

@@ -26,13 +26,13 @@ class Service:
     """``runtime`` served with α from ``alpha`` (a :class:`~.worker.FixedAlpha` or a live monitor's)."""
 
     def __init__(self, runtime: Any, alpha: Any, *, results: str | None = None, queue_size: int = 32,
-                 live: Any = None, audit_rate: float = DEFAULT_AUDIT_RATE) -> None:
+                 live: Any = None, audit_rate: float = DEFAULT_AUDIT_RATE, adapt: bool = False) -> None:
         self.runtime = runtime
         self.alpha = alpha
         self.live = live
         self.metrics = Metrics()
         self.results = JsonLines(results) if results else None
-        self.worker = Worker(runtime, alpha, self.metrics, self.results, queue_size, audit_rate)
+        self.worker = Worker(runtime, alpha, self.metrics, self.results, queue_size, audit_rate, adapt)
         self.preprocessor = self.worker.pre
         self.sources: list[Any] = []
         self.http: ClassifyServer | None = None

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..core.preprocess import Preprocessor
 from ..power.live import AlphaReading
+from ..core.adapt import PromiseKeeper
 from ..core.audit import DEFAULT_AUDIT_RATE, AgreementAudit
 from .metrics import Metrics
 from ..core.jsonl import JsonLines
@@ -58,9 +59,11 @@ class Worker:
     """
 
     def __init__(self, runtime: Any, alpha: Any, metrics: Metrics, results: JsonLines | None = None,
-                 queue_size: int = 32, audit_rate: float = DEFAULT_AUDIT_RATE) -> None:
+                 queue_size: int = 32, audit_rate: float = DEFAULT_AUDIT_RATE, adapt: bool = False) -> None:
         self.runtime = runtime
         self.audit = AgreementAudit(audit_rate)
+        self.keeper = (PromiseKeeper(runtime, self.audit, log.warning)
+                       if adapt and getattr(runtime, "alpha_plans", None) is not None else None)
         self.audit_snapshot: dict[str, Any] = self.audit.snapshot()  # replaced whole: any thread may read it
         self.alpha = alpha
         self.metrics = metrics
@@ -134,7 +137,10 @@ class Worker:
         point = self.alpha.current
         image = self.pre.from_pixels(job.pixels)
         start = time.perf_counter_ns()
-        decision = self.runtime.classify(image, point.plan)
+        plan = point.plan
+        if self.keeper is not None and self.keeper.capped:  # the cap moved: plans built before it would ignore it
+            plan = self.runtime.plan_for_alpha(point.alpha)
+        decision = self.runtime.classify(image, plan)
         latency_s = (time.perf_counter_ns() - start) * 1e-9
         where = self.runtime.describe(decision)
         macs, audited = decision.macs, None
@@ -164,10 +170,15 @@ class Worker:
 
     def _audit(self, image: Any, label: int, alpha: float) -> dict[str, Any]:
         """Run the monolithic network on ``image``, count whether it agrees with ``label``; the record's audit."""
-        agrees = self.runtime.classify_monolithic(image) == label
+        reference = self.runtime.classify_monolithic(image)
+        agrees = reference == label
         plans = getattr(self.runtime, "alpha_plans", None)
         self.audit.record(agrees, plans.expected_agreement(alpha) if plans is not None else None)
+        if self.keeper is not None:
+            self.keeper.observe(image, reference, alpha)
         snapshot = self.audit_snapshot = self.audit.snapshot()
+        if self.keeper is not None:
+            snapshot["cap"] = plans.cap
         self.metrics.audited.labels("yes" if agrees else "no").inc()
         for name in ("agreement", "low", "high", "promise"):
             value = snapshot[name]

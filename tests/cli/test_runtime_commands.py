@@ -98,6 +98,33 @@ def test_run_audits_agreement_without_labels(digits_bundle, pngs, capsys):
     assert "audited answers agree with the monolithic network" in capsys.readouterr().err
 
 
+def test_adapt_stops_using_points_whose_answers_no_longer_agree(digits_bundle, tmp_path, capsys):
+    """Noise at the cheapest point: the input exit agrees with the monolithic network far less than the table
+    promised on clean digits. With --adapt, after the audit says so, inputs run further and agree more."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(160):
+        path = str(tmp_path / f"noise{i:03d}.png")
+        Image.fromarray(rng.integers(0, 256, size=(8, 8), dtype=np.uint8), mode="L").save(path)
+        paths.append(path)
+    common = ["run", digits_bundle, *paths, "--alpha", "1", "--floor", "none", "--audit", "1", "--json"]
+    assert main(common) == 0
+    plain = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert plain[-1]["audit"]["status"] == "degraded"
+    assert main(common + ["--adapt"]) == 0
+    captured = capsys.readouterr()
+    adapted = [json.loads(line) for line in captured.out.splitlines()]
+    assert captured.err.count("inputs now run at least to the α table's point") == 1
+    changed = next(i for i, r in enumerate(adapted) if r["audit"]["cap"] < 1.0)
+    assert 29 <= changed < 100  # not before 30 audited inputs
+    after, before = adapted[changed + 1:], plain[changed + 1:]
+    assert np.mean([r["audit"]["agrees"] for r in after]) > np.mean([r["audit"]["agrees"] for r in before]) + 0.1
+    assert np.mean([r["macs"] for r in after]) > np.mean([r["macs"] for r in before])  # agreement costs energy
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", digits_bundle, paths[0], "--adapt", "--audit", "0"])
+    assert exit_info.value.code == 2
+
+
 def test_floor_is_read_and_checked(digits_bundle, pngs, capsys):
     paths, _, _ = pngs
     assert main(["run", digits_bundle, paths[0], "--alpha", "1", "--json", "--floor", "0.9"]) == 0

@@ -96,6 +96,31 @@ def test_health_is_degraded_when_audited_agreement_breaks_the_promise(digits_bun
     assert f'edge_audited_total{{agrees="yes"}} {float(audit["agreed"])}' in metrics
 
 
+def test_adapt_moves_the_cap_while_serving(digits_bundle, caplog):
+    """The same noise with adapt on: after 30 audited images the service stops using the cheapest points,
+    logs it once, and /health's audit carries the cap."""
+    import logging
+
+    from edge_runtime.registry import open_runtime
+
+    runtime = open_runtime(digits_bundle, floor="none")
+    service = Service(runtime, FixedAlpha(1.0, runtime.plan_for_alpha(1.0)), queue_size=4, audit_rate=1.0,
+                      adapt=True)
+    server = service.add_http(("127.0.0.1", 0), 10_000_000, 1_000_000)
+    service.start()
+    try:
+        noise = np.random.default_rng(0).integers(0, 256, size=(60, 8, 8, 1), dtype=np.uint8)
+        with caplog.at_level(logging.WARNING, logger="edge_runtime.serve.worker"):
+            records = [json.loads(request(server, "POST", "/classify", png(p))[2]) for p in noise]
+        health = json.loads(request(server, "GET", "/health")[2])
+    finally:
+        service.stop()
+    assert [r["audit"]["cap"] < 1.0 for r in records].index(True) == 29
+    assert health["audit"]["cap"] < 1.0 and health["audit"]["audited"] < 60  # restarted at the change
+    assert sum("inputs now run at least to" in m for m in caplog.messages) == 1
+    assert np.mean([r["macs"] for r in records[30:]]) > np.mean([r["macs"] for r in records[:29]])
+
+
 def test_bad_requests_get_a_json_error_and_the_service_keeps_serving(service, digits):
     server = service.add_http(("127.0.0.1", 0), 50_000, 10_000)
     service.start()
