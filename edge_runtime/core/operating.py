@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .audit import wilson_interval
 from .floor import Floor
 from .frontier import locate
 from .manifest import AlphaTable
@@ -122,10 +123,28 @@ class AlphaPlans:
         nxt = self.table.points[i + 1].agreement
         return None if nxt is None else row.agreement + share * (nxt - row.agreement)
 
+    def held_out(self, alpha: float) -> tuple[float, float, float]:
+        """(accuracy as counted on the held-out split, its 95% Wilson interval's low and high) at α: what the table
+        can honestly promise for inputs like the held-out ones."""
+        i, share = locate(self.alphas, self.table_alpha(alpha))
+        counted = self.table.points[i].accuracy
+        if share > 0.0:
+            counted += share * (self.table.points[i + 1].accuracy - counted)
+        low, high = wilson_interval(counted * self.table.held_out_samples, self.table.held_out_samples)
+        return counted, low, high
+
     def sweep(self, count: int) -> list[tuple[dict[str, Any], Any]]:
         """(row fields, plan) at ``count`` evenly spaced α from 0 to 1: what every family's eval sweeps."""
         alphas = [round(i / max(count - 1, 1), 4) for i in range(count)]
-        return [({"alpha": a, "expected_accuracy": round(self.expected(a)[1], 6)}, self.plan(a)) for a in alphas]
+        rows = []
+        for a in alphas:
+            counted, low, high = self.held_out(a)
+            agreement = self.expected_agreement(a)
+            rows.append(({"alpha": a, "expected_accuracy": round(self.expected(a)[1], 6),
+                          "held_out_accuracy": round(counted, 6), "held_out_low": round(low, 6),
+                          "held_out_high": round(high, 6),
+                          "expected_agreement": None if agreement is None else round(agreement, 6)}, self.plan(a)))
+        return rows
 
     def alpha_within_loss(self, points: float) -> float:
         """The largest α whose expected accuracy is at most ``points`` (percentage points) below α = 0's."""

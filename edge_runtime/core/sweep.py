@@ -109,3 +109,15 @@ def knob_line(knob: dict[str, Any] | None, reference: str) -> str | None:
     step = knob["max_step_of_range"]
     return (f"over α = 0, 0.1 … 1: MACs rise at most {knob['max_rise_of_monolithic']:.1%} of the {reference}; the "
             f"largest 0.1 step moves {'-' if step is None else f'{step:.0%}'} of the range")
+
+
+def promise_line(rows: Sequence[dict[str, Any]]) -> str | None:
+    """eval's line on the table's promise: at how many α the test accuracy fell inside the held-out count's 95%
+    interval, and how far the fitted expectation ran over the count (None for rows without the interval)."""
+    rows = [r for r in rows if r.get("held_out_low") is not None]
+    if not rows:
+        return None
+    inside = sum(r["held_out_low"] <= r["accuracy"] <= r["held_out_high"] for r in rows)
+    over = max(r["expected_accuracy"] - r["held_out_accuracy"] for r in rows)
+    return (f"test accuracy inside the held-out count's 95% interval at {inside} of {len(rows)} α; the fitted "
+            f"expectation runs at most {max(over, 0.0) * 100:.2f} points over the held-out count")

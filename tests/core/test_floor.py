@@ -75,3 +75,16 @@ def test_both_ends_are_said():
     assert "the cheapest point, under it, expects 90.00% at 11.1% of the cost" in text
     assert "α = 1 expects 90.00% at 11.1% of the cost, the cheapest point (floor: none" in describe_ends(
         plans(Floor()).table, Floor(), 9.0)
+
+
+def test_the_sweep_states_the_held_out_interval_and_the_promise_line_counts_it():
+    from edge_runtime.core.sweep import promise_line
+
+    rows = [fields for fields, _ in plans(Floor(points=2.0)).sweep(3)]
+    first = rows[0]
+    assert first["held_out_accuracy"] == pytest.approx(0.99)  # counted: 99 of 100
+    assert first["held_out_low"] < 0.99 < first["held_out_high"] and first["held_out_low"] == pytest.approx(0.9455, abs=1e-3)
+    assert first["expected_agreement"] is None  # a table made without agreement
+    measured = [dict(r, accuracy=a) for r, a in zip(rows, (0.985, 0.90, 0.975))]
+    assert promise_line(measured).startswith("test accuracy inside the held-out count's 95% interval at 2 of 3 α")
+    assert promise_line([{"alpha": 0.0, "accuracy": 0.9}]) is None

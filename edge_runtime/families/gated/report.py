@@ -6,7 +6,7 @@ from typing import Any
 
 from ...core.bundle import Bundle
 from ...core.plots import plot_accuracy_vs_saving, pyplot, save_atomic
-from ...core.sweep import knob_line
+from ...core.sweep import knob_line, promise_line
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -21,6 +21,9 @@ def format_report(report: dict[str, Any]) -> str:
     knob = knob_line(report.get("knob"), "ungated network")
     if knob:
         lines.append(knob)
+    promise = promise_line(report["rows"])
+    if promise:
+        lines.append(promise)
     lines.append("")
     lines.append(f"ungated int8 network: accuracy {mono['accuracy']:.4f}  {mono['macs']:>11,d} MACs  {mono['latency_us']:8.1f} µs")
     every = report["every_block"]

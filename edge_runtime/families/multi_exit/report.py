@@ -7,7 +7,7 @@ from typing import Any
 from ...core.bundle import Bundle
 from ...core.live_pass import format_live
 from ...core.plots import pyplot, save_atomic
-from ...core.sweep import knob_line
+from ...core.sweep import knob_line, promise_line
 
 
 RULE_TITLES = {"frontier": "α table (held-out frontier)", "frontier_macs": "α table on MACs (as converted)",
@@ -54,6 +54,9 @@ def format_report(report: dict[str, Any]) -> str:
         knob = knob_line(result.get("knob"), "monolithic")
         if knob:
             lines.append("  " + knob)
+        promise = promise_line(result["rows"])
+        if promise:
+            lines.append("  " + promise)
         lines.append("")
     for f in report["fixed_depth"]:
         lines.append(f"fixed depth {f['exit']:>8}: accuracy {f['accuracy']:.4f}  {f['macs']:>11,d} MACs  {f['latency_us']:8.1f} µs")

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...core.bundle import Bundle
 from ...core.plots import plot_accuracy_vs_saving, pyplot, save_atomic
-from ...core.sweep import knob_line
+from ...core.sweep import knob_line, promise_line
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -22,6 +22,9 @@ def format_report(report: dict[str, Any]) -> str:
     knob = knob_line(report.get("knob"), "original")
     if knob:
         lines.append(knob)
+    promise = promise_line(report["rows"])
+    if promise:
+        lines.append(promise)
     lines.append("")
     for name in ("ap_only", "mp_only"):
         r = report[name]
