@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edge_runtime.core.audit import DEFAULT_AUDIT_RATE, AgreementAudit, describe_audit
 from edge_runtime.core.plots import pyplot, save_atomic
 from edge_runtime.power.live import LiveAlpha
 from edge_runtime.power.policies import Linear, policy_for_runtime
@@ -84,12 +85,13 @@ def _drain(battery: SimulatedBattery, power_w: float, images: list[np.ndarray], 
 def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray, *,
                      policy_spec: str = "linear", monitor_name: str = "adafruit-ina219-sketch",
                      battery_name: str = "liion-1s-pisugar", board_name: str = "raspberry-pi-4",
-                     charge_s: float = 4.0, interval_s: float = 0.02,
+                     charge_s: float = 4.0, interval_s: float = 0.02, audit_rate: float = DEFAULT_AUDIT_RATE,
                      say: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict[str, Any]:
     """Drain the same simulated battery with the adaptive runtime and with the fixed full model.
 
     ``charge_s`` sets the capacity: the energy the fixed model's inferences spend in that many
-    seconds of compute.
+    seconds of compute. ``audit_rate`` of the adaptive run's images also run the monolithic network (the
+    label-free audit, :mod:`edge_runtime.core.audit`), and their time is charged to the battery.
     """
     monitor = load_profile(monitor_name, "monitor")
     board: BoardProfile = load_profile(board_name, "board")
@@ -108,6 +110,7 @@ def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray,
     fixed_result = _drain(fixed_battery, power_w, images, labels, fixed, say, "fixed")
 
     say("adaptive (α from the battery, read back through the monitor):")
+    audit = AgreementAudit(audit_rate)
     battery = SimulatedBattery(battery_profile, capacity_j=capacity_j)
     with tempfile.TemporaryDirectory(prefix="edge-demo-") as folder:
         link = os.path.join(folder, "ttyMONITOR")
@@ -122,9 +125,14 @@ def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray,
             if not live.wait_first(5.0):
                 say("  warning: no reading from the emulated monitor yet")
 
+            plans = getattr(runtime, "alpha_plans", None)
+
             def adaptive(i: int, image: np.ndarray) -> tuple[int, int, float]:
                 point = live.current
                 decision = runtime.classify(image, point.plan)
+                if audit.due():
+                    audit.record(runtime.classify_monolithic(image) == decision.label,
+                                 plans.expected_agreement(point.alpha) if plans is not None else None)
                 return decision.label, runtime.route_names.index(decision.answered_by), point.alpha
 
             adaptive_result = _drain(battery, power_w, images, labels, adaptive, say, "adaptive")
@@ -133,7 +141,8 @@ def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray,
             emulator.stop()
     ratio = adaptive_result["images"] / max(fixed_result["images"], 1)
     return {
-        "adaptive": {**adaptive_result, "monitor_samples": live.samples, "monitor_gaps": dict(live.gaps)},
+        "adaptive": {**adaptive_result, "monitor_samples": live.samples, "monitor_gaps": dict(live.gaps),
+                     "audit": audit.snapshot()},
         "fixed": fixed_result,
         "images_ratio": ratio,
         "accuracy_change_points": 100.0 * (adaptive_result["accuracy"] - fixed_result["accuracy"]),
@@ -149,6 +158,7 @@ def format_battery_report(report: dict[str, Any]) -> str:
              f"  adaptive         : {a['images']:>9,d} images, accuracy {a['accuracy']:.2%}",
              f"  → {report['images_ratio']:.2f}× the images per charge, accuracy {report['accuracy_change_points']:+.2f} "
              f"points; the monitor gave {a['monitor_samples']} readings",
+             f"  {describe_audit(a['audit'])}" if "audit" in a else "",
              "", f"  {'charge':>11} {'images':>9} {'mean α':>7} {'mean exit':>9} {'accuracy':>9}"]
     for band in a["bands"]:
         lines.append(f"  {band['soc_from']:>4.0%} → {band['soc_to']:<4.0%} {band['images']:>9,d} {band['mean_alpha']:7.3f} "

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from ..core.adapt import PromiseKeeper
-from ..core.audit import DEFAULT_AUDIT_RATE, AgreementAudit
+from ..core.audit import DEFAULT_AUDIT_RATE, AgreementAudit, describe_audit
 from ..core.jsonl import JsonLines
 from ..core.preprocess import Preprocessor
 from ..errors import EdgeRuntimeError, InputError
@@ -141,16 +141,8 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
     if trace is not None:
         trace.close()
     if audit.audited and not args.json:
-        print(f"# {audit_text(audit.snapshot())}", file=sys.stderr)
+        print(f"# {describe_audit(audit.snapshot())}", file=sys.stderr)
     return 1 if failures else 0
-
-
-def audit_text(snapshot: dict[str, Any]) -> str:
-    """One line for people: the audited agreement, its interval, the promise and the status."""
-    promise = "no promise in this bundle" if snapshot["promise"] is None else f"promised {snapshot['promise']:.2%}"
-    return (f"audit: {snapshot['agreed']}/{snapshot['audited']} audited answers agree with the monolithic network "
-            f"({snapshot['agreement']:.2%}, 95% interval {snapshot['low']:.2%}–{snapshot['high']:.2%}; {promise}): "
-            f"{snapshot['status']}")
 
 
 def _aim_text(args: argparse.Namespace, runtime: Any, live: Any, alpha: float | None, desired: float | None) -> str:

@@ -85,3 +85,13 @@ class AgreementAudit:
                 "agreement": round(self.agreed / self.audited, 6) if self.audited else None,
                 "low": round(low, 6), "high": round(high, 6),
                 "promise": None if promise is None else round(promise, 6), "status": status}
+
+
+def describe_audit(snapshot: dict[str, Any]) -> str:
+    """One line for people: the audited agreement, its interval, the promise and the status."""
+    if not snapshot["audited"]:
+        return f"audit: nothing audited yet (rate {snapshot['rate']:g})"
+    promise = "no promise in this bundle" if snapshot["promise"] is None else f"promised {snapshot['promise']:.2%}"
+    return (f"audit: {snapshot['agreed']}/{snapshot['audited']} audited answers agree with the monolithic network "
+            f"({snapshot['agreement']:.2%}, 95% interval {snapshot['low']:.2%}–{snapshot['high']:.2%}; {promise}): "
+            f"{snapshot['status']}")
