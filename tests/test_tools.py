@@ -74,13 +74,16 @@ def test_a_benchmark_bundle_is_built_without_writing_to_stdout(tmp_path, monkeyp
 
 
 def test_bench_audit_sees_drift_without_labels(digits_bundle, capsys):
-    """Blurred and noisy copies of the test split agree less with the monolithic network than clean ones."""
+    """Blurred and noisy copies of the test split agree less with the monolithic network than clean ones, and
+    with every input audited the audit's estimate is the delivered agreement."""
     from tools import bench_audit
 
-    assert bench_audit.main([digits_bundle, "--alphas", "0.5", "--json"]) == 0
-    rows = {row["inputs"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
-    assert set(rows) == {"as captured", "sensor noise", "under-exposed, low contrast", "out of focus"}
-    clean = rows["as captured"]
-    assert clean["audited"] == 359 and clean["promise"] is not None
-    assert clean["low"] <= clean["agreement"] <= clean["high"]
-    assert min(rows["sensor noise"]["agreement"], rows["out of focus"]["agreement"]) < clean["agreement"]
+    assert bench_audit.main([digits_bundle, "--points", "2", "--audit", "1", "--json"]) == 0
+    shifts = json.loads(capsys.readouterr().out)["shifts"]
+    assert set(shifts) == {"as captured", "sensor noise", "under-exposed, low contrast", "out of focus", "moved camera"}
+    clean = shifts["as captured"]["rows"][-1]
+    assert clean["audited"] == 359 and clean["expected_agreement"] is not None
+    assert clean["estimated_agreement"] == pytest.approx(clean["agreement"])
+    assert shifts["as captured"]["verdict"]["interval_holds_delivered"] == 2
+    drifted = [shifts[name]["rows"][-1]["agreement"] for name in ("sensor noise", "out of focus", "moved camera")]
+    assert min(drifted) < clean["agreement"]

@@ -10,11 +10,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..core.audit import DEFAULT_AUDIT_RATE
 from ..core.live_pass import evaluate_live, format_live
+from ..core.stream_eval import format_stream, stream_rows
 from ..core.preprocess import DEFAULT_MAX_PIXELS
-from ..errors import InputError
+from ..errors import EdgeRuntimeError, InputError
 from ..registry import FAMILIES
-from .arg_types import positive_int
+from .arg_types import positive_int, unit_interval
 from .common import add_runtime_options, load_test_split, open_from_args
 from .monitor_options import add_monitor_options, start_live_alpha
 
@@ -26,17 +28,33 @@ def add_parser(sub: Any) -> None:
     add_runtime_options(ev)
     ev.add_argument("--dataset", required=True, help="'digits', a .npz (x_test, y_test used) or an image folder")
     ev.add_argument("--plot", metavar="FILE.png", help="draw the family's figures to this PNG")
-    ev.add_argument("--points", type=positive_int, default=21,
-                    help="evenly spaced α values in each rule's sweep (default 21: every 0.05); the merkel sweep adds "
-                         "half as many placed by eq. 7")
+    ev.add_argument("--points", type=positive_int,
+                    help="evenly spaced α values in each rule's sweep (default 21: every 0.05; with --stream 11); the "
+                         "merkel sweep adds half as many placed by eq. 7")
+    ev.add_argument("--stream", action="store_true",
+                    help="replay the test split in order at each α as a board would see it, with the label-free audit "
+                         "(--audit, --adapt) running: delivered accuracy and agreement beside the table's promises and "
+                         "the audit's estimate")
+    ev.add_argument("--audit", type=unit_interval, default=DEFAULT_AUDIT_RATE, metavar="RATE",
+                    help="with --stream: share of inputs audited against the monolithic network (default 0.02)")
+    ev.add_argument("--adapt", action="store_true", help="with --stream: keep the promise as run --adapt does")
     ev.add_argument("--limit", type=positive_int, help="use only the first N test images")
     add_monitor_options(ev)
-    ev.set_defaults(handler=cmd_eval)
+    ev.set_defaults(handler=cmd_eval, check=check)
+
+
+def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if (args.adapt or args.audit != DEFAULT_AUDIT_RATE) and not args.stream:
+        parser.error("--audit and --adapt apply to --stream (the sweep runs every α over the whole split)")
+    if args.adapt and args.audit == 0:
+        parser.error("--adapt keeps the promise from audited inputs: --audit must be above 0")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     runtime = open_from_args(args)
-    report = run_eval(runtime, args.dataset, points=args.points, limit=args.limit, plot=args.plot, monitor_args=args,
+    if args.stream:
+        return _stream(args, runtime)
+    report = run_eval(runtime, args.dataset, points=args.points or 21, limit=args.limit, plot=args.plot, monitor_args=args,
                       max_pixels=args.max_pixels, say=lambda m: print(m, file=sys.stderr))
     family = FAMILIES[report["family"]]
     if args.json:
@@ -45,6 +63,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(family.format_report(report))
         if report.get("live") and report["family"] != "multi_exit":
             print(format_live(report["live"]))
+    return 0
+
+
+def _stream(args: argparse.Namespace, runtime: Any) -> int:
+    """``eval --stream``: the stream table (or JSON) instead of the sweep."""
+    if getattr(runtime, "alpha_plans", None) is None:
+        raise EdgeRuntimeError(f"{runtime.bundle.path}: --stream follows the bundle's α table, and this runtime has "
+                               "none (an older bundle: 'edge-runtime calibrate' adds one; or --rule merkel)")
+    images, labels = load_test_split(args.dataset, runtime, args.limit, args.max_pixels)
+    count = args.points or 11
+    alphas = [round(i / max(count - 1, 1), 4) for i in range(count)]
+    say = (lambda m: print(m, file=sys.stderr))
+    say(f"streaming {len(labels)} test images in order at {count} α, audit {args.audit:g}"
+        f"{', adapt' if args.adapt else ''}")
+    stream = {"audit_rate": args.audit, "adapt": args.adapt, "floor": str(runtime.alpha_plans.floor),
+              "rows": stream_rows(runtime, images, labels, alphas, args.audit, args.adapt, say)}
+    report = {"family": runtime.bundle.family, "bundle": runtime.bundle.path, "dataset": args.dataset,
+              "floor": stream["floor"], "stream": stream}
+    print(json.dumps(report) if args.json else format_stream(stream))
     return 0
 
 

@@ -125,6 +125,24 @@ def test_adapt_stops_using_points_whose_answers_no_longer_agree(digits_bundle, t
     assert exit_info.value.code == 2
 
 
+def test_eval_stream_replays_the_split_with_the_audit(digits_bundle, capsys):
+    assert main(["eval", digits_bundle, "--dataset", "digits", "--stream", "--points", "3", "--audit", "0.1",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["floor"] == "-2" and len(report["stream"]["rows"]) == 3
+    for row in report["stream"]["rows"]:
+        assert row["audited"] == 35  # every 10th of 359, spread evenly
+        assert {"expected_accuracy", "expected_agreement", "agreement", "estimated_agreement",
+                "estimated_agreement_interval", "accuracy", "mean_macs", "audit_mac_share"} <= set(row)
+        low, high = row["estimated_agreement_interval"]
+        assert low <= row["estimated_agreement"] <= high and 0 < row["audit_mac_share"] < 1
+    assert main(["eval", digits_bundle, "--dataset", "digits", "--stream", "--points", "2"]) == 0
+    assert "stream in order, audit 0.02" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", digits_bundle, "--dataset", "digits", "--adapt"])
+    assert exit_info.value.code == 2
+
+
 def test_floor_is_read_and_checked(digits_bundle, pngs, capsys):
     paths, _, _ = pngs
     assert main(["run", digits_bundle, paths[0], "--alpha", "1", "--json", "--floor", "0.9"]) == 0
