@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edge_runtime.core.adapt import PromiseKeeper
 from edge_runtime.core.audit import DEFAULT_AUDIT_RATE, AgreementAudit, describe_audit
 from edge_runtime.core.plots import pyplot, save_atomic
 from edge_runtime.power.live import LiveAlpha
@@ -86,12 +87,14 @@ def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray,
                      policy_spec: str = "linear", monitor_name: str = "adafruit-ina219-sketch",
                      battery_name: str = "liion-1s-pisugar", board_name: str = "raspberry-pi-4",
                      charge_s: float = 4.0, interval_s: float = 0.02, audit_rate: float = DEFAULT_AUDIT_RATE,
+                     adapt: bool = True,
                      say: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict[str, Any]:
     """Drain the same simulated battery with the adaptive runtime and with the fixed full model.
 
     ``charge_s`` sets the capacity: the energy the fixed model's inferences spend in that many
     seconds of compute. ``audit_rate`` of the adaptive run's images also run the monolithic network (the
-    label-free audit, :mod:`edge_runtime.core.audit`), and their time is charged to the battery.
+    label-free audit, :mod:`edge_runtime.core.audit`), and their time is charged to the battery; with
+    ``adapt`` the runtime keeps the audited promise (:mod:`edge_runtime.core.adapt`), as ``run --adapt`` does.
     """
     monitor = load_profile(monitor_name, "monitor")
     board: BoardProfile = load_profile(board_name, "board")
@@ -126,13 +129,18 @@ def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray,
                 say("  warning: no reading from the emulated monitor yet")
 
             plans = getattr(runtime, "alpha_plans", None)
+            keeper = PromiseKeeper(runtime, audit, lambda line: say(f"  {line}")) if adapt and plans else None
 
             def adaptive(i: int, image: np.ndarray) -> tuple[int, int, float]:
                 point = live.current
-                decision = runtime.classify(image, point.plan)
+                plan = runtime.plan_for_alpha(point.alpha) if keeper is not None and keeper.capped else point.plan
+                decision = runtime.classify(image, plan)
                 if audit.due():
-                    audit.record(runtime.classify_monolithic(image) == decision.label,
+                    reference = runtime.classify_monolithic(image)
+                    audit.record(reference == decision.label,
                                  plans.expected_agreement(point.alpha) if plans is not None else None)
+                    if keeper is not None:
+                        keeper.observe(image, reference, point.alpha)
                 return decision.label, runtime.route_names.index(decision.answered_by), point.alpha
 
             adaptive_result = _drain(battery, power_w, images, labels, adaptive, say, "adaptive")

@@ -15,9 +15,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
 
 from edge_runtime.cli.arg_types import doc_summary
 from edge_runtime.core.audit import DEFAULT_AUDIT_RATE
@@ -26,26 +25,7 @@ from edge_runtime.core.timing import cpu_model
 from edge_runtime.core.datasets import load_dataset
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.registry import open_runtime
-
-
-def _blur(x: np.ndarray) -> np.ndarray:
-    padded = np.pad(x.astype(np.float32), ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-    h, w = x.shape[1:3]
-    return sum(padded[:, i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
-
-
-def _moved(x: np.ndarray) -> np.ndarray:
-    step = max(1, x.shape[2] // 8)
-    return np.roll(x.astype(np.float32), step, axis=2)
-
-
-SHIFTS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
-    "as captured": lambda x, rng: x.astype(np.float32),
-    "sensor noise": lambda x, rng: x + rng.normal(0.0, 40.0, x.shape),
-    "under-exposed, low contrast": lambda x, rng: x * 0.4 - 20.0,
-    "out of focus": lambda x, rng: _blur(x),
-    "moved camera": lambda x, rng: _moved(x),
-}
+from edge_sim.shifts import SHIFTS, shifted
 
 
 def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -82,10 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"bundle": bundle, "cpu": cpu_model(), "test_images": len(y_test),
                               "floor": str(runtime.alpha_plans.floor), "audit_rate": args.audit, "adapt": args.adapt,
                               "shifts": {}}
-    for name, shift in SHIFTS.items():
+    for key, (name, _) in SHIFTS.items():
         print(f"{name}: streaming {len(y_test)} images at {len(alphas)} α", file=sys.stderr)
-        pixels = np.clip(shift(x_test, np.random.default_rng(0)), 0, 255).astype(np.uint8)
-        images = [pre.from_pixels(p) for p in pixels]
+        images = [pre.from_pixels(p) for p in shifted(x_test, key)]
         rows = stream_rows(runtime, images, y_test, alphas, args.audit, args.adapt)
         report["shifts"][name] = {"rows": rows, "verdict": verdict(rows)}
     if args.json:

@@ -15,13 +15,14 @@ import sys
 
 from typing import Any
 
-from ..core.datasets import load_digits_dataset
+from ..core.datasets import load_dataset, load_digits_dataset
+from ..core.preprocess import Preprocessor
 from ..errors import EdgeRuntimeError
 from ..core.timing import cpu_model
 from ..registry import FAMILIES, calibrate_bundle, load_bundle, open_runtime
 from .arg_types import positive_float, positive_int
 from ..families.multi_exit.runtime import RULES
-from .common import load_split, load_test_split
+from .common import load_split
 from .evaluate import run_eval
 
 
@@ -50,6 +51,11 @@ def add_parser(sub: Any) -> None:
                       "charge lasts S seconds of the fixed model's compute (default 4)")
     demo.add_argument("--energy", metavar="ENERGY.json", help="measured joules of the demo bundle (edge-runtime profile "
                       "BUNDLE …): the α table is fitted on them instead of MACs, and eval reports energy_saving")
+    demo.add_argument("--shift", choices=("none", "noise", "dark", "blur", "moved"), default="none",
+                      help="with --battery: drain it on shifted test images (sensor noise, under-exposed, out of focus, a "
+                           "moved camera) to see the audit and the policy under drift (default none)")
+    demo.add_argument("--no-adapt", dest="adapt", action="store_false",
+                      help="with --battery: audit without keeping the promise (default: adapt, as run --adapt)")
     demo.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     demo.set_defaults(handler=cmd_demo)
 
@@ -157,10 +163,15 @@ def summary_lines(report: dict[str, Any], plot: str, bundle: str, samples: list[
 def _battery_demo(args: argparse.Namespace, bundle: str, workdir: str) -> int:
     from edge_sim.battery_demo import format_battery_report, plot_battery, run_battery_demo  # the simulator
 
+    from edge_sim.shifts import shifted
+
     runtime = open_runtime(bundle, num_threads=args.threads, rule=args.rule, energy=args.energy)
-    images, labels = load_test_split("digits", runtime)
+    data = load_dataset("digits", (runtime.bundle.input.height, runtime.bundle.input.width))
+    pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+    images, labels = [pre.from_pixels(p) for p in shifted(data.x_test, args.shift)], data.y_test
     report = run_battery_demo(runtime, images, labels, policy_spec=args.policy, monitor_name=args.monitor_profile,
-                              battery_name=args.battery_profile, board_name=args.board, charge_s=args.charge_seconds)
+                              battery_name=args.battery_profile, board_name=args.board, charge_s=args.charge_seconds,
+                              adapt=args.adapt)
     plot = os.path.join(workdir, "battery.png")
     plot_battery(report, plot)
     report["plot"] = plot

@@ -82,14 +82,28 @@ class PromiseKeeper:
             else:
                 high = middle - 1
         cap = 1.0 if low == last and not snapshot["status"] == "degraded" else self.plans.alphas[low]
+        reached = scored[low] if low in scored else self._agreement(low)
+        deepest = None
+        if reached < promise and hasattr(self.runtime, "deepest_plan"):
+            # no row agrees as promised: the family's whole network, beyond the table's α = 0, if it agrees more
+            plan = self.runtime.deepest_plan()
+            full = float(np.mean(np.array([self.runtime.classify(image, plan).label for image, _ in self.kept])
+                                 == np.array([ref for _, ref in self.kept])))
+            if full > reached:
+                cap, deepest, reached = -1.0, plan, full
         self._since_change = 0
         if cap == self.plans.cap:
             return False
-        self.plans.set_cap(cap)
+        self.plans.set_cap(cap, deepest)
         self.changes += 1
         self.audit.restart()
-        if cap < 1.0:
-            reached = scored[low] if low in scored else self._agreement(low)
+        if cap < 0.0:
+            self.say(f"audit: agreement {snapshot['agreement']:.2%} ({snapshot['low']:.2%}–{snapshot['high']:.2%}) "
+                     f"on {snapshot['audited']} audited inputs is under the promise {promise:.2%} at α = {alpha:.3g}, "
+                     "and no operating point of the α table agrees as promised on the last "
+                     f"{len(self.kept)} audited inputs: every input now runs the whole network (it agreed on "
+                     f"{reached:.2%} of them)")
+        elif cap < 1.0:
             kept = f"on {reached:.2%} of the last {len(self.kept)} audited inputs"
             self.say(f"audit: agreement {snapshot['agreement']:.2%} ({snapshot['low']:.2%}–{snapshot['high']:.2%}) "
                      f"on {snapshot['audited']} audited inputs is under the promise {promise:.2%} at α = {alpha:.3g}: "

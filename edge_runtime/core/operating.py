@@ -62,12 +62,15 @@ class AlphaPlans:
         self._plans: list[Any] = [None] * len(table.points)
         self._mixes: dict[float, Mix] = {}
         self.cap = 1.0  # the largest table α used (--adapt lowers it while the promise is broken)
+        self.deepest: Any = None  # with a negative cap, every input takes this plan (set by --adapt)
         self.set_floor(floor or Floor())
 
-    def set_cap(self, table_alpha: float) -> None:
+    def set_cap(self, table_alpha: float, deepest: Any = None) -> None:
         """Use no table α above ``table_alpha`` (set-up, or the inference thread): plans and expectations
-        follow; the promise (:meth:`expected_agreement`) stays the table's at α."""
-        self.cap = min(max(table_alpha, 0.0), 1.0)
+        follow; the promise (:meth:`expected_agreement`) stays the table's at α. A negative cap sends every
+        input to ``deepest`` (the family's whole network), beyond the table's α = 0."""
+        self.cap = min(table_alpha, 1.0) if deepest is not None else min(max(table_alpha, 0.0), 1.0)
+        self.deepest = deepest
         self._mixes = {}
 
     def table_alpha(self, alpha: float) -> float:
@@ -90,6 +93,8 @@ class AlphaPlans:
     def plan(self, alpha: float) -> Any:
         """The plan for α. The same α gives the same :class:`Mix`, so asking per input still mixes evenly."""
         alpha = check_unit_interval("alpha", alpha)
+        if self.cap < 0.0 and self.deepest is not None:
+            return self.deepest
         i, share = locate(self.alphas, self.table_alpha(alpha))
         if share <= 0.0:
             return self._row_plan(i)

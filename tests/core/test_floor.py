@@ -88,3 +88,14 @@ def test_the_sweep_states_the_held_out_interval_and_the_promise_line_counts_it()
     measured = [dict(r, accuracy=a) for r, a in zip(rows, (0.985, 0.90, 0.975))]
     assert promise_line(measured).startswith("test accuracy inside the held-out count's 95% interval at 2 of 3 α")
     assert promise_line([{"alpha": 0.0, "accuracy": 0.9}]) is None
+
+
+def test_a_cap_holds_alpha_at_a_dearer_row_and_a_negative_one_runs_the_whole_network():
+    at = plans(Floor())
+    at.set_cap(0.375)
+    assert at.plan(1.0) == "b" and at.plan(0.0) == "a" and at.expected(1.0)[0] == 6
+    assert at.expected_agreement(1.0) is None  # the promise is the table's at α, not the cap's
+    at.set_cap(-1.0, "whole network")
+    assert at.plan(0.0) == at.plan(1.0) == "whole network"
+    at.set_cap(1.0)
+    assert at.plan(1.0) == "z" and at.deepest is None

@@ -171,6 +171,10 @@ class GatedRuntime(BundleRuntime):
         """Every block runs: answered by the ungated network in one invocation."""
         return self.plan_for_delta(-math.inf, 0.0)
 
+    def deepest_plan(self) -> GatePlan:
+        """Every block (the ungated network): what ``--adapt`` falls back to when no row agrees as promised."""
+        return self.every_block_plan()
+
     def only_block_plan(self, index: int) -> GatePlan:
         """Block ``index`` (0-based) runs, every other is skipped, whatever the gates say (for profiling)."""
         producers = {self._stem.name} if index == 0 else {s.name for s in self._blocks[index - 1][1:]}

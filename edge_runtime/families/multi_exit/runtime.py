@@ -196,6 +196,11 @@ class MultiExitRuntime(BundleRuntime):
         step = self._step(exit_index, self._stage_segment(None, exit_index), [], True, None)
         return ExitPlan((), float("nan"), (step,))
 
+    def deepest_plan(self) -> ExitPlan:
+        """Every input to the last exit (the whole network, one invocation): what ``--adapt`` falls back to when
+        no row of the α table agrees as promised."""
+        return self.fixed_plan(len(self.exits) - 1)
+
     def every_exit_plan(self) -> ExitPlan:
         """Every exit's head in turn (consecutive stages), answering only at the last."""
         steps: list[_Step] = []

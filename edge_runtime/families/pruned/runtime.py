@@ -112,6 +112,11 @@ class PrunedRuntime(BundleRuntime):
         code = hci.quantization.smallest_code_at_least(0.5)
         return RoutePlan(float("nan"), NEVER if code is None else code)
 
+    def deepest_plan(self) -> RoutePlan:
+        """Every input to MP (the most accurate network the bundle routes to): what ``--adapt`` falls back to when
+        no row of the α table agrees as promised."""
+        return self.fixed_plan(MP)
+
     def fixed_plan(self, route: int) -> RoutePlan:
         """Always AP (``route`` 0) or always MP (1), still paying for the selector."""
         return RoutePlan(float("nan"), NEVER if route == AP else -128)
