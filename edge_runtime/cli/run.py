@@ -130,7 +130,7 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
         if trace is not None:
             trace.append({"t_monotonic": round(started_mono, 6), "t_wall": round(started_wall, 6),
                           "duration_us": record["latency_us"], "image": path, "exit": record["exit"],
-                          "exit_name": record["exit_name"], "macs": macs, "alpha": alpha, "audited": "audit" in extra,
+                          "exit_name": record["exit_name"], "macs": macs, "alpha": alpha, "audit": extra.get("audit"),
                           "soc": extra.get("soc")})
         if args.json:
             print(json.dumps(record), flush=True)

@@ -79,10 +79,15 @@ def test_run_audits_agreement_without_labels(digits_bundle, pngs, capsys):
     from edge_runtime.registry import open_runtime
 
     paths, _, _ = pngs
-    assert main(["run", digits_bundle, *paths, "--alpha", "0.6", "--json", "--audit", "0.5"]) == 0
+    trace = os.path.join(os.path.dirname(paths[0]), "audit-trace.jsonl")
+    assert main(["run", digits_bundle, *paths, "--alpha", "0.6", "--json", "--audit", "0.5", "--trace", trace]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     audited = [r for r in records if "audit" in r]
     assert [records.index(r) for r in audited] == [1, 3]
+    with open(trace) as f:
+        events = [json.loads(line) for line in f]
+    assert [e["audit"] is not None for e in events] == [False, True, False, True]
+    assert events[3]["audit"] == audited[-1]["audit"]
     runtime = open_runtime(digits_bundle)
     promise = runtime.alpha_plans.expected_agreement(0.6)
     assert promise is not None and 0.5 < promise <= 1.0
