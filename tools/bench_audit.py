@@ -32,8 +32,9 @@ def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The issue's three checks over one shift's rows."""
     promised = [r for r in rows if r["expected_agreement"] is not None]
     below = [r["alpha"] for r in promised if r["agreement"] < r["expected_agreement"] - 0.01]
-    inside = sum(r["estimated_agreement_interval"][0] <= r["agreement"] <= r["estimated_agreement_interval"][1]
-                 for r in rows if r["audited"])
+    # the audit restarts at each --adapt change: it estimates what was delivered since then
+    inside = sum(r["estimated_agreement_interval"][0] <= r["agreement_since_change"]
+                 <= r["estimated_agreement_interval"][1] for r in rows if r["audited"] and r["agreement_since_change"])
     return {"alphas_below_promise": below, "interval_holds_delivered": inside, "alphas": len(rows),
             "max_audit_mac_share": max(r["audit_mac_share"] for r in rows)}
 

@@ -2,8 +2,8 @@
 how often its answer agrees with the one given, against the α table's held-out agreement (the promise).
 
 A board never sees labels, so accuracy on drifted inputs cannot be known there; agreement with the full
-network (the accuracy given up for energy) can. Audited inputs are spread evenly (error diffusion, not
-chance): a rate of 2% audits input 50, 100, 150…
+network (the accuracy given up for energy) can. Audited inputs are spread evenly: a rate of 2% audits
+one input at a random place in each block of 50 (seeded), so a periodic stream cannot hide from it.
 
 Thread rules: one :class:`AgreementAudit` belongs to the inference thread; :meth:`snapshot` returns a
 plain dict that other threads (``/metrics``, ``/health``) may read.
@@ -12,6 +12,7 @@ plain dict that other threads (``/metrics``, ``/health``) may read.
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 DEFAULT_AUDIT_RATE = 0.02
@@ -37,11 +38,14 @@ class AgreementAudit:
         rate: share of inputs audited, in [0, 1] (0: none).
     """
 
-    def __init__(self, rate: float = DEFAULT_AUDIT_RATE) -> None:
+    def __init__(self, rate: float = DEFAULT_AUDIT_RATE, seed: int = 0) -> None:
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"audit rate {rate}: expected a share in [0, 1]")
         self.rate = rate
-        self._credit = 0.0
+        self._rng = random.Random(seed)
+        self._seen = 0  # inputs offered to due()
+        self._block = 0  # which block of 1/rate inputs the next audit falls in
+        self._next = self._draw()
         self.audited = 0
         self.agreed = 0
         self.promised_sum = 0.0  # Σ of the promise at each audited input's α (α may move under a battery)
@@ -52,13 +56,23 @@ class AgreementAudit:
         self.audited = self.agreed = self.promised_count = 0
         self.promised_sum = 0.0
 
+    def _draw(self) -> float:
+        """The index of the next audited input: one place drawn at random in the next block of 1/rate inputs."""
+        if self.rate <= 0.0:
+            return math.inf
+        return math.floor((self._block + self._rng.random()) / self.rate + 1e-9)
+
     def due(self) -> bool:
-        """Whether the next input is audited (call once per input)."""
-        self._credit += self.rate
-        if self._credit >= 1.0 - 1e-9:
-            self._credit -= 1.0
-            return True
-        return False
+        """Whether the next input is audited (call once per input). Exactly one input in each block of 1/rate
+        is audited, at a random place in it: evenly spread, yet never in step with a period in the inputs (a
+        test set or a camera that cycles every 50 frames would otherwise show the audit the same input)."""
+        index = self._seen
+        self._seen += 1
+        if index < self._next:
+            return False
+        self._block += 1
+        self._next = self._draw()
+        return True
 
     def record(self, agrees: bool, promise: float | None) -> None:
         """One audited input: whether the answer given agrees with the monolithic network's, and the table's

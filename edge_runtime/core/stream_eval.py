@@ -3,8 +3,9 @@ label-free audit (and ``--adapt``) running as it runs on the board, beside what 
 
 Per α: ``accuracy`` (delivered), ``agreement`` (delivered: the answer equals the monolithic network's, over
 every input), ``expected_accuracy`` and ``expected_agreement`` (the table's clean promises),
-``estimated_agreement`` and its 95% interval (the audit's, at the end of the stream), ``mean_macs``
-including the audit, and ``audit_mac_share``.
+``estimated_agreement`` and its 95% interval (the audit's, at the end of the stream; with ``--adapt`` the
+audit restarts at each change, so it estimates ``agreement_since_change``, delivered after ``changed_at``),
+``mean_macs`` including the audit, and ``audit_mac_share``.
 
 Thread rules: runs on the caller's thread; resets the runtime's α-table cap before and after each α.
 """
@@ -32,6 +33,7 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
         keeper = PromiseKeeper(runtime, audit, lambda line: say(f"α = {alpha:g}: {line}")) if adapt else None
         answers = np.empty(len(images), dtype=np.int64)
         macs = audit_macs = 0
+        changed_at = 0  # the input after --adapt's last change: the audit restarted there
         for i, image in enumerate(images):
             decision = runtime.classify(image, runtime.plan_for_alpha(alpha))
             answers[i] = decision.label
@@ -39,13 +41,15 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
             if audit.due():  # the board's audit runs the monolithic network; here its answer is already known
                 audit.record(bool(reference[i] == decision.label), plans.expected_agreement(alpha))
                 audit_macs += full
-                if keeper is not None:
-                    keeper.observe(image, int(reference[i]), alpha)
+                if keeper is not None and keeper.observe(image, int(reference[i]), alpha):
+                    changed_at = i + 1
         snapshot = audit.snapshot()
         n = len(images)
         rows.append({"alpha": alpha, "expected_accuracy": round(plans.expected(alpha)[1], 6),
                      "expected_agreement": plans.expected_agreement(alpha),
                      "accuracy": float(np.mean(answers == labels)), "agreement": float(np.mean(answers == reference)),
+                     "agreement_since_change": float(np.mean(answers[changed_at:] == reference[changed_at:]))
+                     if changed_at < n else None, "changed_at": changed_at,
                      "estimated_agreement": snapshot["agreement"],
                      "estimated_agreement_interval": [snapshot["low"], snapshot["high"]],
                      "audited": snapshot["audited"], "status": snapshot["status"],

@@ -83,11 +83,11 @@ def test_run_audits_agreement_without_labels(digits_bundle, pngs, capsys):
     assert main(["run", digits_bundle, *paths, "--alpha", "0.6", "--json", "--audit", "0.5", "--trace", trace]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     audited = [r for r in records if "audit" in r]
-    assert [records.index(r) for r in audited] == [1, 3]
+    assert [records.index(r) // 2 for r in audited] == [0, 1]  # one in each pair of images
     with open(trace) as f:
         events = [json.loads(line) for line in f]
-    assert [e["audit"] is not None for e in events] == [False, True, False, True]
-    assert events[3]["audit"] == audited[-1]["audit"]
+    assert [e["audit"] is not None for e in events] == ["audit" in r for r in records]
+    assert [e["audit"] for e in events if e["audit"]][-1] == audited[-1]["audit"]
     runtime = open_runtime(digits_bundle)
     promise = runtime.alpha_plans.expected_agreement(0.6)
     assert promise is not None and 0.5 < promise <= 1.0
@@ -136,7 +136,7 @@ def test_eval_stream_replays_the_split_with_the_audit(digits_bundle, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["floor"] == "-2" and len(report["stream"]["rows"]) == 3
     for row in report["stream"]["rows"]:
-        assert row["audited"] == 35  # every 10th of 359, spread evenly
+        assert row["audited"] in (35, 36)  # one in each block of 10 of 359
         assert {"expected_accuracy", "expected_agreement", "agreement", "estimated_agreement",
                 "estimated_agreement_interval", "accuracy", "mean_macs", "audit_mac_share"} <= set(row)
         low, high = row["estimated_agreement_interval"]

@@ -23,10 +23,13 @@ def test_the_interval_holds_the_estimate(agreed, audited):
     assert 0.0 <= low <= agreed / audited <= high <= 1.0
 
 
-def test_audited_inputs_are_spread_evenly():
+def test_audited_inputs_are_spread_evenly_and_out_of_step_with_the_stream():
     audit = AgreementAudit(0.02)
-    picked = [i for i in range(1, 201) if audit.due()]
-    assert picked == [50, 100, 150, 200]
+    picked = [i for i in range(10_000) if audit.due()]
+    assert [i // 50 for i in picked] == list(range(200))  # exactly one in each block of 50
+    assert len({i % 50 for i in picked}) > 25  # at many places in the block: a stream of period 50 cannot hide
+    again = AgreementAudit(0.02)
+    assert [i for i in range(10_000) if again.due()] == picked  # seeded: the same run audits the same inputs
     assert not any(AgreementAudit(0.0).due() for _ in range(100))
     assert all(AgreementAudit(1.0).due() for _ in range(10))
     with pytest.raises(ValueError, match="audit rate"):
