@@ -87,3 +87,13 @@ def test_bench_audit_sees_drift_without_labels(digits_bundle, capsys):
     assert shifts["as captured"]["verdict"]["interval_holds_delivered"] == 2
     drifted = [shifts[name]["rows"][-1]["agreement"] for name in ("sensor noise", "out of focus", "moved camera")]
     assert min(drifted) < clean["agreement"]
+
+
+def test_bench_architectures_measures_a_pruned_bundles_savings(pruned_bundle):
+    from tools.bench_architectures import family_savings
+
+    result = family_savings(pruned_bundle, "digits", 100)
+    assert result["test_images"] == 100 and 0.0 < result["monolithic_accuracy"] <= 1.0
+    assert 0.0 < result["alpha_0"]["mac_saving"] <= result["alpha_1"]["mac_saving"] < 1.0
+    assert result["alpha_1"]["accuracy"] == pytest.approx(
+        result["monolithic_accuracy"] + result["alpha_1"]["points_vs_monolithic"] / 100, abs=1e-4)

@@ -3,6 +3,7 @@
     python -m tools.bench_architectures [--archs mobilenet_v2] [--data digits|squares] [--size 96]
                                         [--train 10000] [--exits 5] [--rounds 5] [--json]
     python -m tools.bench_architectures --archs efficientnet_b0 --data squares
+    python -m tools.bench_architectures --families pruned,gated --size 64   # the other families' savings
 
 For each ``keras.applications`` architecture (built with ``weights=None``) a user model is trained briefly
 on generated colour digits (``tools.make_dataset``: 10 classes, ``--size`` pixels, with ``x_val`` images
@@ -15,7 +16,9 @@ kept out of training) and saved, as a user would; both are cached under
 * the chain through every exit to the last one, and the whole network as one invocation, ÷ the monolithic
   int8 model, at 1 and 2 threads (interleaved rounds in one process, medians);
 * α = 0 on the test split: accuracy against the monolithic int8 model (the user's network), MAC saving;
-* ``import edge_runtime`` + loading the bundle in a fresh process.
+* ``import edge_runtime`` + loading the bundle in a fresh process;
+* with ``--families pruned,gated``: ``edge-convert pruned|gated --model M --dataset D`` (the defaults), time
+  and memory, and α = 0 and α = 1 (the floor) on the test split against the bundle's monolithic network.
 
 Every timing line names the CPU it was taken on.
 """
@@ -131,10 +134,10 @@ def user_model(name: str, data: str, size: int, epochs: int, say) -> tuple[str, 
         return path, json.load(handle)
 
 
-def convert(model: str, data: str, exits: int, out: str, say) -> dict[str, Any]:
-    """``edge-convert multi-exit`` with a user's defaults, as a child: wall seconds and peak RSS."""
-    command = [sys.executable, "-m", "converters", "multi-exit", "--model", model, "--exits", f"auto:{exits}",
-               "--dataset", data, "--out", out, "--force", "--json"]
+def convert(model: str, data: str, exits: int, out: str, say, family: str = "multi-exit") -> dict[str, Any]:
+    """``edge-convert FAMILY`` with a user's defaults, as a child: wall seconds and peak RSS."""
+    command = [sys.executable, "-m", "converters", family, "--model", model, "--dataset", data, "--out", out,
+               "--force", "--json"] + (["--exits", f"auto:{exits}"] if family == "multi-exit" else [])
     say("$ edge-convert " + " ".join(command[3:]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.monotonic()
@@ -176,6 +179,26 @@ def measure(bundle: str, data: str, rounds: int, test_limit: int) -> dict[str, A
     return report
 
 
+def family_savings(bundle: str, data: str, test_limit: int) -> dict[str, Any]:
+    """A pruned or gated bundle at α = 0 and α = 1 (its floor) on the test split: accuracy beside its monolithic
+    int8 network (the user's, for pruned; the ungated one, for gated) and the MACs saved."""
+    dataset = load_dataset(data)
+    runtime = open_runtime(bundle)
+    pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
+    images = [pre.from_pixels(p) for p in dataset.x_test[:test_limit]]
+    labels = dataset.y_test[:test_limit]
+    reference = float(np.mean([runtime.classify_monolithic(image) == label for image, label in zip(images, labels)]))
+    points = {}
+    for alpha in (0.0, 1.0):
+        decisions = [runtime.classify(image, runtime.plan_for_alpha(alpha)) for image in images]
+        accuracy = float(np.mean([d.label == label for d, label in zip(decisions, labels)]))
+        points[f"alpha_{alpha:g}"] = {
+            "accuracy": accuracy, "points_vs_monolithic": round(100 * (accuracy - reference), 2),
+            "mac_saving": round(1 - float(np.mean([d.macs for d in decisions])) / runtime.bundle.full_macs, 4)}
+    return {"monolithic_accuracy": reference, "monolithic_macs": runtime.bundle.full_macs,
+            "test_images": len(images), **points}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--archs", default="mobilenet_v2",
@@ -190,8 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exits", type=int, default=5, help="exits before the output (default 5: auto:5)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
     parser.add_argument("--test", type=int, default=1000, help="test images measured (default 1,000)")
+    parser.add_argument("--families", default="multi-exit",
+                        help="comma-separated, of multi-exit, pruned, gated (default multi-exit; pruned and gated "
+                             "convert the same user model with their defaults and print their savings)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    unknown = set(families) - {"multi-exit", "pruned", "gated"}
+    if unknown:
+        parser.error(f"--families: expected multi-exit, pruned or gated, got {', '.join(sorted(unknown))}")
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -203,16 +233,38 @@ def main(argv: list[str] | None = None) -> int:
     for name in [a.strip() for a in args.archs.split(",") if a.strip()]:
         model, info = user_model(name, data, args.size, args.epochs, say)
         bundle = os.path.join(cache_folder(), f"{os.path.basename(model)[:-6]}-auto{args.exits}")
-        conversion = convert(model, data, args.exits, bundle, say)
-        entry = {"user_model": info, "conversion": {k: v for k, v in conversion.items() if k != "summary"}}
-        if "failed" not in conversion:
-            entry.update(measure(bundle, data, args.rounds, args.test))
+        entry: dict[str, Any] = {"user_model": info}
+        if "multi-exit" in families:
+            conversion = convert(model, data, args.exits, bundle, say)
+            entry["conversion"] = {k: v for k, v in conversion.items() if k != "summary"}
+            if "failed" not in conversion:
+                entry.update(measure(bundle, data, args.rounds, args.test))
+        for family in (f for f in families if f != "multi-exit"):
+            out = os.path.join(cache_folder(), f"{os.path.basename(model)[:-6]}-{family}")
+            conversion = convert(model, data, args.exits, out, say, family)
+            entry[family] = {"conversion": {k: v for k, v in conversion.items() if k != "summary"}}
+            if "failed" not in conversion:
+                entry[family].update(family_savings(out, data, args.test))
         results["architectures"][name] = entry
     if args.json:
         print(json.dumps(results))
         return 0
     print(f"CPU: {cpu}; {args.size}×{args.size} {args.data}, {args.train:,d} training images, auto:{args.exits}")
     for name, r in results["architectures"].items():
+        for family in (f for f in families if f != "multi-exit"):
+            f = r[family]
+            if "failed" in f["conversion"]:
+                print(f"\n{name}, {family}: conversion failed: {f['conversion']['failed']}")
+                continue
+            print(f"\n{name}, {family}: conversion {f['conversion']['seconds']:.0f} s, peak RSS "
+                  f"{f['conversion']['peak_rss_mb']:,d} MB; monolithic int8 {f['monolithic_accuracy']:.4f} on "
+                  f"{f['test_images']} test images, {f['monolithic_macs']:,d} MACs")
+            for key in ("alpha_0", "alpha_1"):
+                p = f[key]
+                print(f"  α = {key[6:]}: {p['accuracy']:.4f} ({p['points_vs_monolithic']:+.2f} points), "
+                      f"{p['mac_saving']:.1%} fewer MACs")
+        if "conversion" not in r:
+            continue
         if "failed" in r["conversion"]:
             print(f"\n{name}: user model float test accuracy {r['user_model']['float_test_accuracy']:.4f}; conversion "
                   f"failed: {r['conversion']['failed']}")
