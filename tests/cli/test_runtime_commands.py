@@ -130,6 +130,26 @@ def test_adapt_stops_using_points_whose_answers_no_longer_agree(digits_bundle, t
     assert exit_info.value.code == 2
 
 
+def test_adapt_lifts_the_cap_when_the_drift_ends(digits_bundle, digits, tmp_path, capsys):
+    """Noise, then clean digits: the cap set under noise is lifted once the kept audited inputs are clean."""
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(60):
+        path = str(tmp_path / f"a{i:03d}.png")
+        Image.fromarray(rng.integers(0, 256, size=(8, 8), dtype=np.uint8), mode="L").save(path)
+        paths.append(path)
+    for i in range(300):
+        path = str(tmp_path / f"b{i:03d}.png")
+        Image.fromarray(digits.x_test[i][..., 0], mode="L").save(path)
+        paths.append(path)
+    assert main(["run", digits_bundle, *paths, "--alpha", "1", "--floor", "none", "--audit", "1", "--json",
+                 "--adapt"]) == 0
+    captured = capsys.readouterr()
+    caps = [json.loads(line)["audit"]["cap"] for line in captured.out.splitlines()]
+    assert min(caps[:60]) < 1.0 and caps[-1] > min(caps[:60])
+    assert "agree as promised again" in captured.err
+
+
 def test_eval_stream_replays_the_split_with_the_audit(digits_bundle, capsys):
     assert main(["eval", digits_bundle, "--dataset", "digits", "--stream", "--points", "3", "--audit", "0.1",
                  "--json"]) == 0
