@@ -28,9 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -134,20 +134,29 @@ def user_model(name: str, data: str, size: int, epochs: int, say) -> tuple[str, 
         return path, json.load(handle)
 
 
+PEAK_RSS_OF = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[2:]).returncode\n"
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)"
+)
+
+
 def convert(model: str, data: str, exits: int, out: str, say, family: str = "multi-exit") -> dict[str, Any]:
     """``edge-convert FAMILY`` with a user's defaults, as a child: wall seconds and peak RSS."""
     command = [sys.executable, "-m", "converters", family, "--model", model, "--dataset", data, "--out", out,
                "--force", "--json"] + (["--exits", f"auto:{exits}"] if family == "multi-exit" else [])
     say("$ edge-convert " + " ".join(command[3:]))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.monotonic()
-    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
-    seconds = time.monotonic() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        # a wrapper per conversion: getrusage(RUSAGE_CHILDREN) here would be the largest child so far, not this one
+        start = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", PEAK_RSS_OF, rss.name, *command], stdout=subprocess.PIPE,
+                              stderr=sys.stderr, text=True)
+        seconds = time.monotonic() - start
+        peak_kb = int(rss.read().strip() or 0)
     if done.returncode != 0:
         return {"seconds": round(seconds, 1), "failed": f"edge-convert exited {done.returncode} (its error is above)"}
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(max(peak, before) / 1024),
-            "summary": json.loads(done.stdout)}
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak_kb / 1024), "summary": json.loads(done.stdout)}
 
 
 def measure(bundle: str, data: str, rounds: int, test_limit: int) -> dict[str, Any]:
