@@ -26,7 +26,7 @@ def add_parser(sub: Any) -> None:
     run.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files")
     choice = run.add_mutually_exclusive_group()
     choice.add_argument("--alpha", type=unit_interval, help=f"trade-off α in [0, 1]: 0 = most accurate, "
-                        f"1 = least energy (default {DEFAULT_ALPHA})")
+                        f"1 = least energy at the accuracy floor (default {DEFAULT_ALPHA})")
     choice.add_argument("--accuracy", type=unit_interval, help="the accuracy to aim at instead of α: the cheapest point "
                         "of the α table reaching it on held-out data (with --rule merkel: eq. 10's Ã)")
     run.add_argument("--audit", type=unit_interval, default=DEFAULT_AUDIT_RATE, metavar="RATE",

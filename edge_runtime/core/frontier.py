@@ -5,7 +5,8 @@ One meaning of α for every family (see the README, "α"):
 * α = 0 is the most accurate operating point the bundle has, at the least energy that reaches it:
   points whose expected held-out errors are within :data:`TIE_ERRORS` inputs of the fewest count
   as equally accurate, and the cheapest of them is taken (no work that buys no accuracy);
-* α = 1 is the cheapest operating point;
+* α = 1 is the cheapest operating point (the table's α: the runtime ends its α at the accuracy
+  floor, :mod:`edge_runtime.core.floor`);
 * in between, expected energy per input falls linearly with α, E(α) = E(0) − α·(E(0) − E(1)),
   and at each α the runtime uses the most accurate mix of operating points that costs E(α): the
   upper concave hull of (energy, accuracy), neighbouring hull points mixed input by input.

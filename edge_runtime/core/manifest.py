@@ -124,7 +124,8 @@ class OperatingPoint:
 @dataclass(frozen=True)
 class AlphaTable:
     """α → operating point, for every family: α = 0 the most accurate point at the least energy that
-    reaches it, α = 1 the cheapest, expected cost linear in α in between (``rule = "frontier"``)."""
+    reaches it, α = 1 the cheapest, expected cost linear in α in between (``rule = "frontier"``); the runtime ends
+    α at the header's ``accuracy_floor`` along it."""
 
     cost: Literal["macs", "joules"]
     held_out_samples: int
