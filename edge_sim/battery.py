@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 
 from edge_runtime.power.profiles import BatteryProfile
 

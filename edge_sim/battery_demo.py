@@ -133,7 +133,7 @@ def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray,
 
             def adaptive(i: int, image: np.ndarray) -> tuple[int, int, float]:
                 point = live.current
-                plan = runtime.plan_for_alpha(point.alpha) if keeper is not None and keeper.capped else point.plan
+                plan = point.plan if keeper is None else keeper.plan(point.alpha, point.plan)
                 decision = runtime.classify(image, plan)
                 if audit.due():
                     reference = runtime.classify_monolithic(image)

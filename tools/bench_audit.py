@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
 
-from edge_runtime.cli.arg_types import doc_summary
+from edge_runtime.cli.arg_types import doc_summary, positive_int, unit_interval
 from edge_runtime.core.audit import DEFAULT_AUDIT_RATE
 from edge_runtime.core.stream_eval import format_stream, stream_rows
 from edge_runtime.core.timing import cpu_model
@@ -43,18 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("bundle", nargs="?", help="bundle folder (default: the demo bundle, built if missing)")
     parser.add_argument("--dataset", default="digits", help="its test split is shifted (default digits)")
-    parser.add_argument("--points", type=int, default=11, help="evenly spaced α from 0 to 1 (default 11)")
-    parser.add_argument("--audit", type=float, default=DEFAULT_AUDIT_RATE, help="audit rate (default 0.02)")
+    parser.add_argument("--points", type=positive_int, default=11, help="evenly spaced α from 0 to 1 (default 11)")
+    parser.add_argument("--audit", type=unit_interval, default=DEFAULT_AUDIT_RATE, help="audit rate (default 0.02)")
     parser.add_argument("--adapt", action="store_true", help="keep the promise as run --adapt does")
-    parser.add_argument("--limit", type=int, help="only the first N test images")
+    parser.add_argument("--limit", type=positive_int, help="only the first N test images")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
     bundle = args.bundle
     if bundle is None:
-        from edge_runtime.cli.demo import default_workdir, ensure_bundle
+        from edge_runtime.cli.demo import demo_bundle
 
-        bundle = os.path.join(default_workdir(), "digits-multi-exit")
-        ensure_bundle(bundle, retrain=False)
+        bundle = demo_bundle()
     runtime = open_runtime(bundle)
     data = load_dataset(args.dataset, (runtime.bundle.input.height, runtime.bundle.input.width))
     x_test, y_test = data.x_test[:args.limit], data.y_test[:args.limit]

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from edge_runtime.cli.demo import default_workdir, ensure_bundle
+from edge_runtime.cli.demo import demo_bundle
 from edge_runtime.cli.arg_types import doc_summary
 from edge_runtime.core.timing import cpu_model
 
@@ -85,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.inner:
         print(json.dumps(measure(args.inner, args.rounds)))
         return 0
-    bundle = args.bundle or os.path.join(default_workdir(), "digits-multi-exit")
-    if not args.bundle:
-        ensure_bundle(bundle, retrain=False)
+    bundle = args.bundle or demo_bundle()
     from edge_sim.edgetpu_delegate import build
 
     work = tempfile.mkdtemp()

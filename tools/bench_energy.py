@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_runtime.cli.demo import default_workdir, ensure_bundle
+from edge_runtime.cli.demo import demo_bundle
 from edge_runtime.cli.main import main as runtime_main
 from edge_runtime.cli.profile import random_images
 from edge_runtime.energy.profiler import SampleLog, profile
@@ -101,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per operating point (default 3)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    bundle = args.bundle or default_workdir() + "/digits-multi-exit"
-    if not args.bundle:
-        ensure_bundle(bundle, retrain=False)
+    bundle = args.bundle or demo_bundle()
     runtime = open_runtime(bundle)
     energy_path = os.path.join(tempfile.mkdtemp(), "ENERGY.json")
     print("profiling through the INA219 sketch over a pseudo-terminal…", file=sys.stderr)

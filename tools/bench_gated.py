@@ -14,7 +14,6 @@ time savings are medians over rounds; the operating point is picked on accuracy,
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 

@@ -124,10 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bundle = args.bundle
     if bundle is None:
-        from edge_runtime.cli.demo import ensure_bundle, default_workdir
+        from edge_runtime.cli.demo import demo_bundle
 
-        bundle = os.path.join(default_workdir(), "digits-multi-exit")
-        ensure_bundle(bundle, retrain=False)
+        bundle = demo_bundle()
     data = load_digits_dataset()
     report: dict = {"bundle": bundle, "threads": {}}
     for threads in (1, 2):

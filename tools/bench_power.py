@@ -112,14 +112,13 @@ def capture_check(seconds: float) -> dict[str, float]:
 
 def alpha_read_cost(rounds: int) -> dict[str, float]:
     from edge_runtime.core.datasets import load_digits_dataset
-    from edge_runtime.cli.demo import ensure_bundle, default_workdir
+    from edge_runtime.cli.demo import demo_bundle
     from edge_runtime.registry import open_runtime
     from edge_runtime.power.live import LiveAlpha
     from edge_runtime.power.policies import Linear
     from edge_runtime.core.preprocess import Preprocessor
 
-    bundle = os.path.join(default_workdir(), "digits-multi-exit")
-    ensure_bundle(bundle, False)
+    bundle = demo_bundle()
     runtime = open_runtime(bundle)
     data = load_digits_dataset()
     pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
@@ -174,12 +173,11 @@ def battery_demos() -> list[dict[str, float]]:
     import shutil
 
     from edge_runtime.cli.common import load_split
-    from edge_runtime.cli.demo import default_workdir, ensure_bundle
+    from edge_runtime.cli.demo import demo_bundle
     from edge_runtime.registry import calibrate_bundle, load_bundle
 
     results = [battery_demo(policy) for policy in DEMO_POLICIES]
-    bundle = os.path.join(default_workdir(), "digits-multi-exit")
-    ensure_bundle(bundle, retrain=False)
+    bundle = demo_bundle()
     with tempfile.TemporaryDirectory(prefix="bench-power-") as folder:
         copy = os.path.join(folder, "digits-multi-exit")
         shutil.copytree(bundle, copy)

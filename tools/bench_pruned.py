@@ -13,7 +13,6 @@ passes of the original int8 network); the figures are medians over rounds.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 

@@ -25,7 +25,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from edge_runtime.cli.demo import default_workdir, ensure_bundle
+from edge_runtime.cli.demo import demo_bundle
 from edge_runtime.core.datasets import load_digits_dataset
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.power.profiles import load_profile
@@ -178,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bundle = args.bundle
     if bundle is None:
-        bundle = os.path.join(default_workdir(), "digits-multi-exit")
-        ensure_bundle(bundle, retrain=False)
+        bundle = demo_bundle()
     bodies, _ = pngs()
     report: dict = {"bundle": bundle}
     server = Server(bundle, "--alpha", "0.5")

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.audit import DEFAULT_AUDIT_RATE
 from ..core.backends import BACKEND_NAMES
 from ..core.bundle import Bundle
 from ..core.datasets import load_dataset
@@ -15,7 +16,7 @@ from ..core.preprocess import DEFAULT_MAX_PIXELS, Preprocessor
 from ..errors import InputError
 from ..families.multi_exit.runtime import RULES
 from ..registry import open_runtime
-from .arg_types import floor_text, positive_int
+from .arg_types import floor_text, positive_int, unit_interval
 
 
 # α without a monitor: the most accurate operating point at the least energy that reaches it. (0.5 gave a
@@ -51,6 +52,25 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                              "board with 1 GB)")
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_audit_options(parser: argparse.ArgumentParser, context: str = "") -> None:
+    """``--audit RATE`` and ``--adapt`` (:mod:`edge_runtime.core.audit`, :mod:`edge_runtime.core.adapt`), the same
+    for ``run``, ``serve`` and ``eval --stream``; ``context`` prefixes their help (``"with --stream: "``)."""
+    parser.add_argument("--audit", type=unit_interval, default=DEFAULT_AUDIT_RATE, metavar="RATE",
+                        help=f"{context}share of inputs also run through the monolithic network to count, without "
+                             "labels, how often the answer given agrees with it (default 0.02, one at a random place "
+                             "in each block of 50; 0: none), with a 95%% interval against the α table's promise; "
+                             "serve's /health says 'degraded' when the interval is more than a point under it")
+    parser.add_argument("--adapt", action="store_true",
+                        help=f"{context}when the audit says the promise is broken, stop using the α table's cheaper "
+                             "points until the audited inputs agree as promised again (said once per change)")
+
+
+def check_audit_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The usage error the option types cannot catch: ``--adapt`` with nothing audited (exit 2)."""
+    if args.adapt and args.audit == 0:
+        parser.error("--adapt keeps the promise from audited inputs: --audit must be above 0")
 
 
 def check_runtime_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

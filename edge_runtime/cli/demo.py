@@ -65,6 +65,14 @@ def default_workdir() -> str:
     return os.path.join(cache, "edge-adaptive", "demo")
 
 
+def demo_bundle(workdir: str | None = None, retrain: bool = False) -> str:
+    """The demo bundle's folder under ``workdir`` (default :func:`default_workdir`), converted first if missing:
+    what ``edge-runtime demo`` and the benchmarks run on when no bundle is named."""
+    bundle = os.path.join(workdir or default_workdir(), "digits-multi-exit")
+    ensure_bundle(bundle, retrain)
+    return bundle
+
+
 def ensure_bundle(bundle: str, retrain: bool) -> None:
     """The demo bundle at ``bundle``: converted once (in a child process), then reused."""
     if os.path.isfile(os.path.join(bundle, "manifest.json")) and not retrain:
@@ -107,8 +115,7 @@ def _write_samples(workdir: str, count: int = 5) -> list[str]:
 def cmd_demo(args: argparse.Namespace) -> int:
     workdir = os.path.abspath(args.workdir or default_workdir())
     os.makedirs(workdir, exist_ok=True)
-    bundle = os.path.join(workdir, "digits-multi-exit")
-    ensure_bundle(bundle, args.retrain)
+    bundle = demo_bundle(workdir, args.retrain)
     if args.battery:
         return _battery_demo(args, bundle, workdir)
     plot = os.path.join(workdir, "digits-multi-exit.png")

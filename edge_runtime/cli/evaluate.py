@@ -16,8 +16,8 @@ from ..core.stream_eval import format_stream, stream_rows
 from ..core.preprocess import DEFAULT_MAX_PIXELS
 from ..errors import EdgeRuntimeError, InputError
 from ..registry import FAMILIES
-from .arg_types import positive_int, unit_interval
-from .common import add_runtime_options, load_test_split, open_from_args
+from .arg_types import positive_int
+from .common import add_audit_options, add_runtime_options, check_audit_options, load_test_split, open_from_args
 from .monitor_options import add_monitor_options, start_live_alpha
 
 
@@ -35,9 +35,7 @@ def add_parser(sub: Any) -> None:
                     help="replay the test split in order at each α as a board would see it, with the label-free audit "
                          "(--audit, --adapt) running: delivered accuracy and agreement beside the table's promises and "
                          "the audit's estimate")
-    ev.add_argument("--audit", type=unit_interval, default=DEFAULT_AUDIT_RATE, metavar="RATE",
-                    help="with --stream: share of inputs audited against the monolithic network (default 0.02)")
-    ev.add_argument("--adapt", action="store_true", help="with --stream: keep the promise as run --adapt does")
+    add_audit_options(ev, "with --stream: ")
     ev.add_argument("--limit", type=positive_int, help="use only the first N test images")
     add_monitor_options(ev)
     ev.set_defaults(handler=cmd_eval, check=check)
@@ -46,8 +44,7 @@ def add_parser(sub: Any) -> None:
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if (args.adapt or args.audit != DEFAULT_AUDIT_RATE) and not args.stream:
         parser.error("--audit and --adapt apply to --stream (the sweep runs every α over the whole split)")
-    if args.adapt and args.audit == 0:
-        parser.error("--adapt keeps the promise from audited inputs: --audit must be above 0")
+    check_audit_options(parser, args)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -9,12 +9,12 @@ import time
 from typing import Any
 
 from ..core.adapt import PromiseKeeper
-from ..core.audit import DEFAULT_AUDIT_RATE, AgreementAudit, describe_audit
+from ..core.audit import AgreementAudit, describe_audit
 from ..core.jsonl import JsonLines
 from ..core.preprocess import Preprocessor
 from ..errors import EdgeRuntimeError, InputError
 from .arg_types import unit_interval
-from .common import DEFAULT_ALPHA, add_runtime_options, open_from_args
+from .common import DEFAULT_ALPHA, add_audit_options, add_runtime_options, check_audit_options, open_from_args
 from .monitor_options import add_monitor_options, start_live_alpha
 
 
@@ -29,13 +29,7 @@ def add_parser(sub: Any) -> None:
                         f"1 = least energy at the accuracy floor (default {DEFAULT_ALPHA})")
     choice.add_argument("--accuracy", type=unit_interval, help="the accuracy to aim at instead of α: the cheapest point "
                         "of the α table reaching it on held-out data (with --rule merkel: eq. 10's Ã)")
-    run.add_argument("--audit", type=unit_interval, default=DEFAULT_AUDIT_RATE, metavar="RATE",
-                     help="share of inputs also run through the monolithic network to count, without labels, how often "
-                          "the answer given agrees with it (default 0.02, spread evenly; 0: none); each record carries "
-                          "the running agreement and its 95%% interval against the α table's promise")
-    run.add_argument("--adapt", action="store_true",
-                     help="when the audit says the promise is broken, stop using the α table's cheaper points until "
-                          "the audited inputs agree as promised again (said once on stderr per change)")
+    add_audit_options(run)
     run.add_argument("--trace", metavar="FILE.jsonl", help="append an event per inference (monotonic and wall "
                      "time, exit or route, α, state of charge) to draw over a power capture (edge-capture --events)")
     add_monitor_options(run)
@@ -45,8 +39,7 @@ def add_parser(sub: Any) -> None:
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.monitor and (args.alpha is not None or args.accuracy is not None):
         parser.error("--monitor sets α from the battery: drop --alpha/--accuracy")
-    if args.adapt and args.audit == 0:
-        parser.error("--adapt keeps the promise from audited inputs: --audit must be above 0")
+    check_audit_options(parser, args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -98,11 +91,9 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
         start = time.perf_counter_ns()
         if live is not None:
             point = live.current
-            current = point.plan
+            current = point.plan if keeper is None else keeper.plan(point.alpha, point.plan)
         else:
-            current = plan
-        if keeper is not None and keeper.capped:  # the cap moved: plans built before it would ignore it
-            current = runtime.plan_for_alpha(point.alpha if live is not None else alpha)
+            current = plan if keeper is None else keeper.plan(alpha, plan)
         decision = runtime.classify(image, current)
         latency_us = (time.perf_counter_ns() - start) / 1000.0
         if live is not None:

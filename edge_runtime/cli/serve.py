@@ -13,13 +13,12 @@ import signal
 import threading
 from typing import Any
 
-from ..core.audit import DEFAULT_AUDIT_RATE
 from ..serve.http import MAX_CONNECTIONS, READ_TIMEOUT_S, parse_address
 from ..serve.service import Service
 from ..serve.systemd import unit_file
 from ..serve.worker import FixedAlpha
 from .arg_types import positive_float, positive_int, unit_interval
-from .common import DEFAULT_ALPHA, add_runtime_options, open_from_args
+from .common import DEFAULT_ALPHA, add_audit_options, add_runtime_options, check_audit_options, open_from_args
 from .monitor_options import add_monitor_options, start_live_alpha
 
 log = logging.getLogger("edge_runtime.serve")
@@ -48,13 +47,7 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--results", metavar="FILE.jsonl", help="append every answer here, one JSON line each")
     serve.add_argument("--alpha", type=unit_interval, help=f"fixed α without --monitor (default {DEFAULT_ALPHA:g}: the "
                        "most accurate operating point at the least energy)")
-    serve.add_argument("--audit", type=unit_interval, default=DEFAULT_AUDIT_RATE, metavar="RATE",
-                       help="share of images also run through the monolithic network to count, without labels, how "
-                            "often the answer given agrees with it (default 0.02; 0: none): /health says 'degraded' when "
-                            "the agreement's 95%% interval is more than a point under the α table's promise")
-    serve.add_argument("--adapt", action="store_true",
-                       help="when the audit says the promise is broken, stop using the α table's cheaper points until "
-                            "the audited images agree as promised again (one log line per change)")
+    add_audit_options(serve)
     serve.add_argument("--queue", type=positive_int, default=32, help="images that may wait (default 32); beyond, "
                        "HTTP answers 503 with Retry-After and camera frames are dropped")
     serve.add_argument("--max-body", type=positive_float, default=10.0, metavar="MB",
@@ -73,8 +66,7 @@ def add_parser(sub: Any) -> None:
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.monitor and args.alpha is not None:
         parser.error("--monitor sets α from the battery: drop --alpha")
-    if args.adapt and args.audit == 0:
-        parser.error("--adapt keeps the promise from audited images: --audit must be above 0")
+    check_audit_options(parser, args)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

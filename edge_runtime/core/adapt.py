@@ -48,6 +48,11 @@ class PromiseKeeper:
     def capped(self) -> bool:
         return self.plans.cap < 1.0
 
+    def plan(self, alpha: float, given: Any) -> Any:
+        """The plan to run at α: ``given`` (a fixed α's or a live monitor's, built beforehand) while uncapped, else
+        α's plan under the cap (plans built before the cap would ignore it)."""
+        return self.runtime.plan_for_alpha(alpha) if self.capped else given
+
     def observe(self, image: np.ndarray, reference: int, alpha: float) -> bool:
         """One audited input (already recorded in the audit) and the monolithic network's answer; True when the
         cap moved (plans built before then are stale)."""

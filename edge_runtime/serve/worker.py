@@ -137,9 +137,7 @@ class Worker:
         point = self.alpha.current
         image = self.pre.from_pixels(job.pixels)
         start = time.perf_counter_ns()
-        plan = point.plan
-        if self.keeper is not None and self.keeper.capped:  # the cap moved: plans built before it would ignore it
-            plan = self.runtime.plan_for_alpha(point.alpha)
+        plan = point.plan if self.keeper is None else self.keeper.plan(point.alpha, point.plan)
         decision = self.runtime.classify(image, plan)
         latency_s = (time.perf_counter_ns() - start) * 1e-9
         where = self.runtime.describe(decision)
@@ -176,9 +174,10 @@ class Worker:
         self.audit.record(agrees, plans.expected_agreement(alpha) if plans is not None else None)
         if self.keeper is not None:
             self.keeper.observe(image, reference, alpha)
-        snapshot = self.audit_snapshot = self.audit.snapshot()
+        snapshot = self.audit.snapshot()
         if self.keeper is not None:
             snapshot["cap"] = plans.cap
+        self.audit_snapshot = snapshot  # whole before /health can read it (another thread)
         self.metrics.audited.labels("yes" if agrees else "no").inc()
         for name in ("agreement", "low", "high", "promise"):
             value = snapshot[name]

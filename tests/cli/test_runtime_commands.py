@@ -103,15 +103,25 @@ def test_run_audits_agreement_without_labels(digits_bundle, pngs, capsys):
     assert "audited answers agree with the monolithic network" in capsys.readouterr().err
 
 
+def noise_images(count: int, seed: int) -> np.ndarray:
+    """``count`` 8×8 greyscale images of uniform noise (uint8)."""
+    return np.random.default_rng(seed).integers(0, 256, size=(count, 8, 8), dtype=np.uint8)
+
+
+def pngs_of(folder, prefix: str, images: np.ndarray) -> list[str]:
+    """Each 2-D uint8 image saved as ``folder/PREFIX<i>.png``, in order; their paths."""
+    paths = []
+    for i, pixels in enumerate(images):
+        path = str(folder / f"{prefix}{i:03d}.png")
+        Image.fromarray(pixels, mode="L").save(path)
+        paths.append(path)
+    return paths
+
+
 def test_adapt_stops_using_points_whose_answers_no_longer_agree(digits_bundle, tmp_path, capsys):
     """Noise at the cheapest point: the input exit agrees with the monolithic network far less than the table
     promised on clean digits. With --adapt, after the audit says so, inputs run further and agree more."""
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(160):
-        path = str(tmp_path / f"noise{i:03d}.png")
-        Image.fromarray(rng.integers(0, 256, size=(8, 8), dtype=np.uint8), mode="L").save(path)
-        paths.append(path)
+    paths = pngs_of(tmp_path, "noise", noise_images(160, seed=0))
     common = ["run", digits_bundle, *paths, "--alpha", "1", "--floor", "none", "--audit", "1", "--json"]
     assert main(common) == 0
     plain = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -132,16 +142,7 @@ def test_adapt_stops_using_points_whose_answers_no_longer_agree(digits_bundle, t
 
 def test_adapt_lifts_the_cap_when_the_drift_ends(digits_bundle, digits, tmp_path, capsys):
     """Noise, then clean digits: the cap set under noise is lifted once the kept audited inputs are clean."""
-    rng = np.random.default_rng(1)
-    paths = []
-    for i in range(60):
-        path = str(tmp_path / f"a{i:03d}.png")
-        Image.fromarray(rng.integers(0, 256, size=(8, 8), dtype=np.uint8), mode="L").save(path)
-        paths.append(path)
-    for i in range(300):
-        path = str(tmp_path / f"b{i:03d}.png")
-        Image.fromarray(digits.x_test[i][..., 0], mode="L").save(path)
-        paths.append(path)
+    paths = pngs_of(tmp_path, "a", noise_images(60, seed=1)) + pngs_of(tmp_path, "b", digits.x_test[:300, ..., 0])
     assert main(["run", digits_bundle, *paths, "--alpha", "1", "--floor", "none", "--audit", "1", "--json",
                  "--adapt"]) == 0
     captured = capsys.readouterr()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from hypothesis import given, strategies as st
 
 from edge_runtime.core.frontier import Candidate, alpha_table, build_table, hull, locate, most_accurate
 from edge_runtime.core.operating import AlphaPlans, Mix

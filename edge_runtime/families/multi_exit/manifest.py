@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from ...core.manifest import ManifestHeader, Segment, require_tensor
+from ...core.manifest import ManifestHeader, require_tensor
 from ...schema import Reader, spec
 from .exit_rule import DEFAULT_BETA1, DEFAULT_BETA2, EnergyFit
 
