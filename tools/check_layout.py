@@ -23,6 +23,7 @@ ALLOWED_PRIVATE = {
     ("edge_runtime.core.signature_model", "_get_full_signature_list"),
     ("converters.pruned.pruning", "_keras_history"),  # Keras 3 has no public way to walk a graph's producers
     ("converters.common.keras_graph", "_run_through_graph"),  # nor to call a functional graph layer by layer
+    ("converters.common.distribute", "_symbolic_build"),  # nor to build a model's optimizer for a loop of our own
 }
 NAMEDTUPLE_API = {"_replace", "_asdict", "_fields", "_make"}  # public despite the underscore
 

@@ -13,6 +13,7 @@ from edge_runtime.core.datasets import load_dataset, with_calibration
 from edge_runtime.core.floor import DEFAULT_FLOOR
 
 from ..common.bundle_writer import check_output_folder
+from ..common.distribute import STRATEGIES, make_strategy
 from ..common.errors import ConvertError
 from ..common.progress import Progress, import_tensorflow, tf_output_to
 
@@ -20,7 +21,18 @@ from ..common.progress import Progress, import_tensorflow, tf_output_to
 def add_common(parser: argparse.ArgumentParser, out_required: bool = True) -> None:
     parser.add_argument("--dataset", default="digits",
                         help="'digits' (scikit-learn's 8×8 digits, offline), a .npz with x_train, y_train, x_test, "
-                             "y_test, or a folder with one sub-folder of images per class (default: digits)")
+                             "y_test (or a folder of such .npy files), a folder with one sub-folder of images per "
+                             "class, or TFRecord files of image/encoded and image/class/label (default: digits)")
+    parser.add_argument("--stream", action="store_true",
+                        help="read the dataset batch by batch instead of holding it (default: only when its pixels "
+                             "exceed 1 GiB; a .npz must be saved uncompressed, with np.savez)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="default",
+                        help="where training runs: default (a GPU when there is one, else the CPU), mirrored (every "
+                             "local GPU, or --cpu-devices N logical CPUs), multiworker (the workers TF_CONFIG "
+                             "names; run the same command on each, the chief writes the bundle) (default: default)")
+    parser.add_argument("--cpu-devices", type=int, metavar="N",
+                        help="--strategy mirrored: split the CPU into N logical devices (to try the distributed "
+                             "path without GPUs)")
     parser.add_argument("--size", type=image_size, metavar="H,W",
                         help="image folders: the network's input size (default: the folder's most common size); "
                              "every image is converted and resized to it")
@@ -62,6 +74,8 @@ def check_common(args: argparse.Namespace) -> None:
     """Refuse bad common options before any long work."""
     if args.epochs is not None and args.epochs < 1:
         raise ConvertError(f"--epochs {args.epochs}: expected a positive integer")
+    if args.cpu_devices is not None and (args.cpu_devices < 1 or args.strategy != "mirrored"):
+        raise ConvertError(f"--cpu-devices {args.cpu_devices}: expected a positive count, with --strategy mirrored")
     check_output_folder(args.out, args.force)
     if getattr(args, "model", None) and not os.path.isfile(args.model):
         raise ConvertError(f"--model {args.model}: no such file")
@@ -77,7 +91,7 @@ def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
         if log_path:
             progress.say(f"TensorFlow's output goes to {log_path}")
         progress.say(f"loading dataset {args.dataset}")
-        dataset = load_dataset(args.dataset, args.size, args.strict, progress.say)
+        dataset = load_dataset(args.dataset, args.size, args.strict, progress.say, stream=True if args.stream else None)
         if dataset.skipped:
             shown = "; ".join(dataset.skipped[:5]) + (f"; and {len(dataset.skipped) - 5} more" if
                                                        len(dataset.skipped) > 5 else "")
@@ -85,19 +99,32 @@ def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
         if getattr(args, "calibration", None):
             dataset = with_calibration(dataset, args.calibration, args.size, progress.say)
         progress.say(f"{len(dataset.y_train) + len(dataset.y_test):,d} images of {dataset.image_shape[1]}×"
-                     f"{dataset.image_shape[0]} {dataset.color_mode}, {len(dataset.labels)} classes; held out for "
+                     f"{dataset.image_shape[0]} {dataset.color_mode}, {len(dataset.labels)} classes"
+                     f"{', read batch by batch' if dataset.streamed else ''}; held out for "
                      f"calibration: {len(dataset.held_out_split()[3]):,d} images ({dataset.held_out_source})")
         try:
             with tf_output_to(log_path):
                 tf = import_tensorflow()
+                strategy = make_strategy(args.strategy, args.cpu_devices, progress.say)
                 seed_everything(tf, args.seed)
-                yield progress, dataset
+                with strategy.scope():
+                    yield progress, dataset
         except BaseException:
             # a failed conversion leaves nothing behind: no bundle, no log (--verbose shows TensorFlow's output)
             if log_path and not args.debug:
                 with contextlib.suppress(OSError):
                     os.remove(log_path)
             raise
+
+
+def chief_writes(progress: Any) -> bool:
+    """Whether this process writes the bundle; a multi-worker run's other workers say they are done instead."""
+    from ..common.distribute import is_chief
+
+    if is_chief():
+        return True
+    progress.say("training done on this worker; the chief writes the bundle")
+    return False
 
 
 def seed_everything(tf: Any, seed: int) -> None:

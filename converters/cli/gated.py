@@ -11,7 +11,7 @@ from edge_runtime.power.profiles import load_profile
 
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
-from .common import add_common, adopt_input_contract, check_common, load_backbone, session
+from .common import add_common, adopt_input_contract, check_common, chief_writes, load_backbone, session
 
 OVERHEAD_WARNING = 0.5  # warn when the chain with every block skipped costs half the ungated network or more
 
@@ -39,6 +39,8 @@ def add_parser(sub: Any) -> None:
 
 def cmd_gated(args: argparse.Namespace) -> int:
     summary = run_gated(args)
+    if summary["bundle"] is None:  # a multi-worker run's other worker: the chief prints the bundle
+        return 0
     print(json.dumps(summary) if args.json else
           f"int8 held-out: ungated {summary['monolithic_accuracy']:.4f}; device gates agree with Keras on "
           f"{summary['gate_agreement_with_keras']:.1%} of decisions")
@@ -87,6 +89,8 @@ def run_gated(args: argparse.Namespace) -> dict[str, Any]:
                                plain_epochs=plain_epochs, step_epochs=args.step_epochs, alphas=schedule,
                                seed=args.seed, say=progress.say, recalibrate=bool(args.model))
         source.update({"board": board.name, "alpha_schedule": list(schedule)})
+        if not chief_writes(progress):
+            return {"bundle": None, "worker": "done: the chief writes the bundle"}
         with staging_folder(args.out, args.force) as folder:
             manifest = export_gated(net, dataset, folder, progress, training, energies, source,
                                     args.floor)

@@ -11,7 +11,7 @@ from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
 from ..common.input_contract import int8_drops
 from ..multi_exit.heads import DEFAULT_HEAD_BUDGET, describe_head, head_grid, head_macs
-from .common import add_common, adopt_input_contract, check_common, load_backbone, load_keras_model, session
+from .common import add_common, adopt_input_contract, check_common, chief_writes, load_backbone, load_keras_model, session
 
 
 def add_parser(sub: Any) -> None:
@@ -53,6 +53,8 @@ def cmd_multi_exit(args: argparse.Namespace) -> int:
     if not args.out:
         args.parser.error("the following arguments are required: --out (or --list-cuts with --model)")
     summary = run_multi_exit(args)
+    if summary["bundle"] is None:  # a multi-worker run's other worker: the chief prints the bundle
+        return 0
     if args.json:
         print(json.dumps(summary))
     else:
@@ -110,6 +112,8 @@ def _convert(args: argparse.Namespace, progress: Any, dataset: Any) -> dict[str,
     float_acc = float_exit_accuracies(model, x_held, y_held, scale, offset)
     progress.say("held-out float accuracy per exit: " + " ".join(f"{a:.3f}" for a in float_acc))
     source["epochs"] = epochs
+    if not chief_writes(progress):
+        return {"bundle": None, "worker": "done: the chief writes the bundle"}
     with staging_folder(args.out, args.force) as folder:
         manifest = export_multi_exit(model, dataset, folder, progress, float_acc, source, args.floor)
     summary = {

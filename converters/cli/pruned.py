@@ -9,7 +9,7 @@ from typing import Any
 
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
-from .common import add_common, adopt_input_contract, check_common, load_backbone, session
+from .common import add_common, adopt_input_contract, check_common, chief_writes, load_backbone, session
 
 
 def add_parser(sub: Any) -> None:
@@ -39,6 +39,8 @@ def add_parser(sub: Any) -> None:
 
 def cmd_pruned(args: argparse.Namespace) -> int:
     summary = run_pruned(args)
+    if summary["bundle"] is None:  # a multi-worker run's other worker: the chief prints the bundle
+        return 0
     if args.json:
         print(json.dumps(summary))
     else:
@@ -91,6 +93,8 @@ def run_pruned(args: argparse.Namespace) -> dict[str, Any]:
                                      min_accuracy=args.min_accuracy, max_loss=max_loss, ap_ratios=ratios,
                                      required=args.max_loss is not None or args.min_accuracy is not None,
                                      retrain_epochs=args.retrain_epochs, seed=args.seed, say=progress.say)
+        if not chief_writes(progress):
+            return {"bundle": None, "worker": "done: the chief writes the bundle"}
         with staging_folder(args.out, args.force) as folder:
             manifest = export_pruned(system, dataset, folder, progress, source, args.floor)
         progress.say(f"wrote {args.out}")

@@ -18,6 +18,7 @@ from edge_runtime.core.operating import describe_ends
 from edge_runtime.core.atomic import write_json
 from edge_runtime.core.bundle import read_manifest, sha256_of
 from edge_runtime.core.preprocess import Preprocessor
+from edge_runtime.core.image_rows import mapped_images
 from edge_runtime.core.manifest import (FORMAT, FORMAT_VERSION, MANIFEST, FileEntry, InputSpec, ManifestHeader,
                                         MonolithicRef, Segment, TensorSpec)
 from edge_runtime.registry import calibrate_bundle, load_bundle
@@ -121,7 +122,7 @@ def add_alpha_table(folder: str, dataset: Any, say: Any) -> dict[str, Any]:
     bundle = load_bundle(folder)
     pre = Preprocessor(bundle.input, bundle.monolithic.inputs["x"].quantization)
     _, _, x_held, y_held = dataset.held_out_split()
-    table = calibrate_bundle(folder, [pre.from_pixels(p) for p in x_held], y_held)
+    table = calibrate_bundle(folder, mapped_images(x_held, pre.from_pixels), y_held)
     say(f"α table: {len(table.points)} operating points on {len(y_held)} held-out images; "
         f"{describe_ends(table, parse_floor(bundle.header.accuracy_floor), bundle.full_macs)}")
     return read_manifest(folder)

@@ -69,10 +69,11 @@ def _has_batch_norm(model: Any) -> bool:
                for layer in getattr(model, "layers", ()))
 
 
-def _accuracy(model: Any, pixels: np.ndarray, labels: np.ndarray, scale: float, offset: float) -> float:
-    x = pixels.astype(np.float32) * np.float32(scale) + np.float32(offset)
-    scores = np.asarray(model.predict(x, verbose=0, batch_size=256))
-    return float(np.mean(np.argmax(scores, axis=-1) == labels))
+def _accuracy(model: Any, pixels: Any, labels: np.ndarray, scale: float, offset: float) -> float:
+    """Accuracy on uint8 ``pixels`` (held or read batch by batch), scaled batch by batch."""
+    from .training import accuracy_of
+
+    return accuracy_of(lambda x: model(x, training=False), pixels, labels, scale, offset)[0]
 
 
 def choose_input_contract(model: Any, pixels: np.ndarray, labels: np.ndarray, n_classes: int, model_path: str,

@@ -1,5 +1,6 @@
-"""Training at any dataset size: uint8 pixels held once and scaled batch by batch, epochs that scale
-with the dataset, early stopping on validation accuracy, and progress with the time per epoch and an ETA.
+"""Training at any dataset size: uint8 pixels (held, memory-mapped or decoded on demand) read and scaled
+batch by batch through a ``tf.data`` pipeline, epochs that scale with the dataset, early stopping on
+validation accuracy, and progress with the time per epoch, images/s and an ETA.
 """
 
 from __future__ import annotations
@@ -53,6 +54,50 @@ class PixelBatches(keras.utils.PyDataset):
             self.rng.shuffle(self.order)
 
 
+def pixel_pipeline(pixels: Any, labels: np.ndarray, scale: float, offset: float, batch_size: int = 32,
+                   outputs: int = 1, seed: int = 0, shuffle: bool = True) -> Any:
+    """A ``tf.data`` pipeline of (float images, labels) batches: row indices, shuffled each epoch, batched,
+    their rows read in parallel (from memory, a memory map, or files decoded on demand), scaled to
+    real = pixel·scale + offset, prefetched. Only a few batches exist at a time, whatever the dataset's size.
+
+    Args:
+        pixels: uint8 (N, H, W, C), an array or :class:`~edge_runtime.core.image_rows.LazyRows`.
+        batch_size: images per batch (the global batch under a distribution strategy).
+        outputs: the labels are repeated for a model with this many outputs.
+    """
+    import tensorflow as tf
+
+    shape = tuple(pixels.shape[1:])
+    n = len(labels)
+
+    def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return pixels[rows], labels[rows]
+
+    indices = tf.data.Dataset.range(n)
+    if shuffle:
+        indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    batches = indices.batch(batch_size).map(lambda rows: tf.numpy_function(read, [rows], (tf.uint8, tf.int64)),
+                                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    s, o = np.float32(scale), np.float32(offset)
+
+    def to_float(x: Any, y: Any) -> tuple[Any, Any]:
+        x = tf.cast(tf.ensure_shape(x, (None, *shape)), tf.float32) * s + o
+        y = tf.ensure_shape(y, (None,))
+        return x, (tuple([y] * outputs) if outputs > 1 else y)
+
+    return batches.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def pipeline_rate(batches: Any, most: int = 30) -> float:
+    """Images per second the input pipeline alone delivers (the first ``most`` batches after one warm-up)."""
+    iterator = iter(batches)
+    next(iterator, None)
+    count, started = 0, time.monotonic()
+    for _, (x, _) in zip(range(most), iterator):
+        count += int(x.shape[0])
+    return count / max(time.monotonic() - started, 1e-9)
+
+
 class Supervisor(keras.callbacks.Callback):
     """Progress per epoch (time, ETA, validation accuracy) and early stopping with the best weights kept.
 
@@ -62,9 +107,10 @@ class Supervisor(keras.callbacks.Callback):
     """
 
     def __init__(self, progress: Progress, epochs: int, validate: Callable[[], float], patience: int = PATIENCE,
-                 what: str = "") -> None:
+                 what: str = "", images: int = 0) -> None:
         super().__init__()
         self.progress, self.epochs, self.validate, self.patience, self.what = progress, epochs, validate, patience, what
+        self.images = images  # per epoch, for images/s
         self.best = -1.0
         self.best_epoch = 0
         self.best_weights: list[np.ndarray] | None = None
@@ -82,8 +128,9 @@ class Supervisor(keras.callbacks.Callback):
             self.best_weights = self.model.get_weights()
         per = float(np.mean(self.times))
         left = (self.epochs - epoch - 1) * per
+        rate = f"  {self.images / self.times[-1]:,.0f} images/s" if self.images else ""
         self.progress.say(f"{self.what}epoch {epoch + 1}/{self.epochs}  loss {(logs or {}).get('loss', math.nan):.3f}  "
-                          f"validation accuracy {accuracy:.4f}  {per:.1f} s/epoch  ETA {left:.0f} s")
+                          f"validation accuracy {accuracy:.4f}  {per:.1f} s/epoch{rate}  ETA {left:.0f} s")
         if epoch + 1 - self.best_epoch >= self.patience and epoch + 1 < self.epochs:
             self.progress.say(f"{self.what}validation accuracy has not improved for {self.patience} epochs: stopping "
                               f"(best {self.best:.4f} at epoch {self.best_epoch})")

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..common.distribute import fit as fit_model, predict
 from ..common.macs import Cost, layer_cost, model_cost
 from ..common.training import EpochProgress, recalibrate_batch_norm
 
@@ -312,9 +313,9 @@ def train_gated(net: GatedNet, x: np.ndarray, y: np.ndarray, x_held: np.ndarray,
     if plain_epochs:
         plain.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
-        plain.fit(x, y, epochs=plain_epochs, batch_size=32, verbose=0, shuffle=True,
+        fit_model(plain, x, y, epochs=plain_epochs, batch_size=32, seed=seed,
                   callbacks=[EpochProgress(say, plain_epochs, "plain network: ")])
-    baseline = float(np.mean(np.argmax(plain.predict(x_held, verbose=0), axis=-1) == y_held))
+    baseline = float(np.mean(np.argmax(predict(plain, x_held), axis=-1) == y_held))
     say(f"plain network: held-out accuracy {baseline:.4f}" + (f" after {plain_epochs} epochs" if plain_epochs else ""))
     gated = net.gated()
     dummy = np.zeros((len(y), len(net.blocks)), dtype="float32")
@@ -323,11 +324,11 @@ def train_gated(net: GatedNet, x: np.ndarray, y: np.ndarray, x_held: np.ndarray,
     def run_step(alpha: float, epochs: int, label: str) -> tuple[float, float]:
         gated.compile(optimizer=keras.optimizers.Adam(1e-3),
                       loss=["sparse_categorical_crossentropy", _energy_loss(energies, alpha), _margin_loss])
-        gated.fit(x, [y, dummy, dummy], epochs=epochs, batch_size=32, verbose=0, shuffle=True,
+        fit_model(gated, x, [y, dummy, dummy], epochs=epochs, batch_size=32, seed=seed,
                   callbacks=[EpochProgress(say, epochs, f"{label}: ")])
         if recalibrate:
             recalibrate_batch_norm(gated, x, seed)
-        probs, gates, _ = gated.predict(x_held, verbose=0)
+        probs, gates, _ = predict(gated, x_held)
         acc = float(np.mean(np.argmax(probs, axis=-1) == y_held))
         saving = float(1.0 - np.mean(gates @ energies))
         history.append({"step": label, "alpha": alpha, "epochs": epochs, "accuracy": acc, "energy_saving": saving})

@@ -27,6 +27,7 @@ from edge_runtime.families.multi_exit.manifest import (ConfidenceCurve, ExitSpec
 from edge_runtime.families.multi_exit.runtime import MultiExitRuntime
 from edge_runtime.registry import load_bundle
 
+from ..common.distribute import predict
 from ..common.bundle_writer import add_alpha_table, manifest_header, segment_record, write_manifest
 from ..common.macs import Cost, model_cost
 from ..common.progress import Progress, import_tensorflow
@@ -213,7 +214,8 @@ def feature_drift(model: MultiExitModel, folder: str, pixels: np.ndarray, scale:
 
     floats = np.asarray(pixels, np.float32) * np.float32(scale) + np.float32(offset)
     extractor = keras.Model(model.training_model.input, list(model.cut_tensors) + [model.training_model.outputs[-1]])
-    reference = [np.asarray(r) for r in extractor.predict(floats, verbose=0, batch_size=64)]
+    outputs = predict(extractor, floats, 64)
+    reference = [np.asarray(r) for r in (outputs if isinstance(outputs, list) else [outputs])]
     errors = np.zeros(len(views))
     norms = np.zeros(len(views))
     for i, p in enumerate(pixels):

@@ -12,8 +12,9 @@ import math
 import keras
 import numpy as np
 
+from ..common import distribute
 from ..common.progress import Progress
-from ..common.training import PixelBatches, Supervisor, accuracy_of, split_validation
+from ..common.training import PixelBatches, Supervisor, accuracy_of, pipeline_rate, pixel_pipeline, split_validation
 from .model import MultiExitModel
 
 FEATURE_BATCH = 128
@@ -46,9 +47,11 @@ def train_multi_exit(model: MultiExitModel, pixels: np.ndarray, y: np.ndarray, s
     def validate() -> float:
         return float(np.mean(accuracy_of(lambda x: net(x, training=False), x_val, y_val, scale, offset)))
 
-    supervisor = Supervisor(progress, epochs, validate)
-    history = net.fit(PixelBatches(x_train, y_train, scale, offset, batch_size, n_outputs, seed), epochs=epochs,
-                      verbose=0, callbacks=[supervisor])
+    batches = pixel_pipeline(x_train, y_train, scale, offset, batch_size * distribute.replicas(), n_outputs, seed)
+    progress.say(f"input pipeline: {pipeline_rate(batches):,.0f} images/s (reading and scaling alone; the epochs' "
+                 "images/s below include training: when they are close, reading bounds the speed)")
+    supervisor = Supervisor(progress, epochs, validate, images=len(y_train))
+    history = distribute.fit(net, batches, epochs=epochs, callbacks=[supervisor])
     return _report(len(history.epoch), supervisor)
 
 
@@ -77,8 +80,8 @@ def _train_heads(model: MultiExitModel, x_train: np.ndarray, y_train: np.ndarray
         return float(np.mean([np.mean(np.argmax(np.asarray(o), axis=-1) == y_val) for o in outputs]))
 
     supervisor = Supervisor(progress, epochs, validate)
-    history = heads.fit(train_features, [y_train] * len(dense), batch_size=batch_size, epochs=epochs, shuffle=True,
-                        verbose=0, callbacks=[supervisor])
+    history = distribute.fit(heads, train_features, [y_train] * len(dense), batch_size=batch_size, epochs=epochs,
+                             callbacks=[supervisor], seed=seed)
     return _report(len(history.epoch), supervisor)
 
 

@@ -21,6 +21,7 @@ from edge_runtime.families.pruned.manifest import NEVER, PrunedAlphaTable, Prune
 from edge_runtime.families.pruned.runtime import PrunedRuntime
 from edge_runtime.registry import load_bundle
 
+from ..common.distribute import predict
 from ..common.bundle_writer import manifest_header, segment_record, write_calibrated
 from ..common.macs import model_cost
 from ..common.progress import Progress, import_tensorflow
@@ -50,7 +51,7 @@ def export_pruned(system: PrunedSystem, dataset: Dataset, folder: str, progress:
     c = system.chosen
     _, _, x_held, y_held = dataset.held_out_split()
     images = dataset.to_float(x_held[:MAX_CALIBRATION_SAMPLES])
-    features = c.trunk.predict(images, verbose=0, batch_size=256)
+    features = predict(c.trunk, images, 256)
     shape = dataset.image_shape
     feature_shape = tuple(c.trunk.output.shape[1:])
     specs = [

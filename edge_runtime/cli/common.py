@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from ..core.audit import DEFAULT_AUDIT_RATE
 from ..core.backends import BACKEND_NAMES
 from ..core.bundle import Bundle
 from ..core.datasets import load_dataset
+from ..core.image_rows import mapped_images
 from ..core.preprocess import DEFAULT_MAX_PIXELS, Preprocessor
 from ..errors import InputError
 from ..families.multi_exit.runtime import RULES
@@ -94,9 +95,10 @@ def open_from_args(args: argparse.Namespace) -> Any:
 
 
 def load_split(spec: str, bundle: Bundle, split: str = "test", limit: int | None = None,
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[list[np.ndarray], np.ndarray]:
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Sequence[np.ndarray], np.ndarray]:
     """The ``test`` (or converter's ``held-out``) split of dataset ``spec`` as the bundle's int8 inputs,
-    checked to fit the bundle (folders: images over ``max_pixels`` skipped and named)."""
+    checked to fit the bundle (folders: images over ``max_pixels`` skipped and named). A dataset too large
+    to hold is converted as it is read, image by image, on each pass."""
     dataset = load_dataset(spec, (bundle.input.height, bundle.input.width), max_pixels=max_pixels)
     if dataset.skipped:
         print(f"warning: skipped {len(dataset.skipped)} file(s) Pillow cannot read: "
@@ -113,10 +115,10 @@ def load_split(spec: str, bundle: Bundle, split: str = "test", limit: int | None
         _, _, pixels, labels = dataset.held_out_split()
     if limit:
         pixels, labels = pixels[:limit], labels[:limit]
-    return [pre.from_pixels(p) for p in pixels], labels
+    return mapped_images(pixels, pre.from_pixels), labels
 
 
 def load_test_split(spec: str, runtime: Any, limit: int | None = None,
-                    max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[list[np.ndarray], np.ndarray]:
+                    max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Sequence[np.ndarray], np.ndarray]:
     """The test split of dataset ``spec`` as ``runtime``'s int8 inputs."""
     return load_split(spec, runtime.bundle, "test", limit, max_pixels)

@@ -8,25 +8,46 @@ Layouts (``--dataset``):
 * ``digits``: scikit-learn's bundled 8×8 digits (needs scikit-learn; offline);
 * a ``.npz`` with ``x_train, y_train, x_test, y_test`` (the Keras datasets layout), and optionally
   ``x_val, y_val``: images the model never saw in training, which then are the held-out split;
-* a folder with one sub-folder of images per class (read with Pillow).
+  a folder of ``.npy`` files with those names (or shards ``x_train-00000.npy`` …) is the same;
+* a folder with one sub-folder of images per class (read with Pillow);
+* a TFRecord file, or a folder of TFRecord shards, of ``tf.train.Example`` records with
+  ``image/encoded`` and ``image/class/label`` (see :mod:`.tfrecord`); shards whose names start
+  with ``test`` are the test split, ``validation``/``val`` the held-out images.
+
+Datasets larger than :data:`STREAM_ABOVE_BYTES` of pixels (or any, with ``stream=True``) are not held:
+their images are :class:`.image_rows.LazyRows`, read batch by batch (an uncompressed ``.npz`` or ``.npy``
+memory-mapped, image files and records decoded when used). Folders and TFRecords are split by a hash of
+each image's key (relative path; file name and record index), in or out of memory alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
+import struct
+import zipfile
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Union
 
 import numpy as np
 
 from ..errors import InputError
-from .image_folder import read_folder
+from .image_folder import decode_scanned, scan_folder
+from .image_rows import ArrayRows, ConcatRows, LazyRows, hash_order, split_by_hash
 from .preprocess import DEFAULT_MAX_PIXELS
 
 TEST_FRACTION = 0.2
 HELD_OUT_FRACTION = 0.15
 SPLIT_SEED = 20261123
+STREAM_ABOVE_BYTES = 1 << 30  # pixels beyond this are read batch by batch, not held
+
+Pixels = Union[np.ndarray, LazyRows]  # uint8 (N, H, W, C)
+
+
+def take_rows(pixels: Pixels, indices: Any) -> Pixels:
+    """``pixels[indices]``: a copy for an in-memory array, a lazy subset for :class:`LazyRows`."""
+    return pixels.take(indices) if isinstance(pixels, LazyRows) else pixels[indices]
 
 
 @dataclass(frozen=True)
@@ -34,26 +55,32 @@ class Dataset:
     """Train and test splits as uint8 pixels; ``labels`` names the classes by index."""
 
     name: str
-    x_train: np.ndarray
+    x_train: Pixels
     y_train: np.ndarray
-    x_test: np.ndarray
+    x_test: Pixels
     y_test: np.ndarray
     labels: tuple[str, ...]
     color_mode: str
     pixel_scale: float = 1.0 / 255.0
     pixel_offset: float = 0.0
     skipped: tuple[str, ...] = ()  # files that could not be read, with the reason
-    x_val: np.ndarray | None = None  # images kept out of training (the .npz's x_val, or --calibration's)
+    x_val: Pixels | None = None  # images kept out of training (the .npz's x_val, or --calibration's)
     y_val: np.ndarray | None = None
     val_source: str = "x_val"  # where x_val came from, for messages
+    train_keys: tuple[str, ...] | None = None  # each x_train image's key: the held-out split hashes them
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the images are read batch by batch rather than held in memory."""
+        return isinstance(self.x_train, LazyRows)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])  # type: ignore[return-value]
 
-    def to_float(self, pixels: np.ndarray) -> np.ndarray:
-        """The model's float input for uint8 pixels."""
-        return pixels.astype(np.float32) * np.float32(self.pixel_scale) + np.float32(self.pixel_offset)
+    def to_float(self, pixels: Pixels) -> np.ndarray:
+        """The model's float input for uint8 pixels (all of them, in memory)."""
+        return np.asarray(pixels).astype(np.float32) * np.float32(self.pixel_scale) + np.float32(self.pixel_offset)
 
     @property
     def held_out_source(self) -> str:
@@ -62,19 +89,26 @@ class Dataset:
             return self.val_source
         return f"a seeded {HELD_OUT_FRACTION:.0%} of x_train"
 
-    def held_out_split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def held_out_split(self) -> tuple[Pixels, np.ndarray, Pixels, np.ndarray]:
         """(x_fit, y_fit, x_held, y_held): all of x_train and x_val when the dataset has images kept out of
-        training, else a seeded split of the training data.
+        training, else a seeded split of the training data (by a hash of each image's key when it has keys).
 
         The held-out part calibrates quantization and measures exit accuracies; the test
         split is never used for either.
         """
         if self.x_val is not None and self.y_val is not None:
             return self.x_train, self.y_train, self.x_val, self.y_val
-        order = np.random.default_rng(SPLIT_SEED + 1).permutation(len(self.y_train))
-        n_held = max(1, int(round(len(order) * HELD_OUT_FRACTION)))
-        held, fit = order[:n_held], order[n_held:]
-        return self.x_train[fit], self.y_train[fit], self.x_train[held], self.y_train[held]
+        if self.train_keys is not None:
+            held_mask = split_by_hash(self.train_keys, HELD_OUT_FRACTION, "held-out")
+            if not held_mask.any():
+                held_mask[0] = True
+            held, fit = np.flatnonzero(held_mask), np.flatnonzero(~held_mask)  # x_train is in hash order already
+        else:
+            order = np.random.default_rng(SPLIT_SEED + 1).permutation(len(self.y_train))
+            n_held = max(1, int(round(len(order) * HELD_OUT_FRACTION)))
+            held, fit = order[:n_held], order[n_held:]
+        return (take_rows(self.x_train, fit), self.y_train[fit], take_rows(self.x_train, held),
+                self.y_train[held])
 
 
 def _split_test(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -82,6 +116,19 @@ def _split_test(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     n_test = max(1, int(round(len(order) * TEST_FRACTION)))
     test, train = order[:n_test], order[n_test:]
     return x[train], y[train], x[test], y[test]
+
+
+def _split_test_by_keys(x: Pixels, y: np.ndarray, keys: list[str]
+                        ) -> tuple[Pixels, np.ndarray, Pixels, np.ndarray, tuple[str, ...]]:
+    """(x_train, y_train, x_test, y_test, train keys): a key's hash puts it in the test split."""
+    test_mask = split_by_hash(keys, TEST_FRACTION, "test")
+    if not test_mask.any():
+        test_mask[0] = True
+    # each split in an order fixed by the keys' hashes, not the folder's (class by class): a split's first
+    # images, its last tenth kept for validation, and a streamed replay are then a fair sample of every class
+    shuffled = np.argsort(hash_order(keys), kind="stable")
+    train, test = shuffled[~test_mask[shuffled]], shuffled[test_mask[shuffled]]
+    return (take_rows(x, train), y[train], take_rows(x, test), y[test], tuple(keys[i] for i in train))
 
 
 def load_digits_dataset() -> Dataset:
@@ -97,14 +144,14 @@ def load_digits_dataset() -> Dataset:
     return Dataset("digits", x_train, y_train, x_test, y_test, tuple(str(i) for i in range(10)), "L")
 
 
-def _as_pixels(path: str, name: str, array: np.ndarray) -> np.ndarray:
+def _as_pixels(path: str, name: str, array: Any) -> Pixels:
     if array.ndim == 3:
-        array = array[..., None]
+        array = array.reshape(*array.shape, 1)
     if array.ndim != 4 or array.shape[-1] not in (1, 3):
         raise InputError(path, f"{name} has shape {array.shape}; expected (N, H, W) or (N, H, W, 1 or 3)")
     if array.dtype == np.uint8:
-        return array
-    values = array.astype(np.float64)
+        return ArrayRows(array) if isinstance(array, np.memmap) else array
+    values = np.asarray(array, dtype=np.float64)  # float pixels are scaled in memory: they are 8× uint8's size
     if not np.isfinite(values).all():
         raise InputError(path, f"{name} contains NaN or infinite values")
     low, high = float(values.min()), float(values.max())
@@ -115,8 +162,34 @@ def _as_pixels(path: str, name: str, array: np.ndarray) -> np.ndarray:
     return np.round(values).astype(np.uint8)
 
 
-def load_npz_dataset(path: str) -> Dataset:
-    """A .npz in the Keras datasets layout (``x_train, y_train, x_test, y_test``, optionally ``x_val, y_val``)."""
+def npz_member_memmap(path: str, member: str) -> np.memmap | None:
+    """The array ``member`` of the ``.npz`` at ``path`` mapped from disk, or None when it is compressed
+    (``np.savez_compressed``) or holds Python objects: numpy's own ``np.load(mmap_mode='r')`` maps ``.npy``
+    files only, and an uncompressed ``.npz`` stores each ``.npy`` whole, after a zip header.
+    """
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member + ".npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as stream:
+        stream.seek(info.header_offset)
+        local = stream.read(30)
+        if local[:4] != b"PK\x03\x04":
+            return None
+        name_length, extra_length = struct.unpack("<HH", local[26:30])
+        stream.seek(info.header_offset + 30 + name_length + extra_length)
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(stream)
+        offset = stream.tell()
+    if dtype.hasobject or fortran:
+        return None
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def _npz_arrays(path: str, stream: bool | None) -> tuple[dict[str, Any], bool]:
+    """(name → array, mapped?): arrays memory-mapped when ``stream`` (None: when larger than
+    :data:`STREAM_ABOVE_BYTES` and stored uncompressed), else read into memory."""
     required = ("x_train", "y_train", "x_test", "y_test")
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -126,39 +199,150 @@ def load_npz_dataset(path: str) -> Dataset:
                                  f"(found {', '.join(data.files) or 'none'})")
             if ("x_val" in data.files) != ("y_val" in data.files):
                 raise InputError(path, "has only one of x_val and y_val; images kept out of training need both")
-            arrays = {k: data[k] for k in required + ("x_val", "y_val") if k in data.files}
-    except (OSError, ValueError) as exc:
+            names = [k for k in required + ("x_val", "y_val") if k in data.files]
+            mapped = {k: npz_member_memmap(path, k) for k in names if k.startswith("x_")} if stream is not False else {}
+            big = sum(m.nbytes for m in mapped.values() if m is not None) > STREAM_ABOVE_BYTES
+            use_maps = bool(mapped) and all(m is not None for m in mapped.values()) and (stream or big)
+            if stream and not use_maps:
+                raise InputError(path, "is compressed, so it cannot be read batch by batch: save it with np.savez "
+                                 "(not savez_compressed), or drop --stream")
+            arrays = {k: (mapped[k] if use_maps and k in mapped else data[k]) for k in names}
+    except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
         raise InputError(path, f"is not a readable .npz file: {exc}") from exc
+    return arrays, use_maps
+
+
+def _npy_folder_arrays(path: str) -> dict[str, Any] | None:
+    """A folder of ``.npy`` files named like the .npz's arrays (``x_train.npy`` or shards ``x_train-*.npy``),
+    images memory-mapped: name → array; None when the folder has no ``x_train*.npy``."""
+    arrays: dict[str, Any] = {}
+    for name in ("x_train", "y_train", "x_test", "y_test", "x_val", "y_val"):
+        files = sorted(glob.glob(os.path.join(glob.escape(path), f"{name}.npy"))
+                       + glob.glob(os.path.join(glob.escape(path), f"{name}-*.npy")))
+        if not files:
+            continue
+        try:
+            parts = [np.load(f, mmap_mode="r" if name.startswith("x_") else None, allow_pickle=False) for f in files]
+        except (OSError, ValueError) as exc:
+            raise InputError(files[0], f"is not a readable .npy file: {exc}") from exc
+        for f, part in zip(files, parts):
+            if name.startswith("x_") and (part.dtype != np.uint8 or part.ndim not in (3, 4)):
+                raise InputError(f, f"holds {part.dtype} {part.shape}; .npy shards must be uint8 (N, H, W[, C])")
+        if name.startswith("x_"):
+            rows = [ArrayRows(p if p.ndim == 4 else p.reshape(*p.shape, 1)) for p in parts]
+            arrays[name] = rows[0] if len(rows) == 1 else ConcatRows(rows)
+        else:
+            arrays[name] = np.concatenate(parts)
+    if "x_train" not in arrays:
+        return None
+    missing = [k for k in ("y_train", "x_test", "y_test") if k not in arrays]
+    if missing:
+        raise InputError(path, f"has x_train .npy files but no {', '.join(missing)}")
+    return arrays
+
+
+def _arrays_dataset(path: str, name: str, arrays: dict[str, Any]) -> Dataset:
     splits = ("train", "test", "val") if "x_val" in arrays else ("train", "test")
-    x = {name: _as_pixels(path, f"x_{name}", arrays[f"x_{name}"]) for name in splits}
-    y = {name: arrays[f"y_{name}"].reshape(-1).astype(np.int64) for name in splits}
-    for name in splits:
-        if x[name].shape[1:] != x["train"].shape[1:]:
-            raise InputError(path, f"x_train images are {x['train'].shape[1:]}, x_{name} images {x[name].shape[1:]}")
-        if len(x[name]) != len(y[name]):
-            raise InputError(path, f"x_{name} has {len(x[name])} images but y_{name} has {len(y[name])} labels")
-        if len(y[name]) and y[name].min() < 0:
+    x = {split: _as_pixels(path, f"x_{split}", arrays[f"x_{split}"]) for split in splits}
+    y = {split: np.asarray(arrays[f"y_{split}"]).reshape(-1).astype(np.int64) for split in splits}
+    for split in splits:
+        if x[split].shape[1:] != x["train"].shape[1:]:
+            raise InputError(path, f"x_train images are {x['train'].shape[1:]}, x_{split} images {x[split].shape[1:]}")
+        if len(x[split]) != len(y[split]):
+            raise InputError(path, f"x_{split} has {len(x[split])} images but y_{split} has {len(y[split])} labels")
+        if len(y[split]) and y[split].min() < 0:
             raise InputError(path, "labels must be non-negative class indices")
-    n_classes = int(max(y[name].max() for name in splits if len(y[name]))) + 1
+    n_classes = int(max(y[split].max() for split in splits if len(y[split]))) + 1
     mode = "RGB" if x["train"].shape[-1] == 3 else "L"
-    return Dataset(os.path.basename(path), x["train"], y["train"], x["test"], y["test"],
-                   tuple(str(i) for i in range(n_classes)), mode, x_val=x.get("val"), y_val=y.get("val"))
+    return Dataset(name, x["train"], y["train"], x["test"], y["test"], tuple(str(i) for i in range(n_classes)), mode,
+                   x_val=x.get("val"), y_val=y.get("val"))
+
+
+def load_npz_dataset(path: str, stream: bool | None = None) -> Dataset:
+    """A .npz in the Keras datasets layout (``x_train, y_train, x_test, y_test``, optionally ``x_val, y_val``);
+    memory-mapped when ``stream`` (None: when over :data:`STREAM_ABOVE_BYTES` and uncompressed)."""
+    arrays, _ = _npz_arrays(path, stream)
+    return _arrays_dataset(path, os.path.basename(path), arrays)
 
 
 def load_folder_dataset(path: str, size: tuple[int, int] | None = None, strict: bool = False,
                         progress: Callable[[str], None] | None = None,
-                        max_pixels: int = DEFAULT_MAX_PIXELS) -> Dataset:
-    """One sub-folder of images per class, in one mode and one size (see :mod:`.image_folder`)."""
-    pixels, labels, classes, mode, skipped = read_folder(path, size, strict, progress, max_pixels)
-    x_train, y_train, x_test, y_test = _split_test(pixels, labels)
-    return Dataset(os.path.basename(os.path.normpath(path)), x_train, y_train, x_test, y_test, classes, mode,
-                   skipped=skipped)
+                        max_pixels: int = DEFAULT_MAX_PIXELS, stream: bool | None = None) -> Dataset:
+    """One sub-folder of images per class, in one mode and one size (see :mod:`.image_folder`), split by a
+    hash of each file's relative path; decoded into memory, or checked and then read batch by batch when
+    ``stream`` (None: when the decoded pixels would exceed :data:`STREAM_ABOVE_BYTES`)."""
+    from .image_rows import FileRows
+
+    scan = scan_folder(path, size, strict, progress, max_pixels)
+    keep = not (stream if stream is not None else scan.nbytes > STREAM_ABOVE_BYTES)
+    pixels, good = decode_scanned(scan, strict, progress, keep=keep)
+    files = [f for f, ok in zip(scan.files, good) if ok]
+    keys = [k for k, ok in zip(scan.keys, good) if ok]
+    x: Pixels = pixels if pixels is not None else FileRows(files, scan.mode, scan.size)
+    x_train, y_train, x_test, y_test, train_keys = _split_test_by_keys(x, scan.labels[good], keys)
+    return Dataset(os.path.basename(os.path.normpath(path)), x_train, y_train, x_test, y_test, scan.classes, scan.mode,
+                   skipped=tuple(scan.skipped), train_keys=train_keys)
+
+
+def load_tfrecord_dataset(path: str, size: tuple[int, int] | None = None, strict: bool = False,
+                          progress: Callable[[str], None] | None = None,
+                          max_pixels: int = DEFAULT_MAX_PIXELS) -> Dataset:
+    """TFRecord shards of ``tf.train.Example`` images (see :mod:`.tfrecord`), always read batch by batch.
+
+    Shards named ``test*`` are the test split and ``validation*``/``val*`` the held-out images; without
+    test shards, a hash of each record's file name and index picks 20% as the test split.
+    """
+    from .tfrecord import TFRecordRows, scan_tfrecords, tfrecord_files
+
+    files = tfrecord_files(path)
+    if not files:
+        raise InputError(path, "has no TFRecord files (*.tfrecord, *.tfrec or *-of-* shards)")
+    role = {f: ("test" if os.path.basename(f).startswith("test") else
+                "val" if os.path.basename(f).startswith(("validation", "val")) else "train") for f in files}
+    if not any(role[f] == "train" for f in files):
+        raise InputError(path, "has only test or validation shards; expected training records too")
+    train = scan_tfrecords([f for f in files if role[f] == "train"], size, strict, progress, max_pixels)
+    scans = {"train": train}
+    for r in ("test", "val"):  # decoded at the training images' size and mode
+        if any(role[f] == r for f in files):
+            scan = scan_tfrecords([f for f in files if role[f] == r], (train.rows.size[1], train.rows.size[0]),
+                                  strict, progress, max_pixels)
+            scans[r] = scan._replace(rows=TFRecordRows(scan.rows.places, train.rows.mode, train.rows.size))
+    skipped = tuple(s for scan in scans.values() for s in scan.skipped)
+    n_classes = max(len(scan.classes) for scan in scans.values())
+    classes = max((scan.classes for scan in scans.values()), key=len)
+    name = os.path.basename(os.path.normpath(path))
+    if "test" in scans:
+        order = np.argsort(hash_order(train.keys), kind="stable")  # records are often written class by class
+        x_train, y_train, train_keys = train.rows.take(order), train.labels[order], tuple(train.keys[i] for i in order)
+        x_test, y_test = scans["test"].rows, scans["test"].labels
+    else:
+        x_train, y_train, x_test, y_test, train_keys = _split_test_by_keys(train.rows, train.labels, train.keys)
+    val = scans.get("val")
+    return Dataset(name, x_train, y_train, x_test, y_test, classes[:n_classes], train.rows.mode, skipped=skipped,
+                   x_val=val.rows if val else None, y_val=val.labels if val else None,
+                   val_source="the validation shards", train_keys=train_keys)
+
+
+def _is_tfrecord(spec: str) -> bool:
+    from .tfrecord import TFRECORD_SUFFIXES, tfrecord_files
+
+    if os.path.isfile(spec):
+        return spec.endswith(TFRECORD_SUFFIXES) or "-of-" in os.path.basename(spec)
+    return os.path.isdir(spec) and bool(tfrecord_files(spec))
+
+
+LAYOUTS = ("expected 'digits', a .npz with x_train, y_train, x_test, y_test (or a folder of such .npy files), "
+           "a folder with one sub-folder of images per class, or TFRecord files of image/encoded and "
+           "image/class/label")
 
 
 def load_dataset(spec: str, size: tuple[int, int] | None = None, strict: bool = False,
-                 progress: Callable[[str], None] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Dataset:
-    """Load ``digits``, a ``.npz`` file or an image folder (``size``, ``strict``, ``progress``, ``max_pixels``:
-    folders only).
+                 progress: Callable[[str], None] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 stream: bool | None = None) -> Dataset:
+    """Load ``digits``, a ``.npz`` file or ``.npy`` folder, an image folder or TFRecords (``size``, ``strict``,
+    ``max_pixels``: images and records only). ``stream``: read batch by batch (None: when the pixels exceed
+    :data:`STREAM_ABOVE_BYTES`).
 
     Raises:
         InputError: a path in no known layout, naming what was expected.
@@ -167,13 +351,18 @@ def load_dataset(spec: str, size: tuple[int, int] | None = None, strict: bool = 
         return load_digits_dataset()
     if os.path.isfile(spec):
         if spec.endswith(".npz"):
-            return load_npz_dataset(spec)
-        raise InputError(spec, "is a file but not a .npz; expected 'digits', a .npz with x_train, y_train, "
-                         "x_test, y_test, or a folder with one sub-folder of images per class")
+            return load_npz_dataset(spec, stream)
+        if _is_tfrecord(spec):
+            return load_tfrecord_dataset(spec, size, strict, progress, max_pixels)
+        raise InputError(spec, f"is a file but not a .npz or a TFRecord; {LAYOUTS}")
     if os.path.isdir(spec):
-        return load_folder_dataset(spec, size, strict, progress, max_pixels)
-    raise InputError(spec, "no such file or folder; expected 'digits', a .npz with x_train, y_train, x_test, y_test, "
-                     "or a folder with one sub-folder of images per class")
+        arrays = _npy_folder_arrays(spec)
+        if arrays is not None:
+            return _arrays_dataset(spec, os.path.basename(os.path.normpath(spec)), arrays)
+        if _is_tfrecord(spec):
+            return load_tfrecord_dataset(spec, size, strict, progress, max_pixels)
+        return load_folder_dataset(spec, size, strict, progress, max_pixels, stream)
+    raise InputError(spec, f"no such file or folder; {LAYOUTS}")
 
 
 def with_calibration(dataset: Dataset, spec: str, size: tuple[int, int] | None = None,
@@ -187,6 +376,9 @@ def with_calibration(dataset: Dataset, spec: str, size: tuple[int, int] | None =
     other = load_dataset(spec, size or dataset.image_shape[:2], progress=progress)
     if other.x_val is not None and other.y_val is not None:
         pixels, labels = other.x_val, other.y_val
+    elif other.streamed:
+        pixels = ConcatRows([other.x_train, other.x_test])  # type: ignore[list-item]
+        labels = np.concatenate([other.y_train, other.y_test])
     else:
         pixels = np.concatenate([other.x_train, other.x_test])
         labels = np.concatenate([other.y_train, other.y_test])
