@@ -140,7 +140,7 @@ def fit(model: Any, x: Any, y: Any = None, *, epochs: int, batch_size: int = 32,
     global_batch = batch_size * replicas()
     if not is_multiworker():
         if isinstance(x, tf.data.Dataset):
-            return model.fit(x, epochs=epochs, verbose=0, callbacks=list(callbacks))
+            return model.fit(x, epochs=epochs, verbose=0, shuffle=False, callbacks=list(callbacks))  # shuffled already
         return model.fit(x, y, epochs=epochs, batch_size=global_batch, verbose=0, shuffle=shuffle,
                          class_weight=class_weight, callbacks=list(callbacks))
     if not isinstance(x, tf.data.Dataset):

@@ -87,6 +87,8 @@ class Dataset:
         """Where the held-out images come from, said to users."""
         if self.x_val is not None:
             return self.val_source
+        if self.train_keys is not None:
+            return f"{HELD_OUT_FRACTION:.0%} of the training images, chosen by a hash of each one's name"
         return f"a seeded {HELD_OUT_FRACTION:.0%} of x_train"
 
     def held_out_split(self) -> tuple[Pixels, np.ndarray, Pixels, np.ndarray]:
@@ -99,7 +101,7 @@ class Dataset:
         if self.x_val is not None and self.y_val is not None:
             return self.x_train, self.y_train, self.x_val, self.y_val
         if self.train_keys is not None:
-            held_mask = split_by_hash(self.train_keys, HELD_OUT_FRACTION, "held-out")
+            held_mask = split_by_hash(self.train_keys, HELD_OUT_FRACTION, "held-out", self.y_train)
             if not held_mask.any():
                 held_mask[0] = True
             held, fit = np.flatnonzero(held_mask), np.flatnonzero(~held_mask)  # x_train is in hash order already
@@ -121,7 +123,7 @@ def _split_test(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 def _split_test_by_keys(x: Pixels, y: np.ndarray, keys: list[str]
                         ) -> tuple[Pixels, np.ndarray, Pixels, np.ndarray, tuple[str, ...]]:
     """(x_train, y_train, x_test, y_test, train keys): a key's hash puts it in the test split."""
-    test_mask = split_by_hash(keys, TEST_FRACTION, "test")
+    test_mask = split_by_hash(keys, TEST_FRACTION, "test", y)
     if not test_mask.any():
         test_mask[0] = True
     # each split in an order fixed by the keys' hashes, not the folder's (class by class): a split's first

@@ -33,9 +33,17 @@ def hash_fraction(key: str, salt: str) -> float:
     return int.from_bytes(digest, "little") / 2.0 ** 64
 
 
-def split_by_hash(keys: Sequence[str], fraction: float, salt: str) -> np.ndarray:
-    """A boolean mask, True for the keys whose :func:`hash_fraction` is under ``fraction``."""
-    return np.fromiter((hash_fraction(k, salt) < fraction for k in keys), dtype=bool, count=len(keys))
+def split_by_hash(keys: Sequence[str], fraction: float, salt: str, groups: Sequence[int] | None = None) -> np.ndarray:
+    """A boolean mask choosing ``round(fraction · n)`` keys of each group (each class), those with the smallest
+    :func:`hash_fraction`: the same keys whatever order they are listed in, and every class in its share."""
+    chosen = np.zeros(len(keys), dtype=bool)
+    scores = np.fromiter((hash_fraction(k, salt) for k in keys), dtype=np.float64, count=len(keys))
+    labels = np.zeros(len(keys), dtype=np.int64) if groups is None else np.asarray(groups)
+    for group in np.unique(labels):
+        members = np.flatnonzero(labels == group)
+        count = int(round(len(members) * fraction))
+        chosen[members[np.argsort(scores[members], kind="stable")[:count]]] = True
+    return chosen
 
 
 def hash_order(keys: Sequence[str]) -> np.ndarray:

@@ -11,6 +11,7 @@ a damaged record shows up as one that does not parse or whose image does not dec
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -248,32 +249,33 @@ def scan_tfrecords(files: list[str], size: tuple[int, int] | None = None, strict
     for path in files:
         index = -1
         try:
-            for index, (offset, length, data) in enumerate(iter_records(path)):
-                where = f"{path} record {index}"
-                try:
-                    encoded, label, name = image_and_label(data)
-                    with Image.open(io.BytesIO(encoded)) as image:
-                        check_pixels(where, image.size, max_pixels)
-                        image.load()
-                        shapes[image.size] += 1
-                        colour = colour or image.mode not in GREY_MODES
-                except (RecordError, OSError, ValueError) as exc:
-                    skip(where, str(exc) if isinstance(exc, RecordError) else f"image: {exc}")
-                    continue
-                except InputError as exc:  # too many pixels
-                    skip(where, exc.message)
-                    continue
-                if label < 0:
-                    skip(where, f"label {label} is negative")
-                    continue
-                places.append(RecordPlace(path, offset, length))
-                labels.append(label)
-                keys.append(f"{os.path.basename(path)}:{index}")
-                if name is not None:
-                    names.setdefault(label, name)
-                if time.monotonic() >= next_report:
-                    say(f"reading records: {len(places):,d} from {os.path.basename(path)}")
-                    next_report = time.monotonic() + PROGRESS_S
+            with contextlib.closing(iter_records(path)) as records:
+                for index, (offset, length, data) in enumerate(records):
+                    where = f"{path} record {index}"
+                    try:
+                        encoded, label, name = image_and_label(data)
+                        with Image.open(io.BytesIO(encoded)) as image:
+                            check_pixels(where, image.size, max_pixels)
+                            image.load()
+                            shapes[image.size] += 1
+                            colour = colour or image.mode not in GREY_MODES
+                    except (RecordError, OSError, ValueError) as exc:
+                        skip(where, str(exc) if isinstance(exc, RecordError) else f"image: {exc}")
+                        continue
+                    except InputError as exc:  # too many pixels
+                        skip(where, exc.message)
+                        continue
+                    if label < 0:
+                        skip(where, f"label {label} is negative")
+                        continue
+                    places.append(RecordPlace(path, offset, length))
+                    labels.append(label)
+                    keys.append(f"{os.path.basename(path)}:{index}")
+                    if name is not None:
+                        names.setdefault(label, name)
+                    if time.monotonic() >= next_report:
+                        say(f"reading records: {len(places):,d} from {os.path.basename(path)}")
+                        next_report = time.monotonic() + PROGRESS_S
         except RecordError as exc:
             skip(f"{path} after record {index}", str(exc))
         except OSError as exc:
