@@ -13,7 +13,7 @@ from edge_runtime.core.datasets import load_dataset, with_calibration
 from edge_runtime.core.floor import DEFAULT_FLOOR
 
 from ..common.bundle_writer import check_output_folder
-from ..common.distribute import STRATEGIES, make_strategy
+from ..common.distribute import STRATEGIES, check_tf_config, make_strategy
 from ..common.errors import ConvertError
 from ..common.progress import Progress, import_tensorflow, tf_output_to
 
@@ -76,6 +76,8 @@ def check_common(args: argparse.Namespace) -> None:
         raise ConvertError(f"--epochs {args.epochs}: expected a positive integer")
     if args.cpu_devices is not None and (args.cpu_devices < 1 or args.strategy != "mirrored"):
         raise ConvertError(f"--cpu-devices {args.cpu_devices}: expected a positive count, with --strategy mirrored")
+    if args.strategy == "multiworker":
+        check_tf_config()
     check_output_folder(args.out, args.force)
     if getattr(args, "model", None) and not os.path.isfile(args.model):
         raise ConvertError(f"--model {args.model}: no such file")

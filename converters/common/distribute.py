@@ -53,13 +53,14 @@ def make_strategy(name: str, cpu_devices: int | None, say: Callable[[str], None]
             devices = [d.name for d in tf.config.list_logical_devices("GPU")] or None
         strategy = tf.distribute.MirroredStrategy(devices)
     else:
-        _check_tf_config()
+        check_tf_config()
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     say(f"training on {describe_devices(strategy)}")
     return strategy
 
 
-def _check_tf_config() -> None:
+def check_tf_config() -> None:
+    """Refuse a missing or malformed ``TF_CONFIG`` before any long work."""
     text = os.environ.get("TF_CONFIG")
     if not text:
         raise ConvertError("--strategy multiworker: TF_CONFIG is not set; expected e.g. "
