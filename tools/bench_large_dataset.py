@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-folder", action="store_true", help="skip the folder of JPEGs")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores", file=sys.stderr)
+    print(f"CPU: {cpu_model()}", file=sys.stderr)
     report: dict[str, object] = {"cpu": cpu_model()}
     work = tempfile.mkdtemp(prefix="bench-large-")
     try:

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="training epochs (default: the converter's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores", file=sys.stderr)
+    print(f"CPU: {cpu_model()}", file=sys.stderr)
     base = [args.family, "--dataset", args.dataset, "--quiet"] + (["--epochs", str(args.epochs)] if args.epochs else [])
     work = tempfile.mkdtemp(prefix="bench-strategies-")
     rows = []
