@@ -1,6 +1,6 @@
 """Converting datasets too large to hold: peak memory, and whether reading or training bounds the speed.
 
-    python -m tools.bench_large_dataset [--images 200000] [--size 96] [--epochs 1] [--skip-npz] [--json]
+    python -m tools.bench_large_dataset [--images 200000] [--size 96] [--epochs 1] [--skip-npz] [--photos] [--json]
 
 1. A folder of ``--images`` generated RGB JPEGs (``--size`` pixels square, 10 classes: a coloured shape
    on noise; made once, cached under ~/.cache/edge-adaptive/large) is converted with
@@ -35,12 +35,12 @@ COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 13
            (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]
 
 
-def _draw(args: tuple[str, int, int, int]) -> None:
+def _draw(args: tuple[str, int, int, int, str]) -> None:
     """One JPEG: class ``label``'s colour as a square (even classes) or a disc (odd) of random size and place,
-    on noise."""
+    on noise (``mode`` L: in grey)."""
     from PIL import Image, ImageDraw
 
-    path, label, size, seed = args
+    path, label, size, seed, mode = args
     rng = np.random.default_rng(seed)
     noise = rng.integers(0, 120, size=(size, size, 3), dtype=np.uint8)
     image = Image.fromarray(noise, "RGB")
@@ -50,19 +50,21 @@ def _draw(args: tuple[str, int, int, int]) -> None:
     box = (x, y, x + side, y + side)
     colour = tuple(int(min(255, max(0, c + rng.integers(-30, 30)))) for c in COLOURS[label])
     (draw.rectangle if label % 2 == 0 else draw.ellipse)(box, fill=colour)
-    image.save(path, quality=90)
+    (image if mode == "RGB" else image.convert("L")).save(path, quality=90)
 
 
-def jpeg_folder(images: int, size: int) -> str:
+def jpeg_folder(images: int, size: int, mode: str = "RGB", classes: int = CLASSES) -> str:
     """The cached folder of generated JPEGs (made now when missing, through a temporary folder)."""
-    folder = os.path.join(CACHE, f"jpeg{images}_{size}")
+    folder = os.path.join(CACHE, f"jpeg{images}_{size}" + ("" if (mode, classes) == ("RGB", CLASSES) else
+                                                           f"_{mode}{classes}"))
     if os.path.isdir(folder):
         return folder
     os.makedirs(CACHE, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".jpeg-", dir=CACHE)
-    for c in range(CLASSES):
+    for c in range(classes):
         os.makedirs(os.path.join(staging, f"class{c}"))
-    jobs = [(os.path.join(staging, f"class{i % CLASSES}", f"{i:07d}.jpg"), i % CLASSES, size, i) for i in range(images)]
+    jobs = [(os.path.join(staging, f"class{i % classes}", f"{i:07d}.jpg"), i % classes, size, i, mode)
+            for i in range(images)]
     started = time.monotonic()
     with Pool(os.cpu_count() or 1) as pool:
         for done, _ in enumerate(pool.imap_unordered(_draw, jobs, chunksize=256), 1):
@@ -114,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=1, help="training epochs on the folder (default 1)")
     parser.add_argument("--skip-npz", action="store_true", help="skip the .npz in memory / --stream comparison")
     parser.add_argument("--skip-folder", action="store_true", help="skip the folder of JPEGs")
+    parser.add_argument("--photos", action="store_true",
+                        help="also: 2,624 grey 300×300 JPEGs in 4 classes, one epoch, held in memory and --stream "
+                             "(where the memory of a small photo folder goes)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     print(f"CPU: {cpu_model()}", file=sys.stderr)
@@ -126,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
             report["folder"] = {"images": args.images, "size": args.size, "epochs": args.epochs,
                                 **timed_conversion(["multi-exit", "--dataset", folder, "--epochs", str(args.epochs)],
                                                    os.path.join(work, "folder"))}
+        if args.photos:
+            photos = jpeg_folder(2624, 300, "L", 4)
+            report["photos"] = {name: timed_conversion(["multi-exit", "--dataset", photos, "--epochs", "1", *extra],
+                                                       os.path.join(work, "photos"))
+                                for name, extra in (("in memory", []), ("--stream", ["--stream"]))}
         if not args.skip_npz:
             report["npz"] = npz_ratio(work)
     finally:
@@ -139,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
               f"peak RSS {f['peak_rss_mb'] / 1024:.2f} GB, {f['wall_s'] / 60:.1f} min "
               f"(dataset opened in {f['load_s']:.0f} s); input pipeline {f['pipeline_images_per_s']:,.0f} images/s, "
               f"training {f['epoch_images_per_s']:,.0f} images/s")
+    if "photos" in report:
+        print("2,624 grey 300×300 JPEGs (236 MB of pixels), multi-exit, 1 epoch:")
+        for name, row in report["photos"].items():
+            print(f"  {name:<10} peak RSS {row['peak_rss_mb']:6.0f} MB  {row['wall_s']:6.0f} s  "
+                  f"pipeline {row['pipeline_images_per_s']:,.0f} images/s  training {row['epoch_images_per_s']:,.0f} "
+                  "images/s")
     if "npz" in report:
         rows = report["npz"]
         mem, streamed = rows["in memory"], rows["--stream"]

@@ -9,7 +9,8 @@ from typing import Any
 
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
-from .common import add_common, adopt_input_contract, check_common, chief_writes, load_backbone, session
+from .common import (add_common, adopt_input_contract, check_common, chief_writes, load_backbone, session,
+                     warn_if_held_as_float)
 
 
 def add_parser(sub: Any) -> None:
@@ -67,6 +68,7 @@ def run_pruned(args: argparse.Namespace) -> dict[str, Any]:
                                         reference_cnn)  # TensorFlow: inside the session
         from ..pruned.export import export_pruned
 
+        warn_if_held_as_float(dataset, "pruned", progress)
         x_fit, y_fit, x_held, y_held = dataset.held_out_split()
         source: dict[str, Any] = {}
         if args.model:

@@ -15,6 +15,8 @@ from .manifest import AlphaTable
 from .units import check_unit_interval
 
 
+SAME_ROW = 1e-9  # a mixing share this close to 0 or 1 is the row itself
+
 class Mix:
     """Two plans used in turn: ``share`` of the inputs (0 < share < 1) take ``cheap``, the rest ``dear``.
 
@@ -96,8 +98,11 @@ class AlphaPlans:
         if self.cap < 0.0 and self.deepest is not None:
             return self.deepest
         i, share = locate(self.alphas, self.table_alpha(alpha))
-        if share <= 0.0:
+        # α scaled onto the table and back (alpha_for_accuracy, then plan) lands a rounding error off a row
+        if share <= SAME_ROW:
             return self._row_plan(i)
+        if share >= 1.0 - SAME_ROW:
+            return self._row_plan(i + 1)
         mix = self._mixes.get(alpha)
         if mix is None:
             if len(self._mixes) > 4096:

@@ -115,7 +115,8 @@ def test_adapt_moves_the_cap_while_serving(digits_bundle, caplog):
         health = json.loads(request(server, "GET", "/health")[2])
     finally:
         service.stop()
-    assert [r["audit"]["cap"] < 1.0 for r in records].index(True) == 29
+    capped = [r["audit"]["cap"] < 1.0 for r in records]
+    assert 29 <= capped.index(True) < 59 and all(capped[capped.index(True):])  # not before 30 audited images
     assert health["audit"]["cap"] < 1.0 and health["audit"]["audited"] < 60  # restarted at the change
     assert sum("inputs now run at least to" in m for m in caplog.messages) == 1
     assert np.mean([r["macs"] for r in records[30:]]) > np.mean([r["macs"] for r in records[:29]])
