@@ -109,8 +109,9 @@ class Dataset:
             order = np.random.default_rng(SPLIT_SEED + 1).permutation(len(self.y_train))
             n_held = max(1, int(round(len(order) * HELD_OUT_FRACTION)))
             held, fit = order[:n_held], order[n_held:]
-        return (take_rows(self.x_train, fit), self.y_train[fit], take_rows(self.x_train, held),
-                self.y_train[held])
+        # subsets that read their rows when used, not copies: in memory too, the dataset exists once
+        rows = self.x_train if isinstance(self.x_train, LazyRows) else ArrayRows(self.x_train)
+        return rows.take(fit), self.y_train[fit], rows.take(held), self.y_train[held]
 
 
 def _split_test(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
