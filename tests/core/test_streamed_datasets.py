@@ -189,3 +189,16 @@ def test_any_bytes_parse_or_fail_with_a_record_error(blob):
         parse_example(blob)
     except RecordError:
         pass
+
+
+def test_a_streamed_folder_names_and_skips_a_truncated_image_or_refuses_it_with_strict(tmp_path):
+    folder = _photo_folder(tmp_path / "photos", per_class=5)
+    victim = os.path.join(folder, "class1", "002.png")
+    data = open_bytes(victim)
+    with open(victim, "wb") as stream:
+        stream.write(data[:len(data) // 2])  # the header reads, the body does not decode
+    loaded = load_folder_dataset(folder, stream=True)
+    assert len(loaded.skipped) == 1 and victim in loaded.skipped[0]
+    assert len(loaded.y_train) + len(loaded.y_test) == 14
+    with pytest.raises(InputError, match="002.png"):
+        load_folder_dataset(folder, stream=True, strict=True)
