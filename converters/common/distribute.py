@@ -200,9 +200,14 @@ def _multiworker_fit(model: Any, data: Any, epochs: int, callbacks: Sequence[Any
     return history
 
 
-def predict(model: Any, x: np.ndarray, batch_size: int = 256) -> Any:
+def predict(model: Any, x: np.ndarray, batch_size: int | None = None) -> Any:
     """The model's outputs on ``x``, batch by batch, called directly (not ``Model.predict``, which a
-    multi-worker strategy would split across workers): an array, or a list for several outputs."""
+    multi-worker strategy would split across workers): an array, or a list for several outputs.
+    ``batch_size`` defaults to 256, fewer for large images (:func:`.training.eval_batch_size`)."""
+    if batch_size is None:
+        from .training import eval_batch_size
+
+        batch_size = eval_batch_size(x.shape[1:]) if np.ndim(x) == 4 else 256
     parts: list[list[np.ndarray]] = []
     for start in range(0, len(x), batch_size):
         out = model(x[start:start + batch_size], training=False)

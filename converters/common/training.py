@@ -14,9 +14,17 @@ import numpy as np
 
 from .progress import Progress
 
+EVAL_BATCH_PIXELS = 256 * 32 * 32  # pixels per evaluation batch: 256 images of 32×32, 8 of 96×96 in RGB … at least 8
 STEPS_BUDGET = 8000  # optimizer steps the default epochs aim at: 25 epochs on digits, 6 on 50,000 images
 VALIDATION_FRACTION = 0.1
 PATIENCE = 3
+
+
+def eval_batch_size(image_shape: Sequence[int], most: int = 256) -> int:
+    """Images per batch for evaluating (no gradients): ``most`` small images, fewer large ones, so that a batch's
+    activations stay under a training batch's. 256 images of 300×300 once took 4 GB where training took 1.5."""
+    pixels = int(np.prod(image_shape))
+    return int(max(8, min(most, EVAL_BATCH_PIXELS // max(pixels, 1))))
 
 
 def default_epochs(n_train: int, batch_size: int = 32, most: int = 25, least: int = 3) -> int:
@@ -174,13 +182,14 @@ def split_validation(pixels: np.ndarray, labels: np.ndarray, fraction: float = V
 def accuracy_of(predict: Callable[[np.ndarray], Sequence[np.ndarray] | np.ndarray], pixels: np.ndarray,
                 labels: np.ndarray, scale: float, offset: float) -> list[float]:
     """Accuracy of each output of ``predict`` on uint8 ``pixels``, batch by batch."""
-    batches = PixelBatches(pixels, labels, scale, offset, batch_size=256, shuffle=False)
+    size = eval_batch_size(pixels.shape[1:])
+    batches = PixelBatches(pixels, labels, scale, offset, batch_size=size, shuffle=False)
     correct: list[int] = []
     for i in range(len(batches)):
         x, _ = batches[i]
         outputs = predict(x)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        rows = batches.order[i * 256:(i + 1) * 256]
+        rows = batches.order[i * size:(i + 1) * size]
         hits = [int(np.sum(np.argmax(np.asarray(o), axis=-1) == labels[rows])) for o in outputs]
         correct = hits if not correct else [a + b for a, b in zip(correct, hits)]
     return [c / len(labels) for c in correct]

@@ -14,10 +14,10 @@ import numpy as np
 
 from ..common import distribute
 from ..common.progress import Progress
-from ..common.training import PixelBatches, Supervisor, accuracy_of, pipeline_rate, pixel_pipeline, split_validation
+from ..common.training import (PixelBatches, Supervisor, accuracy_of, eval_batch_size, pipeline_rate, pixel_pipeline,
+                               split_validation)
 from .model import MultiExitModel
 
-FEATURE_BATCH = 128
 
 
 def train_multi_exit(model: MultiExitModel, pixels: np.ndarray, y: np.ndarray, scale: float, offset: float,
@@ -97,7 +97,8 @@ def _split_heads(model: MultiExitModel) -> tuple[list[keras.Model], list[keras.l
 
 def _features(extractor: keras.Model, pixels: np.ndarray, scale: float, offset: float,
               progress: Progress) -> list[np.ndarray]:
-    batches = PixelBatches(pixels, np.zeros(len(pixels), np.int64), scale, offset, FEATURE_BATCH, shuffle=False)
+    size = eval_batch_size(pixels.shape[1:], most=128)
+    batches = PixelBatches(pixels, np.zeros(len(pixels), np.int64), scale, offset, size, shuffle=False)
     parts: list[list[np.ndarray]] = []
     report_every = max(1, math.ceil(len(batches) / 10))
     for i in range(len(batches)):
@@ -105,7 +106,7 @@ def _features(extractor: keras.Model, pixels: np.ndarray, scale: float, offset: 
         outputs = extractor(x, training=False)
         parts.append([np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])])
         if len(batches) > 20 and (i + 1) % report_every == 0:
-            progress.say(f"  features: {min(len(pixels), (i + 1) * FEATURE_BATCH):,d} of {len(pixels):,d} images")
+            progress.say(f"  features: {min(len(pixels), (i + 1) * size):,d} of {len(pixels):,d} images")
     return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
 
 

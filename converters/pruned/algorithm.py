@@ -69,7 +69,7 @@ def default_max_loss(original_accuracy: float, n_held_out: int) -> float:
 
 
 def predictions(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    return np.argmax(predict(model, x, 256), axis=-1)
+    return np.argmax(predict(model, x), axis=-1)
 
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
@@ -152,7 +152,7 @@ def spread_for_int8(head: keras.Model, features: np.ndarray) -> float:
         T (1.0: already spread; the layer is left as it is).
     """
     last = head.layers[-1]
-    penultimate = predict(keras.Model(head.input, last.input), features, 256)
+    penultimate = predict(keras.Model(head.input, last.input), features)
     kernel, bias = last.get_weights()
     gap = penultimate @ (kernel[:, HCI] - kernel[:, LCI]) + (bias[HCI] - bias[LCI])
     temperature = max(1.0, float(np.quantile(np.abs(gap), 0.98)) / INT8_RESOLVED_LOGIT)
@@ -224,13 +224,13 @@ def build_candidate(original: keras.Model, mp_pred: np.ndarray, phi: float, x_fi
     ap = pruned_and_tuned(original, phi, x_fit, y_fit, retrain_epochs, finetune_epochs, seed, say)
     trunk, ap_head = split_trunk(ap)
     labels = selector_labels(predictions(ap, x_fit) == y_fit, mp_pred == y_fit)
-    features_fit = predict(trunk, x_fit, 256)
+    features_fit = predict(trunk, x_fit)
     head = icnn_head(ap_head, seed)
     fit(head, features_fit, labels, icnn_epochs, seed, class_weight=balanced_weights(labels))
     spread_for_int8(head, features_fit)
-    features_held = predict(trunk, x_held, 256)
-    ap_held = np.argmax(predict(ap_head, features_held, 256), axis=-1)
-    decided = np.argmax(predict(head, features_held, 256), axis=-1)
+    features_held = predict(trunk, x_held)
+    ap_held = np.argmax(predict(ap_head, features_held), axis=-1)
+    decided = np.argmax(predict(head, features_held), axis=-1)
     routed = np.where(decided == HCI, mp_held_pred, ap_held)
     acc_ap = float(np.mean(ap_held == y_held))
     true_held = selector_labels(ap_held == y_held, mp_held_pred == y_held)

@@ -51,7 +51,7 @@ def export_pruned(system: PrunedSystem, dataset: Dataset, folder: str, progress:
     c = system.chosen
     _, _, x_held, y_held = dataset.held_out_split()
     images = dataset.to_float(x_held[:MAX_CALIBRATION_SAMPLES])
-    features = predict(c.trunk, images, 256)
+    features = predict(c.trunk, images)
     shape = dataset.image_shape
     feature_shape = tuple(c.trunk.output.shape[1:])
     specs = [
