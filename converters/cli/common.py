@@ -8,8 +8,6 @@ import dataclasses
 import os
 from typing import Any, Iterator
 
-import numpy as np
-
 from edge_runtime.cli.arg_types import floor_text
 from edge_runtime.core.datasets import load_dataset, with_calibration
 from edge_runtime.core.floor import DEFAULT_FLOOR
@@ -119,15 +117,6 @@ def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
                 with contextlib.suppress(OSError):
                     os.remove(log_path)
             raise
-
-
-def warn_if_held_as_float(dataset: Any, family: str, progress: Any) -> None:
-    """The pruned and gated families train on float arrays in memory: say what a streamed dataset will cost."""
-    if dataset.streamed:
-        pixels = (len(dataset.y_train) + (len(dataset.y_val) if dataset.y_val is not None else 0)) * int(
-            np.prod(dataset.image_shape))
-        progress.say(f"warning: the {family} family holds its training and held-out images in memory as float: "
-                     f"about {4 * pixels / 2 ** 30:.1f} GiB for this dataset (multi-exit streams them)")
 
 
 def chief_writes(progress: Any) -> bool:

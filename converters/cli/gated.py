@@ -11,8 +11,7 @@ from edge_runtime.power.profiles import load_profile
 
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
-from .common import (add_common, adopt_input_contract, check_common, chief_writes, load_backbone, session,
-                     warn_if_held_as_float)
+from .common import add_common, adopt_input_contract, check_common, chief_writes, load_backbone, session
 
 OVERHEAD_WARNING = 0.5  # warn when the chain with every block skipped costs half the ungated network or more
 
@@ -81,13 +80,12 @@ def run_gated(args: argparse.Namespace) -> dict[str, Any]:
             net = build_gated_net(dataset.image_shape, len(dataset.labels), widths, seed=args.seed)
             source = {"model": "gated_resnet", "widths": list(widths)}
             plain_epochs = args.epochs or 15
-        warn_if_held_as_float(dataset, "gated", progress)
         x_fit, y_fit, x_held, y_held = dataset.held_out_split()
         energies = block_energies(block_costs(net), board.e_mac_j, board.e_byte_j)
         what = "your network and" if args.model else f"the residual network for {plain_epochs} epochs, then"
         progress.say(f"training {what} the gates of its {len(net.blocks)} blocks in three steps of "
                      f"{args.step_epochs} epochs (α {schedule})")
-        training = train_gated(net, dataset.to_float(x_fit), y_fit, dataset.to_float(x_held), y_held, energies,
+        training = train_gated(net, dataset.float_rows(x_fit), y_fit, dataset.float_rows(x_held), y_held, energies,
                                plain_epochs=plain_epochs, step_epochs=args.step_epochs, alphas=schedule,
                                seed=args.seed, say=progress.say, recalibrate=bool(args.model))
         source.update({"board": board.name, "alpha_schedule": list(schedule)})

@@ -9,8 +9,7 @@ from typing import Any
 
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
-from .common import (add_common, adopt_input_contract, check_common, chief_writes, load_backbone, session,
-                     warn_if_held_as_float)
+from .common import add_common, adopt_input_contract, check_common, chief_writes, load_backbone, session
 
 
 def add_parser(sub: Any) -> None:
@@ -68,7 +67,6 @@ def run_pruned(args: argparse.Namespace) -> dict[str, Any]:
                                         reference_cnn)  # TensorFlow: inside the session
         from ..pruned.export import export_pruned
 
-        warn_if_held_as_float(dataset, "pruned", progress)
         x_fit, y_fit, x_held, y_held = dataset.held_out_split()
         source: dict[str, Any] = {}
         if args.model:
@@ -77,7 +75,7 @@ def run_pruned(args: argparse.Namespace) -> dict[str, Any]:
             source = {"model": os.path.basename(args.model), "input_range": contract.name,
                       "input_range_reason": contract.reason,
                       "model_held_out_accuracy": round(contract.accuracy[contract.name], 6)}
-        x_fit_f, x_held_f = dataset.to_float(x_fit), dataset.to_float(x_held)
+        x_fit_f, x_held_f = dataset.float_rows(x_fit), dataset.float_rows(x_held)
         if not args.model:
             epochs = args.epochs or 15
             original = reference_cnn(dataset.image_shape, len(dataset.labels), args.filters)

@@ -24,6 +24,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from edge_runtime.core.image_rows import FloatRows
+
 from .errors import ConvertError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -139,6 +141,14 @@ def fit(model: Any, x: Any, y: Any = None, *, epochs: int, batch_size: int = 32,
     import tensorflow as tf
 
     global_batch = batch_size * replicas()
+    if isinstance(x, FloatRows):  # a streamed dataset: read batch by batch through tf.data
+        from .training import pixel_pipeline
+
+        weights = None
+        if class_weight:
+            first = y[0] if isinstance(y, (list, tuple)) else y
+            weights = np.array([class_weight.get(int(label), 1.0) for label in first], dtype=np.float32)
+        x = pixel_pipeline(x.pixels, y, float(x.scale), float(x.offset), global_batch, seed, shuffle, weights)
     if not is_multiworker():
         if isinstance(x, tf.data.Dataset):
             return model.fit(x, epochs=epochs, verbose=0, shuffle=False, callbacks=list(callbacks))  # shuffled already

@@ -62,36 +62,44 @@ class PixelBatches(keras.utils.PyDataset):
             self.rng.shuffle(self.order)
 
 
-def pixel_pipeline(pixels: Any, labels: np.ndarray, scale: float, offset: float, batch_size: int = 32,
-                   outputs: int = 1, seed: int = 0, shuffle: bool = True) -> Any:
-    """A ``tf.data`` pipeline of (float images, labels) batches: row indices, shuffled each epoch, batched,
-    their rows read in parallel (from memory, a memory map, or files decoded on demand), scaled to
+def pixel_pipeline(pixels: Any, targets: Any, scale: float, offset: float, batch_size: int = 32, seed: int = 0,
+                   shuffle: bool = True, weights: np.ndarray | None = None) -> Any:
+    """A ``tf.data`` pipeline of (float images, targets[, weights]) batches: row indices, shuffled each epoch,
+    batched, their rows read in parallel (from memory, a memory map, or files decoded on demand), scaled to
     real = pixel·scale + offset, prefetched. Only a few batches exist at a time, whatever the dataset's size.
 
     Args:
         pixels: uint8 (N, H, W, C), an array or :class:`~edge_runtime.core.image_rows.LazyRows`.
+        targets: an array of N rows, or a list of them (one per output of the model).
         batch_size: images per batch (the global batch under a distribution strategy).
-        outputs: the labels are repeated for a model with this many outputs.
+        weights: a float weight per image (Keras' sample weights), or None.
     """
     import tensorflow as tf
 
+    several = isinstance(targets, (list, tuple))
+    columns = [np.asarray(t) for t in (targets if several else [targets])]
+    if weights is not None:
+        columns.append(np.asarray(weights, dtype=np.float32))
     shape = tuple(pixels.shape[1:])
-    n = len(labels)
+    n = len(columns[0])
 
-    def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return pixels[rows], labels[rows]
+    def read(rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (pixels[rows], *(c[rows] for c in columns))
 
     indices = tf.data.Dataset.range(n)
     if shuffle:
         indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    batches = indices.batch(batch_size).map(lambda rows: tf.numpy_function(read, [rows], (tf.uint8, tf.int64)),
+    kinds = (tf.uint8, *(tf.as_dtype(c.dtype) for c in columns))
+    batches = indices.batch(batch_size).map(lambda rows: tf.numpy_function(read, [rows], kinds),
                                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     s, o = np.float32(scale), np.float32(offset)
 
-    def to_float(x: Any, y: Any) -> tuple[Any, Any]:
+    def to_float(x: Any, *rest: Any) -> tuple[Any, ...]:
         x = tf.cast(tf.ensure_shape(x, (None, *shape)), tf.float32) * s + o
-        y = tf.ensure_shape(y, (None,))
-        return x, (tuple([y] * outputs) if outputs > 1 else y)
+        rest = tuple(tf.ensure_shape(r, (None, *c.shape[1:])) for r, c in zip(rest, columns))
+        ys = rest[:len(rest) - (weights is not None)]
+        y = tuple(ys) if several else ys[0]
+        return (x, y, rest[-1]) if weights is not None else (x, y)
 
     return batches.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 

@@ -202,12 +202,12 @@ def _calibrate(folder: str, x_held: np.ndarray, y_held: np.ndarray, gated: Any, 
         table["accuracy"].append(round(float(np.mean([d.label for d in decisions] == y_held)), 6))
         table["mean_macs"].append(round(float(np.mean([d.macs for d in decisions]))))
     def agreement(pixels: np.ndarray) -> float:
-        _, gates, _ = predict(gated, dataset.to_float(pixels))
+        _, gates, _ = predict(gated, dataset.float_rows(pixels))
         device = np.array([[name in d.ran for name in runtime.block_names]
                            for d in (runtime.classify(pre.from_pixels(p), trained) for p in pixels)])
         return float(np.mean(device == (gates >= 0.5)))
 
-    probs, _, _ = predict(gated, dataset.to_float(x_held))
+    probs, _, _ = predict(gated, dataset.float_rows(x_held))
     calibration = {"monolithic_accuracy": round(float(np.mean(np.array(mono) == y_held)), 6),
                    "keras_gated_accuracy": round(float(np.mean(np.argmax(probs, axis=-1) == y_held)), 6),
                    "gate_agreement_with_keras": round(agreement(x_held), 6),

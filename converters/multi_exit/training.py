@@ -47,7 +47,8 @@ def train_multi_exit(model: MultiExitModel, pixels: np.ndarray, y: np.ndarray, s
     def validate() -> float:
         return float(np.mean(accuracy_of(lambda x: net(x, training=False), x_val, y_val, scale, offset)))
 
-    batches = pixel_pipeline(x_train, y_train, scale, offset, batch_size * distribute.replicas(), n_outputs, seed)
+    targets = [y_train] * n_outputs if n_outputs > 1 else y_train
+    batches = pixel_pipeline(x_train, targets, scale, offset, batch_size * distribute.replicas(), seed)
     progress.say(f"input pipeline: {pipeline_rate(batches):,.0f} images/s (reading and scaling alone; the epochs' "
                  "images/s below include training: when they are close, reading bounds the speed)")
     supervisor = Supervisor(progress, epochs, validate, images=len(y_train))

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import InputError
 from .image_folder import decode_scanned, scan_folder
-from .image_rows import ArrayRows, ConcatRows, LazyRows, hash_order, split_by_hash
+from .image_rows import ArrayRows, ConcatRows, FloatRows, LazyRows, hash_order, split_by_hash
 from .preprocess import DEFAULT_MAX_PIXELS
 
 TEST_FRACTION = 0.2
@@ -81,6 +81,12 @@ class Dataset:
     def to_float(self, pixels: Pixels) -> np.ndarray:
         """The model's float input for uint8 pixels (all of them, in memory)."""
         return np.asarray(pixels).astype(np.float32) * np.float32(self.pixel_scale) + np.float32(self.pixel_offset)
+
+    def float_rows(self, pixels: Pixels) -> np.ndarray | FloatRows:
+        """:meth:`to_float` for a dataset held in memory; for a streamed one, rows scaled when read."""
+        if self.streamed:
+            return FloatRows(pixels, self.pixel_scale, self.pixel_offset)
+        return self.to_float(pixels)
 
     @property
     def held_out_source(self) -> str:

@@ -213,3 +213,25 @@ def mapped_images(pixels: Any, convert: Any) -> Sequence[np.ndarray]:
     if isinstance(pixels, LazyRows):
         return MappedImages(pixels, convert)
     return [convert(p) for p in pixels]
+
+
+class FloatRows:
+    """uint8 rows seen as a model's float input (real = pixel·scale + offset), scaled only when read:
+    ``x[i]``, ``x[a:b]`` and ``x[index_array]`` are float32 arrays. What a family that trains on float
+    arrays gets for a dataset too large to hold (the converter's fit and predict read it batch by batch)."""
+
+    dtype = np.dtype(np.float32)
+    ndim = 4
+
+    def __init__(self, pixels: Any, scale: float, offset: float) -> None:
+        self.pixels, self.scale, self.offset = pixels, np.float32(scale), np.float32(offset)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.pixels.shape)
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self.pixels[key]).astype(np.float32) * self.scale + self.offset

@@ -66,3 +66,44 @@ def test_a_streamed_folder_converts_and_eval_reads_the_same_test_split(tmp_path)
     report = json.loads(ev.stdout)
     assert report["test_samples"] == 24  # 20% of each class of 40
     assert report["rows"][0]["accuracy"] > 0.6
+
+
+PRUNED = ["--epochs", "3", "--retrain-epochs", "1", "--ap-ratios", "0.7", "--mild", "0.3", "--filters", "8"]
+
+
+def test_the_pruned_family_trains_on_a_streamed_dataset(tmp_path):
+    from edge_runtime.core.datasets import load_digits_dataset
+
+    digits = load_digits_dataset()
+    path = str(tmp_path / "digits.npz")
+    np.savez(path, x_train=digits.x_train, y_train=digits.y_train, x_test=digits.x_test, y_test=digits.y_test)
+    out = str(tmp_path / "b")
+    done = _convert("pruned", "--dataset", path, "--stream", "--out", out, *PRUNED)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "read batch by batch" in done.stderr
+    assert load_bundle(out).family == "pruned"
+
+
+def test_fit_reads_streamed_rows_batch_by_batch_for_several_outputs_and_class_weights():
+    """What the gated family's fit gets for a streamed dataset: rows scaled when read, three targets (labels and
+    two dummies), and the pruned family's class weights."""
+    import keras
+
+    from converters.common.distribute import fit, predict
+    from edge_runtime.core.image_rows import ArrayRows, FloatRows
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 256)
+    pixels = np.where(labels[:, None, None, None] == 1, 200, 30).astype(np.uint8) * np.ones((1, 4, 4, 1), np.uint8)
+    rows = FloatRows(ArrayRows(pixels), 1 / 255, 0.0)
+    x = keras.Input((4, 4, 1))
+    t = keras.layers.Flatten()(x)
+    probs = keras.layers.Dense(2, activation="softmax")(t)
+    extra = keras.layers.Dense(3)(t)
+    model = keras.Model(x, [probs, extra, extra])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=["sparse_categorical_crossentropy", "mse", "mse"])
+    dummy = np.zeros((256, 3), np.float32)
+    history = fit(model, rows, [labels, dummy, dummy], epochs=8, class_weight={0: 1.0, 1: 2.0})
+    assert len(history.epoch) == 8
+    predicted = np.argmax(predict(model, rows)[0], axis=-1)
+    assert np.mean(predicted == labels) > 0.95
