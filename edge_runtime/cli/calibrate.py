@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
                                      "α table in its manifest.")
     cal.add_argument("bundle", help="bundle folder")
     cal.add_argument("--dataset", required=True, help="the dataset the bundle was converted from: 'digits', a .npz "
-                     "or an image folder (its held-out part of the training split is used)")
+                     "(or .npy folder), an image folder or TFRecord shards (its held-out part of the training split is used)")
     cal.add_argument("--backend", choices=BACKEND_NAMES, help="interpreter package (default: the first installed)")
     cal.add_argument("--json", action="store_true", help="print the table as JSON")
     cal.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -26,7 +26,8 @@ def add_parser(sub: Any) -> None:
                         description="Run the test split at α from 0 to 1, each fixed-depth exit, the oracle and the "
                                     "monolithic int8 model, all in one run.")
     add_runtime_options(ev)
-    ev.add_argument("--dataset", required=True, help="'digits', a .npz (x_test, y_test used) or an image folder")
+    ev.add_argument("--dataset", required=True, help="'digits', a .npz (x_test, y_test used) or a folder of such .npy "
+                    "files, an image folder, or TFRecord shards; one too large to hold is read image by image")
     ev.add_argument("--plot", metavar="FILE.png", help="draw the family's figures to this PNG")
     ev.add_argument("--points", type=positive_int,
                     help="evenly spaced α values in each rule's sweep (default 21: every 0.05; with --stream 11); the "
