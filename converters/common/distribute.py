@@ -214,13 +214,14 @@ def predict(model: Any, x: np.ndarray, batch_size: int | None = None) -> Any:
     """The model's outputs on ``x``, batch by batch, called directly (not ``Model.predict``, which a
     multi-worker strategy would split across workers): an array, or a list for several outputs.
     ``batch_size`` defaults to 256, fewer for large images (:func:`.training.eval_batch_size`)."""
-    if batch_size is None:
-        from .training import eval_batch_size
+    from .training import eval_batch_size, inference
 
+    if batch_size is None:
         batch_size = eval_batch_size(x.shape[1:]) if np.ndim(x) == 4 else 256
+    call = inference(model)
     parts: list[list[np.ndarray]] = []
     for start in range(0, len(x), batch_size):
-        out = model(x[start:start + batch_size], training=False)
+        out = call(x[start:start + batch_size])
         parts.append([np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])])
     if not parts:
         out = model(x[:1], training=False)

@@ -71,9 +71,9 @@ def _has_batch_norm(model: Any) -> bool:
 
 def _accuracy(model: Any, pixels: Any, labels: np.ndarray, scale: float, offset: float) -> float:
     """Accuracy on uint8 ``pixels`` (held or read batch by batch), scaled batch by batch."""
-    from .training import accuracy_of
+    from .training import accuracy_of, inference
 
-    return accuracy_of(lambda x: model(x, training=False), pixels, labels, scale, offset)[0]
+    return accuracy_of(inference(model), pixels, labels, scale, offset)[0]
 
 
 def choose_input_contract(model: Any, pixels: np.ndarray, labels: np.ndarray, n_classes: int, model_path: str,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from typing import Any, Callable, Sequence
 
 import keras
@@ -14,7 +15,7 @@ import numpy as np
 
 from .progress import Progress
 
-EVAL_BATCH_PIXELS = 256 * 32 * 32  # pixels per evaluation batch: 256 images of 32×32, 8 of 96×96 in RGB … at least 8
+EVAL_BATCH_PIXELS = 256 * 64 * 64  # pixels per evaluation batch: 256 images of 64×64, 37 of 96×96 RGB … at least 8
 STEPS_BUDGET = 8000  # optimizer steps the default epochs aim at: 25 epochs on digits, 6 on 50,000 images
 VALIDATION_FRACTION = 0.1
 PATIENCE = 3
@@ -22,9 +23,28 @@ PATIENCE = 3
 
 def eval_batch_size(image_shape: Sequence[int], most: int = 256) -> int:
     """Images per batch for evaluating (no gradients): ``most`` small images, fewer large ones, so that a batch's
-    activations stay under a training batch's. 256 images of 300×300 once took 4 GB where training took 1.5."""
+    activations stay near a training batch's. 256 images of 300×300 once took 4 GB where training took 1.5.
+    Small batches cost little through :func:`inference` (graph calls), much through eager ones."""
     pixels = int(np.prod(image_shape))
     return int(max(8, min(most, EVAL_BATCH_PIXELS // max(pixels, 1))))
+
+
+_INFERENCE: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def inference(model: Any) -> Callable[[Any], Any]:
+    """``model(x, training=False)`` as a compiled graph, built once per model and kept while the model lives.
+
+    An eager call of a deep Keras 3 model costs per layer: EfficientNetB0 at 96×96 took 27 ms an image in
+    batches of 9 eagerly and 3.5 ms as a graph (4.2 and 2.1 ms in batches of 256).
+    """
+    import tensorflow as tf
+
+    function = _INFERENCE.get(model)
+    if function is None:
+        held = weakref.ref(model)  # the function must not keep its model alive: the pruned family makes dozens
+        function = _INFERENCE[model] = tf.function(lambda x: held()(x, training=False), reduce_retracing=True)
+    return function
 
 
 def default_epochs(n_train: int, batch_size: int = 32, most: int = 25, least: int = 3) -> int:

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..common import distribute
 from ..common.progress import Progress
-from ..common.training import (PixelBatches, Supervisor, accuracy_of, eval_batch_size, pipeline_rate, pixel_pipeline,
-                               split_validation)
+from ..common.training import (PixelBatches, Supervisor, accuracy_of, eval_batch_size, inference, pipeline_rate,
+                               pixel_pipeline, split_validation)
 from .model import MultiExitModel
 
 
@@ -45,7 +45,7 @@ def train_multi_exit(model: MultiExitModel, pixels: np.ndarray, y: np.ndarray, s
     net.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=["sparse_categorical_crossentropy"] * n_outputs)
 
     def validate() -> float:
-        return float(np.mean(accuracy_of(lambda x: net(x, training=False), x_val, y_val, scale, offset)))
+        return float(np.mean(accuracy_of(inference(net), x_val, y_val, scale, offset)))
 
     targets = [y_train] * n_outputs if n_outputs > 1 else y_train
     batches = pixel_pipeline(x_train, targets, scale, offset, batch_size * distribute.replicas(), seed)
@@ -100,11 +100,12 @@ def _features(extractor: keras.Model, pixels: np.ndarray, scale: float, offset: 
               progress: Progress) -> list[np.ndarray]:
     size = eval_batch_size(pixels.shape[1:], most=128)
     batches = PixelBatches(pixels, np.zeros(len(pixels), np.int64), scale, offset, size, shuffle=False)
+    call = inference(extractor)
     parts: list[list[np.ndarray]] = []
     report_every = max(1, math.ceil(len(batches) / 10))
     for i in range(len(batches)):
         x, _ = batches[i]
-        outputs = extractor(x, training=False)
+        outputs = call(x)
         parts.append([np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])])
         if len(batches) > 20 and (i + 1) % report_every == 0:
             progress.say(f"  features: {min(len(pixels), (i + 1) * size):,d} of {len(pixels):,d} images")
@@ -115,4 +116,4 @@ def float_exit_accuracies(model: MultiExitModel, pixels: np.ndarray, y: np.ndarr
                           offset: float) -> list[float]:
     """Accuracy of each exit of the float model on uint8 ``pixels``."""
     net = model.training_model
-    return accuracy_of(lambda x: net(x, training=False), pixels, y, scale, offset)
+    return accuracy_of(inference(net), pixels, y, scale, offset)

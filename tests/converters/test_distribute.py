@@ -106,3 +106,22 @@ def test_fit_reads_streamed_rows_batch_by_batch_for_several_outputs_and_class_we
     assert len(history.epoch) == 8
     predicted = np.argmax(predict(model, rows)[0], axis=-1)
     assert np.mean(predicted == labels) > 0.95
+
+
+def test_inference_is_built_once_per_model_and_does_not_keep_it_alive():
+    import gc
+    import weakref
+
+    import keras
+
+    from converters.common.training import inference
+
+    x = keras.Input((3,))
+    model = keras.Model(x, keras.layers.Dense(2)(x))
+    call = inference(model)
+    assert inference(model) is call and np.allclose(np.asarray(call(np.ones((4, 3), np.float32))),
+                                                   np.asarray(model(np.ones((4, 3), np.float32))))
+    gone = weakref.ref(model)
+    del model, call
+    gc.collect()
+    assert gone() is None
