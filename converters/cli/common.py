@@ -13,7 +13,7 @@ from edge_runtime.core.datasets import load_dataset, with_calibration
 from edge_runtime.core.floor import DEFAULT_FLOOR
 
 from ..common.bundle_writer import check_output_folder
-from ..common.distribute import STRATEGIES, check_tf_config, make_strategy
+from ..common.distribute import STRATEGIES, check_tf_config, make_strategy, wait_for_workers
 from ..common.errors import ConvertError
 from ..common.progress import Progress, import_tensorflow, tf_output_to
 
@@ -111,6 +111,7 @@ def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
                 seed_everything(tf, args.seed)
                 with strategy.scope():
                     yield progress, dataset
+                wait_for_workers()
         except BaseException:
             # a failed conversion leaves nothing behind: no bundle, no log (--verbose shows TensorFlow's output)
             if log_path and not args.debug:
@@ -125,7 +126,7 @@ def chief_writes(progress: Any) -> bool:
 
     if is_chief():
         return True
-    progress.say("training done on this worker; the chief writes the bundle")
+    progress.say("training done on this worker; waiting for the chief to write the bundle")
     return False
 
 

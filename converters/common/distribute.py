@@ -122,6 +122,23 @@ def is_chief(strategy: Any = None) -> bool:
                                              and "chief" not in resolver.cluster_spec().as_dict())
 
 
+def wait_for_workers() -> None:
+    """On a multi-worker run, return once every worker has called this: the others wait here for the chief's
+    export, so no worker leaves while another still runs (TensorFlow then reports the one gone as unhealthy,
+    and a worker would not learn that the chief failed). Elsewhere, return at once."""
+    import tensorflow as tf
+
+    strategy = current()
+    if not is_multiworker(strategy):
+        return
+
+    @tf.function
+    def everyone() -> Any:
+        return strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+    everyone()
+
+
 class History:
     """What :func:`fit` ran: ``epoch`` lists the epochs, as Keras' History does."""
 
