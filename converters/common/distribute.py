@@ -124,8 +124,8 @@ def is_chief(strategy: Any = None) -> bool:
 
 def wait_for_workers() -> None:
     """On a multi-worker run, return once every worker has called this: the others wait here for the chief's
-    export, so no worker leaves while another still runs (TensorFlow then reports the one gone as unhealthy,
-    and a worker would not learn that the chief failed). Elsewhere, return at once."""
+    export, so no worker leaves while another still runs (TensorFlow then reports the one gone as unhealthy
+    in the others' output). Elsewhere, return at once."""
     import tensorflow as tf
 
     strategy = current()
