@@ -121,7 +121,7 @@ def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
 
 
 def chief_writes(progress: Any) -> bool:
-    """Whether this process writes the bundle; a multi-worker run's other workers say they are done instead."""
+    """Whether this process writes the bundle; a multi-worker run's other workers say they wait for the chief."""
     from ..common.distribute import is_chief
 
     if is_chief():

@@ -161,11 +161,8 @@ def fit(model: Any, x: Any, y: Any = None, *, epochs: int, batch_size: int = 32,
     if isinstance(x, FloatRows):  # a streamed dataset: read batch by batch through tf.data
         from .training import pixel_pipeline
 
-        weights = None
-        if class_weight:
-            first = y[0] if isinstance(y, (list, tuple)) else y
-            weights = np.array([class_weight.get(int(label), 1.0) for label in first], dtype=np.float32)
-        x = pixel_pipeline(x.pixels, y, float(x.scale), float(x.offset), global_batch, seed, shuffle, weights)
+        x = pixel_pipeline(x.pixels, y, float(x.scale), float(x.offset), global_batch, seed, shuffle,
+                           _sample_weights(y, class_weight))
     if not is_multiworker():
         if isinstance(x, tf.data.Dataset):
             return model.fit(x, epochs=epochs, verbose=0, shuffle=False, callbacks=list(callbacks))  # shuffled already
@@ -180,15 +177,22 @@ def _array_dataset(x: np.ndarray, y: Any, global_batch: int, shuffle: bool, clas
                    seed: int) -> Any:
     import tensorflow as tf
 
-    first = y[0] if isinstance(y, (list, tuple)) else y
     parts: tuple = (x, tuple(y) if isinstance(y, (list, tuple)) else y)
-    if class_weight:
-        weights = np.array([class_weight.get(int(label), 1.0) for label in first], dtype=np.float32)
+    weights = _sample_weights(y, class_weight)
+    if weights is not None:
         parts = parts + (weights,)
     data = tf.data.Dataset.from_tensor_slices(parts)
     if shuffle:
         data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     return data.batch(global_batch).prefetch(tf.data.AUTOTUNE)
+
+
+def _sample_weights(y: Any, class_weight: dict[int, float] | None) -> np.ndarray | None:
+    """Keras' ``class_weight`` as a weight per image (of the first target's class), for a tf.data pipeline."""
+    if not class_weight:
+        return None
+    first = y[0] if isinstance(y, (list, tuple)) else y
+    return np.array([class_weight.get(int(label), 1.0) for label in first], dtype=np.float32)
 
 
 def _multiworker_fit(model: Any, data: Any, epochs: int, callbacks: Sequence[Any]) -> History:

@@ -19,7 +19,6 @@ from ..common.training import (PixelBatches, Supervisor, accuracy_of, eval_batch
 from .model import MultiExitModel
 
 
-
 def train_multi_exit(model: MultiExitModel, pixels: np.ndarray, y: np.ndarray, scale: float, offset: float,
                      epochs: int, progress: Progress, batch_size: int = 32, learning_rate: float = 2e-3,
                      seed: int = 0, frozen_backbone: bool = False) -> dict[str, float]:

@@ -23,16 +23,15 @@ each image's key (relative path; file name and record index), in or out of memor
 from __future__ import annotations
 
 import dataclasses
-import glob
+import functools
 import os
-import struct
-import zipfile
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
 import numpy as np
 
 from ..errors import InputError
+from .array_files import npy_folder_arrays, npz_arrays
 from .image_folder import decode_scanned, scan_folder
 from .image_rows import ArrayRows, ConcatRows, FloatRows, LazyRows, hash_order, split_by_hash
 from .preprocess import DEFAULT_MAX_PIXELS
@@ -106,18 +105,23 @@ class Dataset:
         """
         if self.x_val is not None and self.y_val is not None:
             return self.x_train, self.y_train, self.x_val, self.y_val
+        fit, held = self._held_out_indices
+        # subsets that read their rows when used, not copies: in memory too, the dataset exists once
+        rows = self.x_train if isinstance(self.x_train, LazyRows) else ArrayRows(self.x_train)
+        return rows.take(fit), self.y_train[fit], rows.take(held), self.y_train[held]
+
+    @functools.cached_property
+    def _held_out_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(fit, held) rows of x_train, computed once: a hash per key is not free on 200,000 images, and the
+        converter asks for the split at each step."""
         if self.train_keys is not None:
             held_mask = split_by_hash(self.train_keys, HELD_OUT_FRACTION, "held-out", self.y_train)
             if not held_mask.any():
                 held_mask[0] = True
-            held, fit = np.flatnonzero(held_mask), np.flatnonzero(~held_mask)  # x_train is in hash order already
-        else:
-            order = np.random.default_rng(SPLIT_SEED + 1).permutation(len(self.y_train))
-            n_held = max(1, int(round(len(order) * HELD_OUT_FRACTION)))
-            held, fit = order[:n_held], order[n_held:]
-        # subsets that read their rows when used, not copies: in memory too, the dataset exists once
-        rows = self.x_train if isinstance(self.x_train, LazyRows) else ArrayRows(self.x_train)
-        return rows.take(fit), self.y_train[fit], rows.take(held), self.y_train[held]
+            return np.flatnonzero(~held_mask), np.flatnonzero(held_mask)  # x_train is in hash order already
+        order = np.random.default_rng(SPLIT_SEED + 1).permutation(len(self.y_train))
+        n_held = max(1, int(round(len(order) * HELD_OUT_FRACTION)))
+        return order[n_held:], order[:n_held]
 
 
 def _split_test(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -171,85 +175,6 @@ def _as_pixels(path: str, name: str, array: Any) -> Pixels:
     return np.round(values).astype(np.uint8)
 
 
-def npz_member_memmap(path: str, member: str) -> np.memmap | None:
-    """The array ``member`` of the ``.npz`` at ``path`` mapped from disk, or None when it is compressed
-    (``np.savez_compressed``) or holds Python objects: numpy's own ``np.load(mmap_mode='r')`` maps ``.npy``
-    files only, and an uncompressed ``.npz`` stores each ``.npy`` whole, after a zip header.
-    """
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(member + ".npy")
-    if info.compress_type != zipfile.ZIP_STORED:
-        return None
-    with open(path, "rb") as stream:
-        stream.seek(info.header_offset)
-        local = stream.read(30)
-        if local[:4] != b"PK\x03\x04":
-            return None
-        name_length, extra_length = struct.unpack("<HH", local[26:30])
-        stream.seek(info.header_offset + 30 + name_length + extra_length)
-        version = np.lib.format.read_magic(stream)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(stream)
-        offset = stream.tell()
-    if dtype.hasobject or fortran:
-        return None
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
-
-
-def _npz_arrays(path: str, stream: bool | None) -> tuple[dict[str, Any], bool]:
-    """(name → array, mapped?): arrays memory-mapped when ``stream`` (None: when larger than
-    :data:`STREAM_ABOVE_BYTES` and stored uncompressed), else read into memory."""
-    required = ("x_train", "y_train", "x_test", "y_test")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in required if k not in data.files]
-            if missing:
-                raise InputError(path, f"missing arrays {', '.join(missing)}; expected x_train, y_train, x_test, y_test "
-                                 f"(found {', '.join(data.files) or 'none'})")
-            if ("x_val" in data.files) != ("y_val" in data.files):
-                raise InputError(path, "has only one of x_val and y_val; images kept out of training need both")
-            names = [k for k in required + ("x_val", "y_val") if k in data.files]
-            mapped = {k: npz_member_memmap(path, k) for k in names if k.startswith("x_")} if stream is not False else {}
-            big = sum(m.nbytes for m in mapped.values() if m is not None) > STREAM_ABOVE_BYTES
-            use_maps = bool(mapped) and all(m is not None for m in mapped.values()) and (stream or big)
-            if stream and not use_maps:
-                raise InputError(path, "is compressed, so it cannot be read batch by batch: save it with np.savez "
-                                 "(not savez_compressed), or drop --stream")
-            arrays = {k: (mapped[k] if use_maps and k in mapped else data[k]) for k in names}
-    except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
-        raise InputError(path, f"is not a readable .npz file: {exc}") from exc
-    return arrays, use_maps
-
-
-def _npy_folder_arrays(path: str) -> dict[str, Any] | None:
-    """A folder of ``.npy`` files named like the .npz's arrays (``x_train.npy`` or shards ``x_train-*.npy``),
-    images memory-mapped: name → array; None when the folder has no ``x_train*.npy``."""
-    arrays: dict[str, Any] = {}
-    for name in ("x_train", "y_train", "x_test", "y_test", "x_val", "y_val"):
-        files = sorted(glob.glob(os.path.join(glob.escape(path), f"{name}.npy"))
-                       + glob.glob(os.path.join(glob.escape(path), f"{name}-*.npy")))
-        if not files:
-            continue
-        try:
-            parts = [np.load(f, mmap_mode="r" if name.startswith("x_") else None, allow_pickle=False) for f in files]
-        except (OSError, ValueError) as exc:
-            raise InputError(files[0], f"is not a readable .npy file: {exc}") from exc
-        for f, part in zip(files, parts):
-            if name.startswith("x_") and (part.dtype != np.uint8 or part.ndim not in (3, 4)):
-                raise InputError(f, f"holds {part.dtype} {part.shape}; .npy shards must be uint8 (N, H, W[, C])")
-        if name.startswith("x_"):
-            rows = [ArrayRows(p if p.ndim == 4 else p.reshape(*p.shape, 1)) for p in parts]
-            arrays[name] = rows[0] if len(rows) == 1 else ConcatRows(rows)
-        else:
-            arrays[name] = np.concatenate(parts)
-    if "x_train" not in arrays:
-        return None
-    missing = [k for k in ("y_train", "x_test", "y_test") if k not in arrays]
-    if missing:
-        raise InputError(path, f"has x_train .npy files but no {', '.join(missing)}")
-    return arrays
-
-
 def _arrays_dataset(path: str, name: str, arrays: dict[str, Any]) -> Dataset:
     splits = ("train", "test", "val") if "x_val" in arrays else ("train", "test")
     x = {split: _as_pixels(path, f"x_{split}", arrays[f"x_{split}"]) for split in splits}
@@ -270,8 +195,7 @@ def _arrays_dataset(path: str, name: str, arrays: dict[str, Any]) -> Dataset:
 def load_npz_dataset(path: str, stream: bool | None = None) -> Dataset:
     """A .npz in the Keras datasets layout (``x_train, y_train, x_test, y_test``, optionally ``x_val, y_val``);
     memory-mapped when ``stream`` (None: when over :data:`STREAM_ABOVE_BYTES` and uncompressed)."""
-    arrays, _ = _npz_arrays(path, stream)
-    return _arrays_dataset(path, os.path.basename(path), arrays)
+    return _arrays_dataset(path, os.path.basename(path), npz_arrays(path, stream, STREAM_ABOVE_BYTES))
 
 
 def load_folder_dataset(path: str, size: tuple[int, int] | None = None, strict: bool = False,
@@ -318,8 +242,7 @@ def load_tfrecord_dataset(path: str, size: tuple[int, int] | None = None, strict
                                   strict, progress, max_pixels)
             scans[r] = scan._replace(rows=TFRecordRows(scan.rows.places, train.rows.mode, train.rows.size))
     skipped = tuple(s for scan in scans.values() for s in scan.skipped)
-    n_classes = max(len(scan.classes) for scan in scans.values())
-    classes = max((scan.classes for scan in scans.values()), key=len)
+    classes = max((scan.classes for scan in scans.values()), key=len)  # a class may be missing from a split
     name = os.path.basename(os.path.normpath(path))
     if "test" in scans:
         order = np.argsort(hash_order(train.keys), kind="stable")  # records are often written class by class
@@ -328,7 +251,7 @@ def load_tfrecord_dataset(path: str, size: tuple[int, int] | None = None, strict
     else:
         x_train, y_train, x_test, y_test, train_keys = _split_test_by_keys(train.rows, train.labels, train.keys)
     val = scans.get("val")
-    return Dataset(name, x_train, y_train, x_test, y_test, classes[:n_classes], train.rows.mode, skipped=skipped,
+    return Dataset(name, x_train, y_train, x_test, y_test, classes, train.rows.mode, skipped=skipped,
                    x_val=val.rows if val else None, y_val=val.labels if val else None,
                    val_source="the validation shards", train_keys=train_keys)
 
@@ -365,7 +288,7 @@ def load_dataset(spec: str, size: tuple[int, int] | None = None, strict: bool = 
             return load_tfrecord_dataset(spec, size, strict, progress, max_pixels)
         raise InputError(spec, f"is a file but not a .npz or a TFRecord; {LAYOUTS}")
     if os.path.isdir(spec):
-        arrays = _npy_folder_arrays(spec)
+        arrays = npy_folder_arrays(spec)
         if arrays is not None:
             return _arrays_dataset(spec, os.path.basename(os.path.normpath(spec)), arrays)
         if _is_tfrecord(spec):

@@ -37,7 +37,7 @@ def split_by_hash(keys: Sequence[str], fraction: float, salt: str, groups: Seque
     """A boolean mask choosing ``round(fraction · n)`` keys of each group (each class), those with the smallest
     :func:`hash_fraction`: the same keys whatever order they are listed in, and every class in its share."""
     chosen = np.zeros(len(keys), dtype=bool)
-    scores = np.fromiter((hash_fraction(k, salt) for k in keys), dtype=np.float64, count=len(keys))
+    scores = hash_order(keys, salt)
     labels = np.zeros(len(keys), dtype=np.int64) if groups is None else np.asarray(groups)
     for group in np.unique(labels):
         members = np.flatnonzero(labels == group)
@@ -46,9 +46,9 @@ def split_by_hash(keys: Sequence[str], fraction: float, salt: str, groups: Seque
     return chosen
 
 
-def hash_order(keys: Sequence[str]) -> np.ndarray:
-    """Each key's place in an order that looks shuffled and is fixed by the keys alone."""
-    return np.fromiter((hash_fraction(k, "order") for k in keys), dtype=np.float64, count=len(keys))
+def hash_order(keys: Sequence[str], salt: str = "order") -> np.ndarray:
+    """Each key's :func:`hash_fraction`: sorted, an order that looks shuffled and is fixed by the keys alone."""
+    return np.fromiter((hash_fraction(k, salt) for k in keys), dtype=np.float64, count=len(keys))
 
 
 class LazyRows:

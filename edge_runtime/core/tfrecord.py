@@ -17,7 +17,7 @@ import os
 import struct
 import time
 from collections import Counter
-from typing import Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -188,20 +188,26 @@ class TFRecordRows(LazyRows):
     def read_rows(self, indices: np.ndarray) -> np.ndarray:
         Image = pillow_image()
         rows = np.empty((len(indices), *self._image_shape), np.uint8)
-        for out, i in enumerate(indices):
-            place = self.places[i]
-            with open(place.path, "rb") as stream:
+        with contextlib.ExitStack() as files:
+            opened: dict[str, Any] = {}  # one open per shard per batch, not per record
+            for out, i in enumerate(indices):
+                place = self.places[i]
+                if place.path not in opened:
+                    opened[place.path] = files.enter_context(open(place.path, "rb"))
+                stream = opened[place.path]
                 stream.seek(place.offset)
-                data = stream.read(place.length)
-            try:
-                encoded, _, _ = image_and_label(data)
-                with Image.open(io.BytesIO(encoded)) as image:
-                    image.load()
-                    rows[out] = fit_image(image, self.mode, self.size).reshape(self._image_shape)
-            except (RecordError, OSError, ValueError) as exc:
-                raise InputError(f"{place.path} record at byte {place.offset}",
-                                 f"cannot be decoded any more ({exc}); was the file changed while converting?") from exc
+                rows[out] = self._decode(Image, place, stream.read(place.length))
         return rows
+
+    def _decode(self, Image: Any, place: RecordPlace, data: bytes) -> np.ndarray:
+        try:
+            encoded, _, _ = image_and_label(data)
+            with Image.open(io.BytesIO(encoded)) as image:
+                image.load()
+                return fit_image(image, self.mode, self.size).reshape(self._image_shape)
+        except (RecordError, OSError, ValueError) as exc:
+            raise InputError(f"{place.path} record at byte {place.offset}",
+                             f"cannot be decoded any more ({exc}); was the file changed while converting?") from exc
 
 
 class RecordScan(NamedTuple):
