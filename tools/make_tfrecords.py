@@ -37,6 +37,7 @@ def class_files(folder: str) -> tuple[list[str], list[tuple[str, int]]]:
 def write_shards(folder: str, out: str, shards: int | None = None, prefix: str = "train",
                  say: callable = lambda m: None) -> int:
     """Write ``folder``'s images as TFRecord shards in ``out`` (created; must not exist). Returns the count."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines are not this tool's output
     import tensorflow as tf
 
     classes, files = class_files(folder)

@@ -34,10 +34,11 @@ def add_common(parser: argparse.ArgumentParser, out_required: bool = True) -> No
                         help="--strategy mirrored: split the CPU into N logical devices (to try the distributed "
                              "path without GPUs)")
     parser.add_argument("--size", type=image_size, metavar="H,W",
-                        help="image folders: the network's input size (default: the folder's most common size); "
+                        help="image folders and TFRecords: the network's input size (default: the most common size); "
                              "every image is converted and resized to it")
     parser.add_argument("--strict", action="store_true",
-                        help="image folders: refuse a folder with a file Pillow cannot read (default: skip and name it)")
+                        help="image folders and TFRecords: refuse a file or record Pillow cannot read (default: skip and "
+                             "name it)")
     parser.add_argument("--calibration", metavar="DATA",
                         help="images the model never saw in training (a .npz, using its x_val, y_val or else all "
                              "its images, or a folder of class sub-folders): quantization, exit accuracies and the "
@@ -158,7 +159,7 @@ def load_backbone(path: str, image_shape: tuple[int, ...]) -> Any:
     shape = tuple(graph.image.shape[1:])
     if shape != image_shape:
         raise ConvertError(f"--model {path} takes inputs of shape {shape}, the dataset's images are {image_shape} "
-                           f"(--size H,W to resize a folder of images)")
+                           f"(--size H,W to resize a folder of images or TFRecords)")
     return graph
 
 

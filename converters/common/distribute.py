@@ -173,17 +173,22 @@ def fit(model: Any, x: Any, y: Any = None, *, epochs: int, batch_size: int = 32,
     return _multiworker_fit(model, x, epochs, callbacks)
 
 
-def _array_dataset(x: np.ndarray, y: Any, global_batch: int, shuffle: bool, class_weight: dict[int, float] | None,
+def _array_dataset(x: Any, y: Any, global_batch: int, shuffle: bool, class_weight: dict[int, float] | None,
                    seed: int) -> Any:
+    """Arrays as a tf.data pipeline of global batches; ``x`` and ``y`` may each be a list of arrays (a model with
+    several inputs or outputs: tf.data takes a tuple of them, a list would be read as one tensor)."""
     import tensorflow as tf
 
-    parts: tuple = (x, tuple(y) if isinstance(y, (list, tuple)) else y)
+    def several(v: Any) -> Any:
+        return tuple(v) if isinstance(v, (list, tuple)) else v
+
+    parts: tuple = (several(x), several(y))
     weights = _sample_weights(y, class_weight)
     if weights is not None:
         parts = parts + (weights,)
     data = tf.data.Dataset.from_tensor_slices(parts)
     if shuffle:
-        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        data = data.shuffle(len(x[0] if isinstance(x, (list, tuple)) else x), seed=seed, reshuffle_each_iteration=True)
     return data.batch(global_batch).prefetch(tf.data.AUTOTUNE)
 
 

@@ -125,3 +125,16 @@ def test_inference_is_built_once_per_model_and_does_not_keep_it_alive():
     del model, call
     gc.collect()
     assert gone() is None
+
+
+def test_arrays_for_a_model_with_several_inputs_become_one_pipeline():
+    """The multi-worker fit of heads on a frozen backbone's features: one array per exit, each of its own shape
+    (a list of them was read as one non-rectangular tensor)."""
+    from converters.common.distribute import _array_dataset
+
+    features = [np.ones((10, 4), np.float32), np.ones((10, 2, 2, 3), np.float32)]
+    labels = np.arange(10) % 2
+    data = _array_dataset(features, [labels, labels], 4, True, {0: 1.0, 1: 3.0}, seed=0)
+    x, y, w = next(iter(data))
+    assert [tuple(t.shape) for t in x] == [(4, 4), (4, 2, 2, 3)] and len(y) == 2
+    assert set(np.asarray(w).tolist()) <= {1.0, 3.0}
