@@ -103,7 +103,8 @@ def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None
         if outcomes is None:
             raise EdgeRuntimeError(f"{bundle.path} keeps no held-out outcomes to fit its α table on joules: run "
                                    "'edge-runtime calibrate BUNDLE --dataset D' once (it adds them)")
-        runtime.use_alpha_table(family.fit_table(runtime, outcomes, family.energy_costs(runtime, profile)))
+        table = family.fit_table(runtime, outcomes, family.energy_costs(runtime, profile))
+        runtime.use_alpha_table(with_agreement(runtime, table, None, outcomes))
         runtime.energy = profile
     return runtime
 
@@ -111,19 +112,34 @@ def open_runtime(bundle_path: str | os.PathLike, backend_name: str | None = None
 AGREEMENT_IMAGES = 500
 
 
-def with_agreement(runtime: Any, table: AlphaTable, images: list[Any]) -> AlphaTable:
+def with_agreement(runtime: Any, table: AlphaTable, images: list[Any] | None,
+                   outcomes: dict[str, Any] | None = None) -> AlphaTable:
     """``table`` with each row's held-out agreement with the monolithic network (the promise a board can audit
-    without labels): every row's plan run on ``images`` (at most :data:`AGREEMENT_IMAGES`, evenly spread: a
-    table has dozens of rows, and on a big network each pass over the held-out split takes seconds)."""
+    without labels). Replayed from the held-out ``outcomes`` on every held-out input where the family can;
+    otherwise every row's plan is run on ``images`` (at most :data:`AGREEMENT_IMAGES`, evenly spread: a
+    table has dozens of rows, and on a big network each pass over the held-out split takes seconds), or the
+    table is returned as it is when there are none."""
+    family = FAMILIES[runtime.bundle.family]
+    replayed = (family.agreements(runtime, table, outcomes)
+                if family.agreements is not None and outcomes is not None else None)
+    if replayed is None:
+        if not images:
+            return table
+        replayed = _sampled_agreements(runtime, table, images)
+    rows = tuple(dataclasses.replace(row, agreement=round(value, 6)) for row, value in zip(table.points, replayed))
+    return dataclasses.replace(table, points=rows)
+
+
+def _sampled_agreements(runtime: Any, table: AlphaTable, images: list[Any]) -> list[float]:
     if len(images) > AGREEMENT_IMAGES:
         images = [images[i] for i in np.linspace(0, len(images) - 1, AGREEMENT_IMAGES).astype(int)]
     reference = np.array([runtime.classify_monolithic(image) for image in images])
-    rows = []
+    result = []
     for row in table.points:
         plan = runtime.plan_for_setting(row.setting)
         answers = np.array([runtime.classify(image, plan).label for image in images])
-        rows.append(dataclasses.replace(row, agreement=round(float(np.mean(answers == reference)), 6)))
-    return dataclasses.replace(table, points=tuple(rows))
+        result.append(float(np.mean(answers == reference)))
+    return result
 
 
 def calibrate_bundle(folder: str | os.PathLike, images: list[Any], labels: Any, backend_name: str | None = None
@@ -134,7 +150,7 @@ def calibrate_bundle(folder: str | os.PathLike, images: list[Any], labels: Any, 
     family = FAMILIES[bundle.family]
     runtime = family.runtime(bundle, load_backend(backend_name))
     outcomes = family.outcomes(runtime, images, labels)
-    table = with_agreement(runtime, family.fit_table(runtime, outcomes), images)
+    table = with_agreement(runtime, family.fit_table(runtime, outcomes), images, outcomes)
     store_calibration(folder, table, outcomes)
     load_bundle(folder)  # it must load as a device will load it
     return table

@@ -24,6 +24,9 @@ class Family:
         energy_points: runtime → name → classify(image), every operating point to profile.
         energy_costs: (runtime, ENERGY.json) → the costs ``fit_table`` takes, in joules.
         decision_joules: (runtime, ENERGY.json) → decision → joules above idle (eval's energy saving).
+        agreements: (runtime, α table, those arrays) → each row's agreement with the monolithic network on
+            every held-out input, replayed from the arrays (None where they cannot say); families without it
+            run each row's plan on a sample of the held-out images.
     """
 
     name: str
@@ -39,3 +42,4 @@ class Family:
     energy_points: Callable[[Any], dict[str, Callable[..., Any]]]
     energy_costs: Callable[[Any, Any], Any]
     decision_joules: Callable[[Any, Any], Callable[[Any], float]]
+    agreements: Callable[[Any, Any, Any], list[float] | None] | None = None

@@ -12,6 +12,7 @@ Views stay valid for the model's lifetime because tensors are never resized.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -112,10 +113,8 @@ class SignatureModel:
         wrapper.Invoke(subgraph)
         outputs = {name: wrapper.tensor(wrapper, index, subgraph) for name, index in signature["outputs"].items()}
 
-        def run(invoke=wrapper.Invoke, subgraph=subgraph) -> None:
-            invoke(subgraph)
-
-        return SignatureHandle(key, inputs, outputs, run)
+        # A partial of the C method: no Python frame per call (about 0.1 µs of each joint).
+        return SignatureHandle(key, inputs, outputs, functools.partial(wrapper.Invoke, subgraph))
 
     def _public_handle(self, key: str) -> SignatureHandle:
         runner = self.interpreter.get_signature_runner(key)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -39,6 +40,17 @@ def test_joint_requantizes_with_a_table():
     joint(src, dst)
     # real = 0.1·q → target code round(real / 0.2) + 10
     assert joint.requantizes and dst.tolist() == [[-40, 10, 14, 60]]
+
+
+@pytest.mark.parametrize("target", [Quantization(0.1, 0), Quantization(0.2, 10)])
+def test_the_hot_loops_copy_takes_numpys_argument_order(target):
+    """``Joint.into(dst, src)`` is what the chain calls per joint: the same result as ``joint(src, dst)``."""
+    joint = Joint(Quantization(0.1, 0), target)
+    src = np.array([[-100, 0, 7, 100]], dtype=np.int8)
+    expected, dst = np.zeros_like(src), np.zeros_like(src)
+    joint(src, expected)
+    joint.into(dst, src)
+    assert np.array_equal(dst, expected) and not np.array_equal(src, np.zeros_like(src))
 
 
 def test_smallest_code_at_least():

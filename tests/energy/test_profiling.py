@@ -88,6 +88,9 @@ def test_eval_with_measured_energy_reports_it_beside_the_proxies(energy_file, di
     margin = 2 * measurement_error(energy_file)  # about 0.13 for these 1.5-second bursts
     assert np.mean(savings) >= np.mean([r["energy_saving"] for r in by_macs]) - margin
     assert report["energy"]["board"] == "this machine"
+    # the table fitted on joules keeps a promise the audit can check (it had none: the refit dropped agreement)
+    assert all(0.5 <= r["expected_agreement"] <= 1.0 for r in rows), rows
+    assert rows[0]["expected_agreement"] > rows[-1]["expected_agreement"]
 
 
 def test_energy_of_another_bundle_is_refused_in_one_line(energy_file, bundle_copy, capsys):

@@ -30,10 +30,12 @@ Thresholds = tuple[float | None, ...]
 
 @dataclass(frozen=True)
 class ExitOutcomes:
-    """Every exit's answer for each of N inputs: confidence (0–1, as its int8 code says) and correctness."""
+    """Every exit's answer for each of N inputs: confidence (0–1, as its int8 code says), correctness, and
+    whether it is the monolithic network's answer (None in outcomes stored before bundles kept it)."""
 
     confidences: np.ndarray  # (N, L) float
     correct: np.ndarray  # (N, L) bool
+    agrees: np.ndarray | None = None  # (N, L) bool
 
     @property
     def n(self) -> int:
@@ -41,10 +43,12 @@ class ExitOutcomes:
 
 
 def collect(runtime: MultiExitRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> ExitOutcomes:
-    """Run every exit's head on each image (the chain through every stage)."""
+    """Run every exit's head on each image (the chain through every stage), and the monolithic network."""
     scores = [runtime.exit_scores(image) for image in images]
-    predicted = np.array([s[0] for s in scores])
-    return ExitOutcomes(np.array([s[1] for s in scores], dtype=np.float64), predicted == np.asarray(labels)[:, None])
+    predicted = np.array([s[0] for s in scores]).reshape(len(scores), len(runtime.exits))
+    reference = np.array([runtime.classify_monolithic(image) for image in images], dtype=np.int64)
+    return ExitOutcomes(np.array([s[1] for s in scores], dtype=np.float64).reshape(predicted.shape),
+                        predicted == np.asarray(labels)[:, None], predicted == reference[:, None])
 
 
 class StageCosts:
@@ -181,14 +185,36 @@ def fit_table(outcomes: ExitOutcomes, costs: StageCosts, unit: str = "macs",
 def outcomes_for(runtime: MultiExitRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> dict[str, np.ndarray]:
     """What the α table is fitted on, as arrays to keep with the bundle."""
     data = collect(runtime, images, labels)
-    return {"confidences": data.confidences.astype(np.float32), "correct": data.correct}
+    return {"confidences": data.confidences.astype(np.float32), "correct": data.correct, "agrees": data.agrees}
+
+
+def _stored(arrays: dict[str, np.ndarray]) -> ExitOutcomes:
+    agrees = arrays.get("agrees")
+    return ExitOutcomes(arrays["confidences"].astype(np.float64), arrays["correct"].astype(bool),
+                        None if agrees is None else agrees.astype(bool))
+
+
+def agreements(runtime: MultiExitRuntime, table: AlphaTable, arrays: dict[str, np.ndarray]) -> list[float] | None:
+    """Each row's agreement with the monolithic network on every stored held-out input, replayed from the
+    outcomes (the exit each input takes under the row's thresholds, as the runtime's int8 comparison takes
+    it: tested), or None for outcomes stored without the monolithic network's answers."""
+    data = _stored(arrays)
+    if data.agrees is None:
+        return None
+    costs = StageCosts.of(runtime)
+    rows = np.arange(data.n)
+    result = []
+    for point in table.points:
+        thresholds = tuple(None if t is None else float(t) for t in point.setting["thresholds"])
+        taken, _ = simulate(thresholds, data, costs)
+        result.append(float(data.agrees[rows, taken].mean()))
+    return result
 
 
 def table_from(runtime: MultiExitRuntime, arrays: dict[str, np.ndarray], segment_cost: dict[str, float] | None = None
                ) -> AlphaTable:
     """The α table from stored outcomes; the cost is MACs, or ``segment_cost`` (segment → joules) when given."""
-    data = ExitOutcomes(arrays["confidences"].astype(np.float64), arrays["correct"].astype(bool))
-    return fit_table(data, StageCosts.of(runtime, segment_cost), "macs" if segment_cost is None else "joules")
+    return fit_table(_stored(arrays), StageCosts.of(runtime, segment_cost), "macs" if segment_cost is None else "joules")
 
 
 def hindsight(outcomes: ExitOutcomes, costs: StageCosts, floor: float) -> dict[str, Any] | None:

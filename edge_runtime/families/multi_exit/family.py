@@ -9,4 +9,4 @@ from .runtime import MultiExitRuntime
 FAMILY = Family("multi_exit", "multi-exit network (Merkel et al.)", MultiExitPart, MultiExitRuntime,
                 evaluate.evaluate, report.format_report, report.plot, report.info_lines,
                 calibrate.outcomes_for, calibrate.table_from, energy.energy_points, energy.segment_costs,
-                energy.decision_joules)
+                energy.decision_joules, calibrate.agreements)

@@ -17,7 +17,7 @@ Thread rules: a :class:`MultiExitRuntime` belongs to one thread; plans may be bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
 import numpy as np
@@ -35,6 +35,8 @@ from .manifest import MultiExitPart
 
 Rule = Literal["frontier", "merkel"]
 RULES: tuple[str, ...] = ("frontier", "merkel")
+_ALWAYS = -128  # an int8 confidence code every input reaches
+_NEVER = 128  # one no input reaches
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,16 @@ class ExitPlan:
     thresholds: tuple[float | None, ...]
     desired_accuracy: float
     steps: tuple[_Step, ...]
+    hot: tuple[tuple[Any, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # What classify's loop reads per step, flattened: tuple unpacking beats attribute look-ups, and on a
+        # 220 µs network with five exits those look-ups were about 2% of the chain.
+        hot = tuple((step.joint.into, step.from_image, step.x, step.run, step.confidence,
+                     _NEVER if step.threshold is None and not step.always else
+                     (_ALWAYS if step.always else step.threshold), step.features, step)
+                    for step in self.steps)
+        object.__setattr__(self, "hot", hot)
 
     @property
     def invocations(self) -> int:
@@ -237,16 +249,16 @@ class MultiExitRuntime(BundleRuntime):
         """Classify one quantized image (int8, shape ``(1, H, W, C)``) under ``plan``."""
         if plan.__class__ is Mix:
             plan = plan.pick()
-        features = None
-        for step in plan.steps:
-            step.joint(image if step.from_image else features, step.x)
-            step.run()
-            code = step.confidence.item()
-            if step.always or (step.threshold is not None and code >= step.threshold):
+        features = image
+        for into, from_image, x, run, confidence, threshold, output, step in plan.hot:
+            into(x, image if from_image else features)
+            run()
+            code = confidence.item()
+            if code >= threshold:
                 return Decision(int(step.probs.argmax()), step.confidence_values[code + 128], step.exit_name, step.ran,
                                 step.macs)
-            if step.features is not None:
-                features = step.features
+            if output is not None:
+                features = output
         raise AssertionError("a plan always ends with an exit that answers")
 
     def exit_scores(self, image: np.ndarray) -> tuple[list[int], list[float]]:

@@ -113,3 +113,21 @@ def test_joints_are_recorded_and_equal(runtime):
     for j in joints:
         assert j["output"]["zero_point"] == j["input"]["zero_point"]
         assert j["output"]["scale"] == pytest.approx(j["input"]["scale"], rel=1e-5)
+
+
+def test_agreement_replayed_from_outcomes_is_what_each_rows_plan_delivers(runtime, test_images):
+    """The α table's promise is replayed from the held-out outcomes on every held-out input; it must be the
+    agreement that running each row's plan through the interpreter gives (the same int8 comparisons)."""
+    from edge_runtime.families.multi_exit.calibrate import agreements, outcomes_for
+
+    images, labels = test_images
+    images, labels = images[:150], labels[:150]
+    arrays = outcomes_for(runtime, images, labels)
+    table = runtime.bundle.header.alpha_table
+    replayed = agreements(runtime, table, arrays)
+    reference = np.array([runtime.classify_monolithic(im) for im in images])
+    ran = [float(np.mean([runtime.classify(im, runtime.plan_for_setting(row.setting)).label for im in images]
+                         == reference)) for row in table.points]
+    assert len(table.points) > 3 and replayed == pytest.approx(ran, abs=1e-12)
+    assert min(ran) < 1.0  # the cheap rows do part ways with the whole network, so the comparison has teeth
+    assert agreements(runtime, table, {k: arrays[k] for k in ("confidences", "correct")}) is None  # older bundles
