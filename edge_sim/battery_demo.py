@@ -137,10 +137,10 @@ def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray,
                 decision = runtime.classify(image, plan)
                 if audit.due():
                     reference = runtime.classify_monolithic(image)
-                    audit.record(reference == decision.label,
-                                 plans.expected_agreement(point.alpha) if plans is not None else None)
+                    agrees = bool(reference == decision.label)
+                    audit.record(agrees, plans.expected_agreement(point.alpha) if plans is not None else None)
                     if keeper is not None:
-                        keeper.observe(image, reference, point.alpha)
+                        keeper.observe(image, reference, agrees, point.alpha)
                 return decision.label, runtime.route_names.index(decision.answered_by), point.alpha
 
             adaptive_result = _drain(battery, power_w, images, labels, adaptive, say, "adaptive")

@@ -109,7 +109,7 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
             macs += bundle.full_macs
             extra["audit"] = {"agrees": bool(agrees), **audit.snapshot()}
             if keeper is not None:
-                keeper.observe(image, reference, alpha)
+                keeper.observe(image, reference, bool(agrees), alpha)
                 extra["audit"]["cap"] = plans.cap
         record = {
             "image": path, "label": bundle.labels[decision.label], "class_index": decision.label,

@@ -41,10 +41,12 @@ class AgreementAudit:
     def __init__(self, rate: float = DEFAULT_AUDIT_RATE, seed: int = 0) -> None:
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"audit rate {rate}: expected a share in [0, 1]")
-        self.rate = rate
+        self.rate = rate  # the rate asked for
+        self.current_rate = rate  # the rate in force: higher while --adapt asks for evidence (set_rate)
         self._rng = random.Random(seed)
         self._seen = 0  # inputs offered to due()
-        self._block = 0  # which block of 1/rate inputs the next audit falls in
+        self._origin = 0  # the input the current rate's blocks count from
+        self._block = 0  # which block of 1/current_rate inputs the next audit falls in
         self._next = self._draw()
         self.audited = 0
         self.agreed = 0
@@ -56,11 +58,21 @@ class AgreementAudit:
         self.audited = self.agreed = self.promised_count = 0
         self.promised_sum = 0.0
 
+    def set_rate(self, rate: float) -> None:
+        """Audit ``rate`` of the inputs from the next one on (the blocks start again there); ``self.rate`` is what
+        was asked for, to return to."""
+        if rate == self.current_rate:
+            return
+        self.current_rate = rate
+        self._origin = self._seen
+        self._block = 0
+        self._next = self._draw()
+
     def _draw(self) -> float:
         """The index of the next audited input: one place drawn at random in the next block of 1/rate inputs."""
-        if self.rate <= 0.0:
+        if self.current_rate <= 0.0:
             return math.inf
-        return math.floor((self._block + self._rng.random()) / self.rate + 1e-9)
+        return self._origin + math.floor((self._block + self._rng.random()) / self.current_rate + 1e-9)
 
     def due(self) -> bool:
         """Whether the next input is audited (call once per input). Exactly one input in each block of 1/rate

@@ -41,7 +41,7 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
             if audit.due():  # the board's audit runs the monolithic network; here its answer is already known
                 audit.record(bool(reference[i] == decision.label), plans.expected_agreement(alpha))
                 audit_macs += full
-                if keeper is not None and keeper.observe(image, int(reference[i]), alpha):
+                if keeper is not None and keeper.observe(image, int(reference[i]), bool(reference[i] == decision.label), alpha):
                     changed_at = i + 1
         snapshot = audit.snapshot()
         n = len(images)

@@ -173,7 +173,7 @@ class Worker:
         plans = getattr(self.runtime, "alpha_plans", None)
         self.audit.record(agrees, plans.expected_agreement(alpha) if plans is not None else None)
         if self.keeper is not None:
-            self.keeper.observe(image, reference, alpha)
+            self.keeper.observe(image, reference, bool(agrees), alpha)
         snapshot = self.audit.snapshot()
         if self.keeper is not None:
             snapshot["cap"] = plans.cap

@@ -129,9 +129,9 @@ def test_adapt_stops_using_points_whose_answers_no_longer_agree(digits_bundle, t
     assert main(common + ["--adapt"]) == 0
     captured = capsys.readouterr()
     adapted = [json.loads(line) for line in captured.out.splitlines()]
-    assert captured.err.count("inputs now run at least to the α table's point") == 1
+    assert captured.err.count("inputs now run at least to the α table's point") >= 1
     changed = next(i for i, r in enumerate(adapted) if r["audit"]["cap"] < 1.0)
-    assert 29 <= changed < 100  # not before 30 audited inputs
+    assert 9 <= changed < 100  # not before 10 audited inputs
     after, before = adapted[changed + 1:], plain[changed + 1:]
     assert np.mean([r["audit"]["agrees"] for r in after]) > np.mean([r["audit"]["agrees"] for r in before]) + 0.1
     assert np.mean([r["macs"] for r in after]) > np.mean([r["macs"] for r in before])  # agreement costs energy

@@ -97,8 +97,8 @@ def test_health_is_degraded_when_audited_agreement_breaks_the_promise(digits_bun
 
 
 def test_adapt_moves_the_cap_while_serving(digits_bundle, caplog):
-    """The same noise with adapt on: after 30 audited images the service stops using the cheapest points,
-    logs it once, and /health's audit carries the cap."""
+    """The same noise with adapt on: after at least 10 audited images the service stops using the cheapest
+    points, logs it, and /health's audit carries the cap."""
     import logging
 
     from edge_runtime.registry import open_runtime
@@ -116,10 +116,11 @@ def test_adapt_moves_the_cap_while_serving(digits_bundle, caplog):
     finally:
         service.stop()
     capped = [r["audit"]["cap"] < 1.0 for r in records]
-    assert 29 <= capped.index(True) < 59 and all(capped[capped.index(True):])  # not before 30 audited images
+    first = capped.index(True)
+    assert 9 <= first < 59 and all(capped[first:])  # not before 10 audited images
     assert health["audit"]["cap"] < 1.0 and health["audit"]["audited"] < 60  # restarted at the change
-    assert sum("inputs now run at least to" in m for m in caplog.messages) == 1
-    assert np.mean([r["macs"] for r in records[30:]]) > np.mean([r["macs"] for r in records[:29]])
+    assert sum("inputs now run at least to" in m for m in caplog.messages) >= 1
+    assert np.mean([r["macs"] for r in records[first + 1:]]) > np.mean([r["macs"] for r in records[:first]])
 
 
 def test_bad_requests_get_a_json_error_and_the_service_keeps_serving(service, digits):
