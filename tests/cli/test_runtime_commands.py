@@ -351,3 +351,23 @@ def test_the_demo_summary_agrees_with_the_table_above_it(runtime):
     assert "the α table: no operating point reached the monolithic model's accuracy" in text
     assert "Merkel’s rule (--rule merkel), at the monolithic model's accuracy" in text and "(α = 0.85," in text
     assert "CPU" in text or "cores" in text  # which machine the times are from
+
+
+def test_a_cached_demo_bundle_without_agreement_gets_its_promise(bundle_copy, tmp_path, capsys):
+    """A demo bundle cached before tables stored agreement is calibrated again on first use, so its audit has a
+    promise to check (it printed 'no promise in this bundle' before)."""
+    from edge_runtime.cli.demo import ensure_bundle
+    from edge_runtime.registry import load_bundle
+
+    manifest_path = os.path.join(bundle_copy, "manifest.json")
+    with open(manifest_path) as handle:
+        manifest = json.load(handle)
+    for row in manifest["alpha_table"]["points"]:
+        row.pop("agreement", None)
+    with open(manifest_path, "w") as handle:
+        json.dump(manifest, handle)
+    assert load_bundle(bundle_copy).header.alpha_table.points[0].agreement is None
+    ensure_bundle(bundle_copy, retrain=False)
+    assert "predates agreement promises" in capsys.readouterr().err
+    points = load_bundle(bundle_copy).header.alpha_table.points
+    assert all(0.0 < p.agreement <= 1.0 for p in points) and points[0].agreement > points[-1].agreement
