@@ -12,8 +12,9 @@ agreed on a few inputs by luck is not taken for one that keeps the promise. The 
 int8 images with the monolithic network's answer, so rows are scored without labels and without running
 the monolithic network again. :data:`RECHECK` audited inputs after a change the cap is reconsidered, and
 lifted when the cheaper rows agree again; each time a lifted cap breaks again, the next reconsideration
-waits twice as long (up to 16×), so a drift that comes and goes does not flap the cap. While evidence is being gathered (the recent agreement looks
-low, or a change is being checked) the audit runs at :data:`BOOST` times its rate; the cost shows in the MACs.
+waits twice as long (up to 16×), so a drift that comes and goes does not flap the cap. While evidence is
+gathered (the recent agreement looks low, or a change is being checked) the audit runs at :data:`BOOST`
+times its rate; the cost shows in the MACs.
 
 Thread rules: a :class:`PromiseKeeper` belongs to the inference thread.
 """

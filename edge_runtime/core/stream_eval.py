@@ -39,9 +39,10 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
             answers[i] = decision.label
             macs += decision.macs
             if audit.due():  # the board's audit runs the monolithic network; here its answer is already known
-                audit.record(bool(reference[i] == decision.label), plans.expected_agreement(alpha))
+                agrees = bool(reference[i] == decision.label)
+                audit.record(agrees, plans.expected_agreement(alpha))
                 audit_macs += full
-                if keeper is not None and keeper.observe(image, int(reference[i]), bool(reference[i] == decision.label), alpha):
+                if keeper is not None and keeper.observe(image, int(reference[i]), agrees, alpha):
                     changed_at = i + 1
         snapshot = audit.snapshot()
         n = len(images)

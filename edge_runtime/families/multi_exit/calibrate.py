@@ -214,7 +214,8 @@ def agreements(runtime: MultiExitRuntime, table: AlphaTable, arrays: dict[str, n
 def table_from(runtime: MultiExitRuntime, arrays: dict[str, np.ndarray], segment_cost: dict[str, float] | None = None
                ) -> AlphaTable:
     """The α table from stored outcomes; the cost is MACs, or ``segment_cost`` (segment → joules) when given."""
-    return fit_table(_stored(arrays), StageCosts.of(runtime, segment_cost), "macs" if segment_cost is None else "joules")
+    unit = "macs" if segment_cost is None else "joules"
+    return fit_table(_stored(arrays), StageCosts.of(runtime, segment_cost), unit)
 
 
 def hindsight(outcomes: ExitOutcomes, costs: StageCosts, floor: float) -> dict[str, Any] | None:
