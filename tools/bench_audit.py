@@ -35,7 +35,8 @@ def verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
     inside = sum(r["estimated_agreement_interval"][0] <= r["agreement_since_change"]
                  <= r["estimated_agreement_interval"][1] for r in rows if r["audited"] and r["agreement_since_change"])
     return {"alphas_below_promise": below, "interval_holds_delivered": inside, "alphas": len(rows),
-            "max_audit_mac_share": max(r["audit_mac_share"] for r in rows)}
+            "max_audit_mac_share": max(r["audit_mac_share"] for r in rows),
+            "max_audit_network_share": max(r["audit_network_share"] for r in rows)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         v = shift_report["verdict"]
         print(f"  agreement under the promise − 1 point at α {v['alphas_below_promise'] or 'none'}; the audit's interval "
               f"holds the delivered agreement at {v['interval_holds_delivered']} of {v['alphas']} α; the audit took "
-              f"at most {v['max_audit_mac_share']:.1%} of the MACs")
+              f"at most {v['max_audit_mac_share']:.1%} of the MACs spent, {v['max_audit_network_share']:.1%} of the whole "
+              "network's per input")
     return 0
 
 

@@ -5,7 +5,8 @@ Per α: ``accuracy`` (delivered), ``agreement`` (delivered: the answer equals th
 every input), ``expected_accuracy`` and ``expected_agreement`` (the table's clean promises),
 ``estimated_agreement`` and its 95% interval (the audit's, at the end of the stream; with ``--adapt`` the
 audit restarts at each change, so it estimates ``agreement_since_change``, delivered after ``changed_at``),
-``mean_macs`` including the audit, and ``audit_mac_share``.
+``mean_macs`` including the audit, ``audit_mac_share`` (the audit's share of them) and ``audit_network_share``
+(the audit's MACs per input ÷ the whole network's: what the audit adds to a board that ran the whole network).
 
 Thread rules: runs on the caller's thread; resets the runtime's α-table cap before and after each α.
 """
@@ -55,6 +56,7 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
                      "estimated_agreement_interval": [snapshot["low"], snapshot["high"]],
                      "audited": snapshot["audited"], "status": snapshot["status"],
                      "mean_macs": (macs + audit_macs) / n, "audit_mac_share": audit_macs / max(macs + audit_macs, 1),
+                     "audit_network_share": audit_macs / max(n * full, 1),
                      "cap": plans.cap, "cap_changes": 0 if keeper is None else keeper.changes})
         say(f"streamed α = {alpha:g} ({index + 1}/{len(alphas)})")
     plans.set_cap(1.0)

@@ -162,6 +162,7 @@ def test_eval_stream_replays_the_split_with_the_audit(digits_bundle, capsys):
                 "estimated_agreement_interval", "accuracy", "mean_macs", "audit_mac_share"} <= set(row)
         low, high = row["estimated_agreement_interval"]
         assert low <= row["estimated_agreement"] <= high and 0 < row["audit_mac_share"] < 1
+        assert row["audit_network_share"] == pytest.approx(row["audited"] / 359)  # each audit: the whole network
     assert main(["eval", digits_bundle, "--dataset", "digits", "--stream", "--points", "2"]) == 0
     assert "stream in order, audit 0.02" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:
