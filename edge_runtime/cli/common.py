@@ -64,8 +64,10 @@ def add_audit_options(parser: argparse.ArgumentParser, context: str = "") -> Non
                              "in each block of 50; 0: none), with a 95%% interval against the α table's promise; "
                              "serve's /health says 'degraded' when the interval is more than a point under it")
     parser.add_argument("--adapt", action="store_true",
-                        help=f"{context}when the audit says the promise is broken, stop using the α table's cheaper "
-                             "points until the audited inputs agree as promised again (said once per change)")
+                        help=f"{context}when the inputs audited lately say the promise is broken, stop using the α "
+                             "table's cheaper points until the audited inputs agree as promised again (said once per "
+                             "change); while the agreement looks low, audit 5× as often (those audits count in the "
+                             "MACs)")
 
 
 def check_audit_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
