@@ -1,7 +1,8 @@
 """A power monitor whose reading follows a real process's CPU activity: what profiling is tested against.
 
 Each period the emulated board's power is ``idle_w`` plus ``busy_w`` times the share of one core the
-process used over the last ``window_s`` (from ``/proc/PID/stat``'s user and system ticks), seen by the
+process (or one of its threads) used over the last ``window_s`` (from ``/proc/PID/stat``'s user and system
+ticks, or ``/proc/PID/task/TID/stat``'s), seen by the
 monitor ``delay_s`` late, plus a little noise. The values feed a :class:`~edge_sim.pty.PtyEmulator`
 speaking any text monitor profile (the INA219 sketch by default), so the profiler reads it through the
 same port, parser and transport a user's monitor goes through. Linux only (``/proc``).
@@ -22,9 +23,10 @@ from .wire import record_values
 CLOCK_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far, s."""
-    with open(f"/proc/{pid}/stat") as f:
+def cpu_seconds(pid: int, thread_id: int | None = None) -> float:
+    """User + system CPU time of process ``pid`` (or of its thread ``thread_id``, a native id) so far, s."""
+    path = f"/proc/{pid}/stat" if thread_id is None else f"/proc/{pid}/task/{thread_id}/stat"
+    with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_S  # utime, stime (fields 14 and 15 of stat)
 
@@ -34,6 +36,10 @@ class CpuFollowingPower:
 
     Args:
         pid: the process to follow (the profiler's own, in tests).
+        thread_id: follow only this thread of it (``threading.get_native_id()`` of the thread that runs the
+            inferences): the board's power then follows the inference work alone, not the monitor's reader,
+            the emulator itself, or whatever else shares the process (a test session's leftover threads made
+            every operating point look equally busy).
         idle_w: the board's power with the process idle, W.
         busy_w: the extra power of one core fully busy, W.
         volts: the bus voltage reported, V.
@@ -43,8 +49,8 @@ class CpuFollowingPower:
     """
 
     def __init__(self, pid: int, idle_w: float = 2.7, busy_w: float = 1.2, volts: float = 5.1, delay_s: float = 0.05,
-                 window_s: float = 0.05, noise_w: float = 0.005, seed: int = 0) -> None:
-        self.pid, self.idle_w, self.busy_w, self.volts = pid, idle_w, busy_w, volts
+                 window_s: float = 0.05, noise_w: float = 0.005, seed: int = 0, thread_id: int | None = None) -> None:
+        self.pid, self.thread_id, self.idle_w, self.busy_w, self.volts = pid, thread_id, idle_w, busy_w, volts
         self.delay_s, self.window_s, self.noise_w = delay_s, max(window_s, 2 * CLOCK_TICK_S), noise_w
         self.rng = np.random.default_rng(seed)
         self.history: collections.deque[tuple[float, float]] = collections.deque()  # (time, cpu seconds)
@@ -53,7 +59,7 @@ class CpuFollowingPower:
     def power_at(self, now: float) -> float:
         """The power the monitor reports at ``now`` (time.monotonic()), W."""
         with self.lock:
-            self.history.append((now, cpu_seconds(self.pid)))
+            self.history.append((now, cpu_seconds(self.pid, self.thread_id)))
             while len(self.history) > 2 and self.history[1][0] < now - self.delay_s - self.window_s - 1.0:
                 self.history.popleft()
             seen = now - self.delay_s

@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -52,7 +53,8 @@ def spearman(a: list[float], b: list[float]) -> float:
 
 def profile_over_pty(bundle: str, out: str, seconds: float) -> dict[str, Any]:
     sketch = load_profile("adafruit-ina219-sketch", "monitor")
-    source = CpuFollowingPower(os.getpid(), IDLE_W, BUSY_W, VOLTS, delay_s=DELAY_S, window_s=0.04)
+    source = CpuFollowingPower(os.getpid(), IDLE_W, BUSY_W, VOLTS, delay_s=DELAY_S, window_s=0.04,
+                               thread_id=threading.get_native_id())
     link = os.path.join(tempfile.mkdtemp(), "ttyINA")
     emulator = PtyEmulator(sketch, link, source, interval_s=0.01).open()
     emulator.start()
@@ -69,7 +71,8 @@ def profile_over_pty(bundle: str, out: str, seconds: float) -> dict[str, Any]:
 
 
 def profile_over_i2c(bundle: str, seconds: float) -> dict[str, Any]:
-    source = CpuFollowingPower(os.getpid(), IDLE_W, BUSY_W, VOLTS, delay_s=DELAY_S, window_s=0.04)
+    source = CpuFollowingPower(os.getpid(), IDLE_W, BUSY_W, VOLTS, delay_s=DELAY_S, window_s=0.04,
+                               thread_id=threading.get_native_id())
     chip = Ina219(lambda: (VOLTS, source.power_at(time.monotonic()) / VOLTS))
     bus = FakeBus({0x40: chip})
     log = SampleLog()
