@@ -4,7 +4,7 @@ seeded, so the same call gives the same images."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,8 +29,9 @@ SHIFTS: dict[str, tuple[str, Callable[[np.ndarray, np.random.Generator], np.ndar
 }
 
 
-def shifted(pixels: np.ndarray, name: str, seed: int = 0) -> np.ndarray:
-    """``pixels`` (uint8, N×H×W×C) as shift ``name`` sees them (sensor noise σ = 40 grey levels; under-exposed
-    ×0.4 − 20; a 3×3 box blur; the camera moved by an eighth of the width)."""
+def shifted(pixels: Any, name: str, seed: int = 0) -> np.ndarray:
+    """``pixels`` (uint8, N×H×W×C: an array, or rows read when used, as a TFRecord or image-folder split gives
+    them) as shift ``name`` sees them (sensor noise σ = 40 grey levels; under-exposed ×0.4 − 20; a 3×3 box blur;
+    the camera moved by an eighth of the width)."""
     _, change = SHIFTS[name]
-    return np.clip(change(pixels, np.random.default_rng(seed)), 0, 255).astype(np.uint8)
+    return np.clip(change(np.asarray(pixels), np.random.default_rng(seed)), 0, 255).astype(np.uint8)
