@@ -97,3 +97,13 @@ def test_bench_architectures_measures_a_pruned_bundles_savings(pruned_bundle):
     assert 0.0 < result["alpha_0"]["mac_saving"] <= result["alpha_1"]["mac_saving"] < 1.0
     assert result["alpha_1"]["accuracy"] == pytest.approx(
         result["monolithic_accuracy"] + result["alpha_1"]["points_vs_monolithic"] / 100, abs=1e-4)
+
+
+def test_bench_heads_times_both_poolings_and_keeps_stdout_for_data(capfd):
+    from tools import bench_heads
+
+    assert bench_heads.main(["--maps", "48x48x8", "--rounds", "1", "--json"]) == 0
+    captured = capfd.readouterr()
+    (row,) = json.loads(captured.out)["rows"]  # the converter's own prints went to stderr
+    assert "AVERAGE_POOL_2D" in row["average_pool"]["ops"] and "AVERAGE_POOL_2D" not in row["tile_mean"]["ops"]
+    assert row["tile_mean"]["us"] > 0 and 0 <= row["tile_mean"]["probs_error"] < 0.05

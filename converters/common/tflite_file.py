@@ -46,6 +46,12 @@ def builtin_name(code: Any) -> str:
     return builtin_names().get(number, str(number))
 
 
+def operator_names(data: bytes) -> list[str]:
+    """The operators of a ``.tflite`` file's subgraphs, in order (``["CONV_2D", "MEAN", …]``)."""
+    model = read_model(data)
+    return [builtin_name(model.operatorCodes[op.opcodeIndex]) for sg in model.subgraphs for op in sg.operators or []]
+
+
 def assemble(model: Any, subgraphs: list[Any], signatures: list[Any]) -> Any:
     """A copy of ``model`` holding only ``subgraphs`` (whose tensors and operators index ``model``'s buffers
     and operator codes) and their ``signatures``: the buffers and operator codes they use are kept and
