@@ -103,10 +103,10 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
         where = runtime.describe(decision)
         macs = decision.macs
         if audit.due():  # the monolithic network's answer too: its MACs are this input's
-            reference = runtime.classify_monolithic(image)
+            reference, audit_macs = runtime.audit_reference(image, decision)
             agrees = reference == decision.label
             audit.record(agrees, plans.expected_agreement(alpha) if plans is not None and alpha is not None else None)
-            macs += bundle.full_macs
+            macs += audit_macs
             extra["audit"] = {"agrees": bool(agrees), **audit.snapshot()}
             if keeper is not None:
                 keeper.observe(image, reference, bool(agrees), alpha)

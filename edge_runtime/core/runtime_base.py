@@ -146,6 +146,12 @@ class BundleRuntime:
         """Class index from the single int8 model of the whole network (the reference)."""
         return int(self.monolithic_probs(image).argmax())
 
+    def audit_reference(self, image: np.ndarray, decision: Any) -> tuple[int, int]:
+        """The monolithic network's answer for ``image``, just classified as ``decision`` (what the label-free
+        audit compares with), and the MACs spent to learn it: here the whole monolithic model; a family that can
+        finish from what the plan already computed overrides it."""
+        return self.classify_monolithic(image), self.bundle.full_macs
+
     def monolithic_probs(self, image: np.ndarray) -> np.ndarray:
         """Run the monolithic model on one quantized image; its int8 probs (a view, valid until the next run)."""
         np.copyto(self._mono.inputs["x"], image)

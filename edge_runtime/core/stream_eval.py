@@ -39,11 +39,12 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
             decision = runtime.classify(image, runtime.plan_for_alpha(alpha))
             answers[i] = decision.label
             macs += decision.macs
-            if audit.due():  # the board's audit runs the monolithic network; here its answer is already known
-                agrees = bool(reference[i] == decision.label)
+            if audit.due():  # as the board audits: the rest of the network after the exit taken
+                audited_label, cost = runtime.audit_reference(image, decision)
+                agrees = bool(audited_label == decision.label)
                 audit.record(agrees, plans.expected_agreement(alpha))
-                audit_macs += full
-                if keeper is not None and keeper.observe(image, int(reference[i]), agrees, alpha):
+                audit_macs += cost
+                if keeper is not None and keeper.observe(image, audited_label, agrees, alpha):
                     changed_at = i + 1
         snapshot = audit.snapshot()
         n = len(images)

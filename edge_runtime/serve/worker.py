@@ -21,6 +21,7 @@ from ..core.preprocess import Preprocessor
 from ..power.live import AlphaReading
 from ..core.adapt import PromiseKeeper
 from ..core.audit import DEFAULT_AUDIT_RATE, AgreementAudit
+from ..core.decision import Decision
 from .metrics import Metrics
 from ..core.jsonl import JsonLines
 
@@ -143,8 +144,8 @@ class Worker:
         where = self.runtime.describe(decision)
         macs, audited = decision.macs, None
         if self.audit.due():  # the monolithic network's answer too; its MACs count for this image
-            audited = self._audit(image, decision.label, point.alpha)
-            macs += self.runtime.bundle.full_macs
+            audited, audit_macs = self._audit(image, decision, point.alpha)
+            macs += audit_macs
         record = {"source": job.source, "name": job.name, "label": self.runtime.bundle.labels[decision.label],
                   "class_index": decision.label, "confidence": round(decision.confidence, 6), **where,
                   "macs": macs, "latency_us": round(latency_s * 1e6, 2), "alpha": round(point.alpha, 6),
@@ -166,10 +167,11 @@ class Worker:
             observe(record)
         return record
 
-    def _audit(self, image: Any, label: int, alpha: float) -> dict[str, Any]:
-        """Run the monolithic network on ``image``, count whether it agrees with ``label``; the record's audit."""
-        reference = self.runtime.classify_monolithic(image)
-        agrees = reference == label
+    def _audit(self, image: Any, decision: Decision, alpha: float) -> tuple[dict[str, Any], int]:
+        """Learn the monolithic network's answer for ``image`` (just classified as ``decision``), count whether it
+        agrees; the record's audit and the MACs it took."""
+        reference, macs = self.runtime.audit_reference(image, decision)
+        agrees = reference == decision.label
         plans = getattr(self.runtime, "alpha_plans", None)
         self.audit.record(agrees, plans.expected_agreement(alpha) if plans is not None else None)
         if self.keeper is not None:
@@ -182,7 +184,7 @@ class Worker:
         for name in ("agreement", "low", "high", "promise"):
             value = snapshot[name]
             self.metrics.agreement.labels(name).set(float("nan") if value is None else value)
-        return {"agrees": bool(agrees), **snapshot}
+        return {"agrees": bool(agrees), **snapshot}, macs
 
     @staticmethod
     def _finish(job: Job, record: dict[str, Any] | None, error: str | None) -> None:

@@ -96,7 +96,8 @@ def test_run_audits_agreement_without_labels(digits_bundle, pngs, capsys):
     assert last["agreed"] == sum(r["audit"]["agrees"] for r in audited)
     assert last["low"] <= last["agreement"] <= last["high"] and last["status"] in ("ok", "degraded")
     full = runtime.bundle.full_macs
-    assert all(r["macs"] > full for r in audited) and all(r["macs"] < full for r in records if "audit" not in r)
+    # an audit finishes the network from the exit taken: the image's MACs are the whole network's and its heads'
+    assert all(r["macs"] >= full for r in audited) and all(r["macs"] < full for r in records if "audit" not in r)
     assert main(["run", digits_bundle, *paths, "--alpha", "0.6"]) == 0
     assert "audit: " not in capsys.readouterr().err  # the default 2% audits none of 4 images
     assert main(["run", digits_bundle, *paths, "--alpha", "0.6", "--audit", "1"]) == 0
@@ -162,7 +163,8 @@ def test_eval_stream_replays_the_split_with_the_audit(digits_bundle, capsys):
                 "estimated_agreement_interval", "accuracy", "mean_macs", "audit_mac_share"} <= set(row)
         low, high = row["estimated_agreement_interval"]
         assert low <= row["estimated_agreement"] <= high and 0 < row["audit_mac_share"] < 1
-        assert row["audit_network_share"] == pytest.approx(row["audited"] / 359)  # each audit: the whole network
+        # each audit runs the network after the exit taken: at most the whole network, nothing at the last exit
+        assert 0 < row["audit_network_share"] < row["audited"] / 359
     assert main(["eval", digits_bundle, "--dataset", "digits", "--stream", "--points", "2"]) == 0
     assert "stream in order, audit 0.02" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:

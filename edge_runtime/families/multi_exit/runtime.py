@@ -40,6 +40,19 @@ _NEVER = 128  # one no input reaches
 
 
 @dataclass(frozen=True)
+class _Resume:
+    """The rest of the network after an exit, as one invocation: what an audit runs to learn the monolithic
+    network's answer without recomputing the blocks the plan already ran."""
+
+    into: Any  # numpy.copyto, or a requantizing copy (Joint.into)
+    from_image: bool  # the exit is on the input: the rest is the whole network
+    x: np.ndarray
+    run: Any
+    probs: np.ndarray
+    macs: int
+
+
+@dataclass(frozen=True)
 class _Step:
     """One invocation of a plan. The views and callables are unpacked here so the hot loop
     does no dict look-ups."""
@@ -59,6 +72,7 @@ class _Step:
     probs: np.ndarray
     features: np.ndarray | None
     confidence_values: tuple[float, ...]  # dequantized confidence, indexed by code + 128
+    resume: _Resume | None  # from this step's exit to the last one; None at the last exit
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,7 @@ class MultiExitRuntime(BundleRuntime):
         self.accuracies = tuple(ex.accuracy for ex in self.exits)
         self._plans: dict[Any, ExitPlan] = {}
         self._probe: ExitPlan | None = None
+        self._answered: _Step | None = None  # the step that gave classify's last answer (audit_reference resumes it)
         # Open every signature now so that a broken file fails at load, not mid-run.
         for stage in self.part.stages:
             self.handle(bundle.segments[stage.segment])
@@ -242,7 +257,19 @@ class MultiExitRuntime(BundleRuntime):
         ran = tuple(step.exit_name for step in previous) + (self.exits[index].name,)
         return _Step(index, self.exits[index].name, ran, segment, from_image, joint, always, threshold, macs,
                      handle.inputs["x"], handle.run, handle.outputs["confidence"].reshape(-1), handle.outputs["probs"],
-                     handle.outputs.get("features"), values)
+                     handle.outputs.get("features"), values, self._resume(index, segment))
+
+    def _resume(self, index: int, segment: Segment) -> _Resume | None:
+        """How to finish the network from exit ``index``, reached by ``segment`` (None at the last exit)."""
+        last = len(self.exits) - 1
+        if index == last:
+            return None
+        has_block = self.exits[index].has_block
+        rest = self._stage_segment(index if has_block else None, last)
+        handle = self.handle(rest)
+        source = segment.outputs["features"].quantization if has_block else self.input_quantization
+        return _Resume(Joint(source, rest.inputs["x"].quantization).into, not has_block, handle.inputs["x"],
+                       handle.run, handle.outputs["probs"], rest.macs)
 
     # ------------------------------------------------------------------ running
     def classify(self, image: np.ndarray, plan: ExitPlan | Mix) -> Decision:
@@ -255,11 +282,27 @@ class MultiExitRuntime(BundleRuntime):
             run()
             code = confidence.item()
             if code >= threshold:
+                self._answered = step
                 return Decision(int(step.probs.argmax()), step.confidence_values[code + 128], step.exit_name, step.ran,
                                 step.macs)
             if output is not None:
                 features = output
         raise AssertionError("a plan always ends with an exit that answers")
+
+    def audit_reference(self, image: np.ndarray, decision: Decision) -> tuple[int, int]:
+        """The monolithic network's answer for ``image``, which :meth:`classify` just answered as ``decision``, and
+        the MACs that took: the rest of the network from the features of the exit that answered (one invocation,
+        bit-exact with the monolithic model), nothing when that exit is the last. Call it before anything else
+        runs on this runtime."""
+        step = self._answered
+        if step is None or step.exit_name != decision.answered_by:
+            return super().audit_reference(image, decision)
+        resume = step.resume
+        if resume is None:
+            return decision.label, 0
+        resume.into(resume.x, image if resume.from_image else step.features)
+        resume.run()
+        return int(resume.probs.argmax()), resume.macs
 
     def exit_scores(self, image: np.ndarray) -> tuple[list[int], list[float]]:
         """Run every exit's head for one image: each exit's label and confidence (0–1, as the int8 code says)."""

@@ -42,6 +42,31 @@ def test_chain_agrees_with_the_monolithic_model(runtime, test_images):
     assert abs(np.mean(chained == labels) - np.mean(mono == labels)) <= 0.01
 
 
+def test_the_audit_finishes_the_network_from_the_exit_taken(runtime, test_images):
+    """The audit's reference is the monolithic model's answer, bit for bit, and costs only the blocks after the
+    exit that answered (nothing at the last exit), whatever plan answered."""
+    images, _ = test_images
+    last = len(runtime.exits) - 1
+    full = runtime.bundle.full_macs
+    plans = [runtime.plan_for_alpha(a) for a in (0.0, 0.5, 1.0)] + [runtime.fixed_plan(k) for k in range(last + 1)]
+    plans.append(runtime.every_exit_plan())
+    seen = set()
+    for plan in plans:
+        for image in images[:60]:
+            decision = runtime.classify(image, plan)
+            label, macs = runtime.audit_reference(image, decision)
+            assert label == runtime.classify_monolithic(image)
+            exit_index = runtime.route_names.index(decision.answered_by)
+            seen.add(exit_index)
+            if exit_index == last:
+                assert macs == 0
+            elif not runtime.exits[exit_index].has_block:  # the input exit: the rest is the whole network
+                assert macs == full
+            else:  # what exit k's fixed depth costs, but its head, is not spent again
+                assert full - runtime.exits[exit_index].macs < macs < full
+    assert seen == set(range(last + 1))
+
+
 def test_plans_take_the_exit_eq10_takes(runtime, test_images):
     """The compiled plan and the reference rule on dequantized confidences agree input by input."""
     images, _ = test_images
