@@ -124,7 +124,8 @@ class MultiExitRuntime(BundleRuntime):
         self.accuracies = tuple(ex.accuracy for ex in self.exits)
         self._plans: dict[Any, ExitPlan] = {}
         self._probe: ExitPlan | None = None
-        self._answered: _Step | None = None  # the step that gave classify's last answer (audit_reference resumes it)
+        # classify's last answer and the step that gave it, which audit_reference resumes
+        self._answered: tuple[_Step | None, Decision | None] = (None, None)
         # Open every signature now so that a broken file fails at load, not mid-run.
         for stage in self.part.stages:
             self.handle(bundle.segments[stage.segment])
@@ -282,9 +283,10 @@ class MultiExitRuntime(BundleRuntime):
             run()
             code = confidence.item()
             if code >= threshold:
-                self._answered = step
-                return Decision(int(step.probs.argmax()), step.confidence_values[code + 128], step.exit_name, step.ran,
-                                step.macs)
+                decision = Decision(int(step.probs.argmax()), step.confidence_values[code + 128], step.exit_name,
+                                    step.ran, step.macs)
+                self._answered = (step, decision)
+                return decision
             if output is not None:
                 features = output
         raise AssertionError("a plan always ends with an exit that answers")
@@ -294,8 +296,8 @@ class MultiExitRuntime(BundleRuntime):
         the MACs that took: the rest of the network from the features of the exit that answered (one invocation,
         bit-exact with the monolithic model), nothing when that exit is the last. Call it before anything else
         runs on this runtime."""
-        step = self._answered
-        if step is None or step.exit_name != decision.answered_by:
+        step, answered = self._answered
+        if answered is not decision:  # not classify's last answer: its features are gone
             return super().audit_reference(image, decision)
         resume = step.resume
         if resume is None:

@@ -65,6 +65,10 @@ def test_the_audit_finishes_the_network_from_the_exit_taken(runtime, test_images
             else:  # what exit k's fixed depth costs, but its head, is not spent again
                 assert full - runtime.exits[exit_index].macs < macs < full
     assert seen == set(range(last + 1))
+    early = runtime.classify(images[0], runtime.fixed_plan(1))
+    runtime.classify(images[1], runtime.fixed_plan(1))  # the features of images[0] are gone
+    assert runtime.audit_reference(images[0], early) == (runtime.classify_monolithic(images[0]),
+                                                           runtime.bundle.full_macs)
 
 
 def test_plans_take_the_exit_eq10_takes(runtime, test_images):
