@@ -11,9 +11,8 @@ agreement's one-standard-error interval on those inputs reaches the promise less
 agreed on a few inputs by luck is not taken for one that keeps the promise. The audited inputs are kept as
 int8 images with the monolithic network's answer, so rows are scored without labels and without running
 the monolithic network again. :data:`RECHECK` audited inputs after a change the cap is reconsidered, and
-lifted when the cheaper rows agree again (never tightened unless the promise is broken); each time a lifted
-cap breaks again, the next reconsideration waits twice as long (up to 16×), so a drift that comes and goes
-does not flap the cap. While evidence is
+lifted when the cheaper rows agree again; each time a lifted cap breaks again, the next reconsideration
+waits twice as long (up to 16×), so a drift that comes and goes does not flap the cap. While evidence is
 gathered (the recent agreement looks low, or a change is being checked) the audit runs at :data:`BOOST`
 times its rate; the cost shows in the MACs.
 
@@ -160,10 +159,6 @@ class PromiseKeeper:
             full = self._agreement_of(plan)
             if full > reached:
                 cap, deepest, reached = -1.0, plan, full
-        if not broken and cap < self.plans.cap:
-            # a look that finds the promise kept only lifts the cap: the evidence it has (as few as RECHECK audited
-            # inputs) cannot certify a promise near 100% for any row, and the rows in use are keeping it
-            cap, deepest = self.plans.cap, self.plans.deepest
         agreed, audited = recent
         kept_promise = self._keeps(reached, n, promise)
         on = f"the last {audited} audited inputs" + (f" ({n} probed)" if n > audited else "")

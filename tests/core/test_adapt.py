@@ -159,18 +159,3 @@ def test_while_every_input_runs_the_whole_network_every_input_scores_the_rows():
             if kind is ProbingStandIn and changes:
                 assert runtime.alpha_plans.cap == 1.0  # back on the table by the end
     assert first_look["probing"] >= 8 and first_look["audited only"] <= 5, first_look
-
-
-def test_a_look_that_finds_the_promise_kept_does_not_tighten_the_cap():
-    """Capped at row b (α = 1 promises 95%), b keeps agreeing (48 of 50: its interval reaches the promise) but 50
-    inputs cannot certify it one standard error down; the look that follows keeps b rather than moving to the
-    dearer row a."""
-    runtime, audit = StandIn(), AgreementAudit(1.0)
-    keeper = PromiseKeeper(runtime, audit, lambda line: None)
-    runtime.alpha_plans.set_cap(runtime.alpha_plans.alphas[1])
-    pictures = np.array([[1, i not in (11, 37), 0] for i in range(RECHECK)], dtype=np.int8)
-    changes, _ = stream(runtime, keeper, audit, pictures, 1.0)
-    assert changes == [] and runtime.alpha_plans.cap == pytest.approx(runtime.alpha_plans.alphas[1])
-    broken = np.array([[1, i % 3 != 0, 0] for i in range(RECHECK)], dtype=np.int8)  # b at 67%: broken
-    changes, _ = stream(runtime, keeper, audit, broken, 1.0)
-    assert changes and runtime.alpha_plans.cap == 0.0
