@@ -135,8 +135,6 @@ def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray,
                 point = live.current
                 plan = point.plan if keeper is None else keeper.plan(point.alpha, point.plan)
                 decision = runtime.classify(image, plan)
-                if keeper is not None:
-                    keeper.seen(decision)
                 if audit.due():
                     reference, _ = runtime.audit_reference(image, decision)  # its time is charged by _drain
                     agrees = bool(reference == decision.label)

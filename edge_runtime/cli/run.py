@@ -96,8 +96,6 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
             current = plan if keeper is None else keeper.plan(alpha, plan)
         decision = runtime.classify(image, current)
         latency_us = (time.perf_counter_ns() - start) / 1000.0
-        if keeper is not None:
-            keeper.seen(decision)
         if live is not None:
             alpha = round(point.alpha, 6)
             desired = runtime.expected_accuracy(point.alpha)

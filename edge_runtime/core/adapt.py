@@ -16,12 +16,6 @@ waits twice as long (up to 16×), so a drift that comes and goes does not flap t
 gathered (the recent agreement looks low, or a change is being checked) the audit runs at :data:`BOOST`
 times its rate; the cost shows in the MACs.
 
-When no row keeps the promise, every input runs the whole network. A runtime that can run it as a probe
-(multi-exit: every exit's head on the way, ``probing_plan``) shows on every such input what each row would
-have answered (:meth:`PromiseKeeper.seen`), so the rows are then scored on every input since the last look,
-not only on the audited ones: with 2% audited, 200 audited inputs cannot tell a row that agrees 99% from one that
-agrees 98%, and a high promise kept every input on the whole network for as long as the drift lasted.
-
 Thread rules: a :class:`PromiseKeeper` belongs to the inference thread.
 """
 
@@ -41,7 +35,6 @@ RECHECK = 50  # audited inputs after a change before a capped plan is reconsider
 BOOST = 5  # the audit rate's multiple while evidence is gathered (at most every input)
 SUSPECT_Z = 1.28  # the recent agreement's 80% interval lies under the promise less a point: audit more
 CHOICE_Z = 1.0  # a row agrees when its one-standard-error lower bound reaches the promise less a point
-PROBED = 5000  # inputs run on the probing plan whose outcomes are kept to score the rows
 
 
 class PromiseKeeper:
@@ -66,7 +59,6 @@ class PromiseKeeper:
         self.recent: collections.deque[bool] = collections.deque(maxlen=RECENT)  # agreed, since the last change
         self.changes = 0
         self.recheck_after = recheck  # doubles each time a relaxed cap breaks again (up to 16×): no flapping
-        self.probed: collections.deque[Any] = collections.deque(maxlen=PROBED)  # outcomes since the last look
         self._relaxed = False  # the last change lifted the cap (some way)
         self._checking = False  # a change has not been reconsidered yet: the audit runs faster until it is
 
@@ -78,14 +70,6 @@ class PromiseKeeper:
         """The plan to run at α: ``given`` (a fixed α's or a live monitor's, built beforehand) while uncapped, else
         α's plan under the cap (plans built before the cap would ignore it)."""
         return self.runtime.plan_for_alpha(alpha) if self.capped else given
-
-    def seen(self, decision: Any) -> None:
-        """Every input, audited or not, right after it was classified: while every input runs the probing plan,
-        keep what each exit said on it."""
-        if self.plans.cap < 0.0 and hasattr(self.runtime, "probe_outcome"):
-            outcome = self.runtime.probe_outcome(decision)
-            if outcome is not None:
-                self.probed.append(outcome)
 
     def observe(self, image: np.ndarray, reference: int, agrees: bool, alpha: float) -> bool:
         """One audited input (already recorded in the audit): the monolithic network's answer and whether the
@@ -107,14 +91,8 @@ class PromiseKeeper:
             self.recheck_after = min(16 * self.recheck, 2 * self.recheck_after)
         return self._reconsider(alpha, promise, broken)
 
-    def _row_scorer(self) -> tuple[Callable[[int], float], int]:
-        """How to score a row, and on how many inputs: on the probed inputs when there are more of them than
-        audited ones, else by running the row on the audited inputs kept."""
-        if len(self.probed) > len(self.recent):
-            agreements = self.runtime.row_agreements(self.plans.table, list(self.probed))
-            return agreements.__getitem__, len(self.probed)
-        return (lambda row: self._agreement_of(self.runtime.plan_for_setting(self.plans.table.points[row].setting)),
-                len(self.recent))
+    def _agreement(self, row: int) -> float:
+        return self._agreement_of(self.runtime.plan_for_setting(self.plans.table.points[row].setting))
 
     def _scored(self) -> list[tuple[np.ndarray, int]]:
         """The kept inputs audited since the last change: those the promise was judged on."""
@@ -126,9 +104,9 @@ class PromiseKeeper:
         answers = [self.runtime.classify(image, plan).label for image, _ in scored]
         return float(np.mean(np.array(answers) == np.array([ref for _, ref in scored])))
 
-    @staticmethod
-    def _keeps(agreement: float, n: int, promise: float) -> bool:
-        """Whether a row that agreed on ``agreement`` of ``n`` scored inputs keeps the promise (module docstring)."""
+    def _keeps(self, agreement: float, promise: float) -> bool:
+        """Whether a row that agreed on ``agreement`` of the scored inputs keeps the promise (module docstring)."""
+        n = len(self.recent)
         low, _ = wilson_interval(round(agreement * n), n, CHOICE_Z)
         return low >= promise - DEGRADED_POINTS / 100.0
 
@@ -139,31 +117,27 @@ class PromiseKeeper:
         # dearer towards row 0 and agree more: a binary search scores a handful of rows, not all)
         table_alpha = min(alpha * self.plans.end, 1.0)
         last = max(i for i, a in enumerate(self.plans.alphas) if a <= table_alpha + 1e-12)
-        score, n = self._row_scorer()
         scored: dict[int, float] = {}
         low, high = 0, last
         while low < high:
             middle = (low + high + 1) // 2
-            scored[middle] = score(middle)
-            if self._keeps(scored[middle], n, promise):
+            scored[middle] = self._agreement(middle)
+            if self._keeps(scored[middle], promise):
                 low = middle
             else:
                 high = middle - 1
         cap = 1.0 if low == last and not broken else self.plans.alphas[low]
-        reached = scored[low] if low in scored else score(low)
+        reached = scored[low] if low in scored else self._agreement(low)
         deepest = None
-        if not self._keeps(reached, n, promise) and hasattr(self.runtime, "deepest_plan"):
-            # no row keeps the promise: the family's whole network, beyond the table's α = 0, if it agrees more;
-            # as a probe where the family has one, so that every input scores the rows from then on
-            plan = self.runtime.probing_plan() if hasattr(self.runtime, "probing_plan") else self.runtime.deepest_plan()
+        if not self._keeps(reached, promise) and hasattr(self.runtime, "deepest_plan"):
+            # no row keeps the promise: the family's whole network, beyond the table's α = 0, if it agrees more
+            plan = self.runtime.deepest_plan()
             full = self._agreement_of(plan)
             if full > reached:
                 cap, deepest, reached = -1.0, plan, full
         agreed, audited = recent
-        kept_promise = self._keeps(reached, n, promise)
-        on = f"the last {audited} audited inputs" + (f" ({n} probed)" if n > audited else "")
+        kept_promise = self._keeps(reached, promise)
         self.recent.clear()
-        self.probed.clear()  # the next look scores what comes after this one, as the audited inputs do
         self._checking = cap != self.plans.cap
         if cap == self.plans.cap:
             return False
@@ -173,6 +147,7 @@ class PromiseKeeper:
         self.plans.set_cap(cap, deepest)
         self.changes += 1
         self.audit.restart()
+        on = f"the last {audited} audited inputs"
         found = (f"agreement {agreed / audited:.2%} on {on} ({snapshot['audited']} since the audit started: "
                  f"{snapshot['agreement']:.2%}) is under the promise {promise:.2%} at α = {alpha:.3g}")
         if relaxed and cap < 1.0:

@@ -37,8 +37,6 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
         changed_at = 0  # the input after --adapt's last change: the audit restarted there
         for i, image in enumerate(images):
             decision = runtime.classify(image, runtime.plan_for_alpha(alpha))
-            if keeper is not None:
-                keeper.seen(decision)
             answers[i] = decision.label
             macs += decision.macs
             if audit.due():  # as the board audits: the rest of the network after the exit taken

@@ -141,8 +141,6 @@ class Worker:
         plan = point.plan if self.keeper is None else self.keeper.plan(point.alpha, point.plan)
         decision = self.runtime.classify(image, plan)
         latency_s = (time.perf_counter_ns() - start) * 1e-9
-        if self.keeper is not None:
-            self.keeper.seen(decision)
         where = self.runtime.describe(decision)
         macs, audited = decision.macs, None
         if self.audit.due():  # the monolithic network's answer too; its MACs count for this image

@@ -15,6 +15,7 @@ the test split itself gives the ``hindsight`` bound of ``eval``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -22,11 +23,23 @@ import numpy as np
 from ...core.error_fit import ErrorFit, blended_error
 from ...core.frontier import Candidate, build_table
 from ...core.manifest import AlphaTable
-from .replay import ExitOutcomes, StageCosts, active, row_agreements, simulate
 from .runtime import MultiExitRuntime
 
-__all__ = ["ExitOutcomes", "StageCosts", "active", "simulate", "collect", "descend", "fit_table", "agreements",
-           "hindsight", "table_from"]
+Thresholds = tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class ExitOutcomes:
+    """Every exit's answer for each of N inputs: confidence (0–1, as its int8 code says), correctness, and
+    whether it is the monolithic network's answer (None in outcomes stored before bundles kept it)."""
+
+    confidences: np.ndarray  # (N, L) float
+    correct: np.ndarray  # (N, L) bool
+    agrees: np.ndarray | None = None  # (N, L) bool
+
+    @property
+    def n(self) -> int:
+        return int(self.confidences.shape[0])
 
 
 def collect(runtime: MultiExitRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> ExitOutcomes:
@@ -36,6 +49,62 @@ def collect(runtime: MultiExitRuntime, images: Sequence[np.ndarray], labels: np.
     reference = np.array([runtime.classify_monolithic(image) for image in images], dtype=np.int64)
     return ExitOutcomes(np.array([s[1] for s in scores], dtype=np.float64).reshape(predicted.shape),
                         predicted == np.asarray(labels)[:, None], predicted == reference[:, None])
+
+
+class StageCosts:
+    """What answering at each exit costs for a set of exits that are on, from the stages' costs.
+
+    Args:
+        has_block: per exit, whether a block precedes its head (an exit on the image has none).
+        stage_cost: (source exit or None, target exit) → the cost of that stage segment.
+    """
+
+    def __init__(self, has_block: Sequence[bool], stage_cost: dict[tuple[int | None, int], float]) -> None:
+        self.has_block = tuple(has_block)
+        self.stage_cost = stage_cost
+        self._cache: dict[tuple[bool, ...], np.ndarray] = {}
+
+    @classmethod
+    def of(cls, runtime: MultiExitRuntime, cost: dict[str, float] | None = None) -> "StageCosts":
+        """From the bundle: MACs per segment, or ``cost`` (segment name → cost) when given."""
+        segments = runtime.bundle.segments
+        per = cost if cost is not None else {name: float(seg.macs) for name, seg in segments.items()}
+        return cls([ex.has_block for ex in runtime.exits],
+                   {key: per[stage.segment] for key, stage in runtime.part.stage_map.items()})
+
+    def answer(self, active: tuple[bool, ...]) -> np.ndarray:
+        """Cost of an input that answers at exit j (for each exit that is on; the last always is)."""
+        found = self._cache.get(active)
+        if found is None:
+            last = len(self.has_block) - 1
+            found = np.full(len(self.has_block), np.inf)
+            spent, source = 0.0, None
+            for j, block in enumerate(self.has_block):
+                if active[j] or j == last:
+                    spent += self.stage_cost[(source if block else None, j)]
+                    found[j] = spent
+                    if block:
+                        source = j
+            found = self._cache[active] = found
+        return found
+
+
+def _active(thresholds: Thresholds) -> tuple[bool, ...]:
+    return tuple(t is not None for t in thresholds) + (True,)
+
+
+def simulate(thresholds: Thresholds, outcomes: ExitOutcomes, costs: StageCosts) -> tuple[np.ndarray, np.ndarray]:
+    """(exit taken, cost) of each input under ``thresholds``."""
+    last = outcomes.confidences.shape[1] - 1
+    taken = np.full(outcomes.n, last)
+    open_ = np.ones(outcomes.n, dtype=bool)
+    for l, t in enumerate(thresholds):
+        if t is None:
+            continue
+        fire = open_ & (outcomes.confidences[:, l] >= t)
+        taken[fire] = l
+        open_ &= ~fire
+    return taken, costs.answer(_active(thresholds))[taken]
 
 
 def descend(outcomes: ExitOutcomes, costs: StageCosts, error: np.ndarray) -> list[Candidate]:
@@ -48,7 +117,7 @@ def descend(outcomes: ExitOutcomes, costs: StageCosts, error: np.ndarray) -> lis
     last = n_exits - 1
     thresholds: list[float | None] = [None] * last
     taken = np.full(n, last)
-    cost = np.full(n, costs.answer(active(tuple(thresholds)))[last])
+    cost = np.full(n, costs.answer(_active(tuple(thresholds)))[last])
     rows = np.arange(n)
 
     def point() -> Candidate:
@@ -64,7 +133,7 @@ def descend(outcomes: ExitOutcomes, costs: StageCosts, error: np.ndarray) -> lis
                 continue
             trial = list(thresholds)
             trial[l] = 0.0
-            answer = costs.answer(active(tuple(trial)))
+            answer = costs.answer(_active(tuple(trial)))
             order = reach[np.argsort(-outcomes.confidences[reach, l], kind="stable")]
             conf = outcomes.confidences[order, l]
             stay = answer[taken[order]] - cost[order]  # the head of exit l, if it was off
@@ -85,7 +154,7 @@ def descend(outcomes: ExitOutcomes, costs: StageCosts, error: np.ndarray) -> lis
             break
         _, _, l, threshold, movers, stayers = best
         thresholds[l] = threshold
-        answer = costs.answer(active(tuple(thresholds)))
+        answer = costs.answer(_active(tuple(thresholds)))
         cost[stayers] = answer[taken[stayers]]
         taken[movers] = l
         cost[movers] = answer[l]
@@ -93,7 +162,7 @@ def descend(outcomes: ExitOutcomes, costs: StageCosts, error: np.ndarray) -> lis
     first = int(taken.min())
     if (taken == first).all() and first < last and thresholds[first] != 0.0:
         thresholds = [None] * first + [0.0] + [None] * (last - first - 1)  # it answers every input: always
-        cost = np.full(n, costs.answer(active(tuple(thresholds)))[first])
+        cost = np.full(n, costs.answer(_active(tuple(thresholds)))[first])
         always = point()
         path[-1 if always.cost >= path[-1].cost else len(path):] = [always]
     return path
@@ -132,7 +201,14 @@ def agreements(runtime: MultiExitRuntime, table: AlphaTable, arrays: dict[str, n
     data = _stored(arrays)
     if data.agrees is None:
         return None
-    return row_agreements(table, data, StageCosts.of(runtime))
+    costs = StageCosts.of(runtime)
+    rows = np.arange(data.n)
+    result = []
+    for point in table.points:
+        thresholds = tuple(None if t is None else float(t) for t in point.setting["thresholds"])
+        taken, _ = simulate(thresholds, data, costs)
+        result.append(float(data.agrees[rows, taken].mean()))
+    return result
 
 
 def table_from(runtime: MultiExitRuntime, arrays: dict[str, np.ndarray], segment_cost: dict[str, float] | None = None

@@ -25,14 +25,13 @@ import numpy as np
 from ...core.backends import Backend
 from ...core.bundle import Bundle
 from ...core.decision import Decision
-from ...core.manifest import AlphaTable, Segment
+from ...core.manifest import Segment
 from ...core.operating import AlphaPlans, Mix
 from ...core.quant import Joint
 from ...core.runtime_base import BundleRuntime
 from ...core.units import check_unit_interval
 from .exit_rule import desired_accuracy
 from .manifest import MultiExitPart
-from .replay import ExitOutcomes, StageCosts, row_agreements
 
 Rule = Literal["frontier", "merkel"]
 RULES: tuple[str, ...] = ("frontier", "merkel")
@@ -309,36 +308,15 @@ class MultiExitRuntime(BundleRuntime):
 
     def exit_scores(self, image: np.ndarray) -> tuple[list[int], list[float]]:
         """Run every exit's head for one image: each exit's label and confidence (0–1, as the int8 code says)."""
-        self.classify(image, self.probing_plan())
-        confidences, labels = self._probed()
-        return list(labels), list(confidences)
-
-    # ------------------------------------------------------------------ probing
-    def probing_plan(self) -> ExitPlan:
-        """Every exit's head in turn, answering at the last exit: the whole network's answer, and what every exit
-        said on the way, so each α-table row's answer on the input can be replayed (:meth:`row_agreements`)."""
         if self._probe is None:
             self._probe = self.every_exit_plan()
-        return self._probe
-
-    def probe_outcome(self, decision: Decision) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
-        """Every exit's (confidence, label) on the input :meth:`classify` just answered as ``decision`` under the
-        probing plan; None when it ran another plan (or anything ran since)."""
-        step, answered = self._answered
-        if answered is not decision or self._probe is None or step is not self._probe.steps[-1]:
-            return None
-        return self._probed()
-
-    def _probed(self) -> tuple[tuple[float, ...], tuple[int, ...]]:
-        steps = self._probe.steps
-        return (tuple(s.confidence_values[int(s.confidence[0]) + 128] for s in steps),
-                tuple(int(s.probs.argmax()) for s in steps))
-
-    def row_agreements(self, table: AlphaTable, outcomes: Sequence[tuple[tuple[float, ...], tuple[int, ...]]]
-                       ) -> list[float]:
-        """Each row of ``table``: the share of ``outcomes`` (from :meth:`probe_outcome`) on which its answer is the
-        last exit's, the monolithic network's."""
-        confidences = np.array([o[0] for o in outcomes], dtype=np.float64)
-        labels = np.array([o[1] for o in outcomes])
-        agrees = labels == labels[:, -1:]
-        return row_agreements(table, ExitOutcomes(confidences, agrees, agrees), StageCosts.of(self))
+        labels, confidences = [], []
+        features = None
+        for step in self._probe.steps:
+            step.joint(image if step.from_image else features, step.x)
+            step.run()
+            labels.append(int(step.probs.argmax()))
+            confidences.append(step.confidence_values[int(step.confidence[0]) + 128])
+            if step.features is not None:
+                features = step.features
+        return labels, confidences

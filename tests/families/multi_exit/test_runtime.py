@@ -71,27 +71,6 @@ def test_the_audit_finishes_the_network_from_the_exit_taken(runtime, test_images
                                                            runtime.bundle.full_macs)
 
 
-def test_a_probed_input_shows_what_every_row_would_have_answered(runtime, test_images):
-    """The probing plan answers as the monolithic network, and each row's agreement replayed from the probed
-    outcomes is what running that row gives, row by row."""
-    images, _ = test_images
-    images = images[:80]
-    mono = [runtime.classify_monolithic(image) for image in images]
-    outcomes = []
-    for image, reference in zip(images, mono):
-        decision = runtime.classify(image, runtime.probing_plan())
-        assert decision.label == reference
-        outcomes.append(runtime.probe_outcome(decision))
-    assert runtime.probe_outcome(runtime.classify(images[0], runtime.deepest_plan())) is None
-    table = runtime.alpha_plans.table
-    replayed = runtime.row_agreements(table, outcomes)
-    assert len(replayed) == len(table.points) and min(replayed) < 1.0
-    for point, agreement in zip(table.points, replayed):
-        plan = runtime.plan_for_setting(point.setting)
-        ran = np.mean([runtime.classify(image, plan).label == reference for image, reference in zip(images, mono)])
-        assert agreement == pytest.approx(ran)
-
-
 def test_plans_take_the_exit_eq10_takes(runtime, test_images):
     """The compiled plan and the reference rule on dequantized confidences agree input by input."""
     images, _ = test_images
