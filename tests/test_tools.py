@@ -107,3 +107,12 @@ def test_bench_heads_times_both_poolings_and_keeps_stdout_for_data(capfd):
     (row,) = json.loads(captured.out)["rows"]  # the converter's own prints went to stderr
     assert "AVERAGE_POOL_2D" in row["average_pool"]["ops"] and "AVERAGE_POOL_2D" not in row["tile_mean"]["ops"]
     assert row["tile_mean"]["us"] > 0 and 0 <= row["tile_mean"]["probs_error"] < 0.05
+
+
+@pytest.mark.parametrize("maps, says", [("48x48", "expected H×W×C"), ("50x50x8", "must divide both sides")])
+def test_bench_heads_refuses_a_map_it_cannot_tile_in_one_line(maps, says, capsys):
+    from tools import bench_heads
+
+    with pytest.raises(SystemExit) as exit_info:
+        bench_heads.main(["--maps", maps])
+    assert exit_info.value.code == 2 and says in capsys.readouterr().err

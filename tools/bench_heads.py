@@ -103,6 +103,19 @@ def measure(shape: tuple[int, int, int], grid: int, rounds: int) -> dict[str, An
     return row
 
 
+def _map_shape(parser: argparse.ArgumentParser, spec: str, grid: int) -> tuple[int, int, int]:
+    """``48x48x8`` → (48, 48, 8); a usage error unless it is three positive integers whose sides the grid divides."""
+    try:
+        shape = tuple(int(v) for v in spec.lower().replace("×", "x").split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) <= 0:
+        parser.error(f"--maps {spec!r}: expected H×W×C, three positive integers such as 48x48x8")
+    if grid <= 0 or shape[0] % grid or shape[1] % grid:
+        parser.error(f"--maps {spec!r}: --grid {grid} must divide both sides (tiles that cover the map exactly)")
+    return shape
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--maps", default="48x48x8,24x24x8,112x112x16",
@@ -112,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15, help="interleaved timing rounds (default 15)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    rows = [measure(tuple(int(v) for v in spec.lower().split("x")), args.grid, args.rounds)
-            for spec in args.maps.split(",")]
+    maps = [_map_shape(parser, spec, args.grid) for spec in args.maps.split(",")]
+    rows = [measure(shape, args.grid, args.rounds) for shape in maps]
     if args.json:
         print(json.dumps({"cpu": cpu_model(), "rows": rows}))
         return 0

@@ -97,11 +97,11 @@ def exit_head(shape: tuple[int, ...], num_classes: int, name: str, grid: int = H
     tensor = features
     if len(shape) == 3:
         pool = (max(1, -(-shape[0] // grid)), max(1, -(-shape[1] // grid)))
-        if pool != (1, 1) and prod(shape) >= TILE_MEAN_MIN_VALUES and shape[0] % pool[0] == 0 \
-                and shape[1] % pool[1] == 0:
-            tensor = TileMean(pool, name=f"{name}_pool")(tensor)
-        elif pool != (1, 1):
-            tensor = keras.layers.AveragePooling2D(pool, padding="same", name=f"{name}_pool")(tensor)
+        if pool != (1, 1):
+            tiled = prod(shape) >= TILE_MEAN_MIN_VALUES and shape[0] % pool[0] == 0 and shape[1] % pool[1] == 0
+            layer = TileMean(pool, name=f"{name}_pool") if tiled else \
+                keras.layers.AveragePooling2D(pool, padding="same", name=f"{name}_pool")
+            tensor = layer(tensor)
     if len(shape) > 1:
         tensor = keras.layers.Flatten(name=f"{name}_flatten")(tensor)
     probs = keras.layers.Dense(num_classes, activation="softmax", name=f"{name}_dense")(tensor)

@@ -77,11 +77,12 @@ def ensure_bundle(bundle: str, retrain: bool) -> None:
     """The demo bundle at ``bundle``: converted once (in a child process), then reused."""
     if os.path.isfile(os.path.join(bundle, "manifest.json")) and not retrain:
         print(f"using the cached bundle {bundle} (--retrain to rebuild it)", file=sys.stderr)
-        table = load_bundle(bundle).header.alpha_table
+        cached = load_bundle(bundle)
+        table = cached.header.alpha_table
         if table is None or table.points[0].agreement is None:
             print(f"the cached bundle predates {'α tables' if table is None else 'agreement promises'}: fitting "
                   "its α table on the held-out split", file=sys.stderr)
-            images, labels = load_split("digits", load_bundle(bundle), "held-out")
+            images, labels = load_split("digits", cached, "held-out")
             calibrate_bundle(bundle, images, labels)
         return
     print("training and converting Merkel's 6-exit CNN on digits (once; about a minute)", file=sys.stderr)
