@@ -88,7 +88,7 @@ def test_eval_with_measured_energy_reports_it_beside_the_proxies(energy_file, di
     # this tiny network lets a monitor tell: its joules are per invocation (the fit's MAC slope is 0), and the
     # cheapest plan may invoke two exits against the monolithic model's one (seen twice in full-suite runs:
     # savings −0.07 → −0.005 and −0.17 → −0.09 from α = 0 to α = 1).
-    assert savings[0] < savings[-1] < 1 and savings[-1] > -margin
+    assert savings[0] < savings[-1] + margin and savings[-1] < 1 and savings[-1] > -margin
     # the table fitted on measured joules spends no more of them than the one fitted on MACs (the proxy), within
     # what the measurement itself can tell apart: two standard errors of the points' joules (compared with no
     # margin, it failed under load once: 0.4745 against 0.4764)
