@@ -1,7 +1,8 @@
 """The label-free audit on drifted inputs, streamed as a board sees them: delivered accuracy and agreement
 beside the table's promises and the audit's estimate (``eval --stream``'s rows), per shift of the test split.
 
-    python -m tools.bench_audit [BUNDLE] [--dataset digits] [--points 11] [--audit 0.02] [--adapt] [--json]
+    python -m tools.bench_audit [BUNDLE] [--dataset digits] [--points 11] [--audit 0.02] [--audit-budget 0.03]
+                                [--adapt] [--json]
 
 Shifted copies of the test split, made here: sensor noise (σ = 40 grey levels), under-exposed and low
 contrast (×0.4, −20), out of focus (3×3 box blur), a moved camera (shifted by an eighth of the image).
@@ -17,8 +18,8 @@ import sys
 from typing import Any
 
 
-from edge_runtime.cli.arg_types import doc_summary, positive_int, unit_interval
-from edge_runtime.core.audit import DEFAULT_AUDIT_RATE
+from edge_runtime.cli.arg_types import budget_share, doc_summary, positive_int, unit_interval
+from edge_runtime.core.audit import DEFAULT_AUDIT_RATE, default_budget
 from edge_runtime.core.stream_eval import format_stream, stream_rows
 from edge_runtime.core.timing import cpu_model
 from edge_runtime.core.datasets import load_dataset
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default="digits", help="its test split is shifted (default digits)")
     parser.add_argument("--points", type=positive_int, default=11, help="evenly spaced α from 0 to 1 (default 11)")
     parser.add_argument("--audit", type=unit_interval, default=DEFAULT_AUDIT_RATE, help="audit rate (default 0.02)")
+    parser.add_argument("--audit-budget", type=budget_share,
+                        help="the audit's largest share of the MACs (default 1.5 × the rate; 1: no limit)")
     parser.add_argument("--adapt", action="store_true", help="keep the promise as run --adapt does")
     parser.add_argument("--limit", type=positive_int, help="only the first N test images")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -59,13 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     x_test, y_test = data.x_test[:args.limit], data.y_test[:args.limit]
     pre = Preprocessor(runtime.bundle.input, runtime.input_quantization)
     alphas = [round(i / max(args.points - 1, 1), 4) for i in range(args.points)]
+    budget = default_budget(args.audit) if args.audit_budget is None else args.audit_budget
     report: dict[str, Any] = {"bundle": bundle, "cpu": cpu_model(), "test_images": len(y_test),
-                              "floor": str(runtime.alpha_plans.floor), "audit_rate": args.audit, "adapt": args.adapt,
-                              "shifts": {}}
+                              "floor": str(runtime.alpha_plans.floor), "audit_rate": args.audit,
+                              "audit_budget": budget, "adapt": args.adapt, "shifts": {}}
     for key, (name, _) in SHIFTS.items():
         print(f"{name}: streaming {len(y_test)} images at {len(alphas)} α", file=sys.stderr)
         images = [pre.from_pixels(p) for p in shifted(x_test, key)]
-        rows = stream_rows(runtime, images, y_test, alphas, args.audit, args.adapt)
+        rows = stream_rows(runtime, images, y_test, alphas, args.audit, args.adapt, audit_budget=budget)
         report["shifts"][name] = {"rows": rows, "verdict": verdict(rows)}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -73,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{bundle}: {len(y_test)} test images, floor {runtime.alpha_plans.floor.describe()}; {report['cpu']}")
     for name, shift_report in report["shifts"].items():
         print(f"\n{name}")
-        print(format_stream({"audit_rate": args.audit, "adapt": args.adapt, "floor": report["floor"],
-                             "rows": shift_report["rows"]}))
+        print(format_stream({"audit_rate": args.audit, "audit_budget": budget, "adapt": args.adapt,
+                             "floor": report["floor"], "rows": shift_report["rows"]}))
         v = shift_report["verdict"]
         print(f"  agreement under the promise − 1 point at α {v['alphas_below_promise'] or 'none'}; the audit's interval "
               f"holds the delivered agreement at {v['interval_holds_delivered']} of {v['alphas']} α; the audit took "

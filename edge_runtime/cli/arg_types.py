@@ -35,6 +35,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def budget_share(text: str) -> float:
+    """A share in (0, 1]: a budget that allows nothing is not a budget."""
+    value = _number(text, "a share in (0, 1]")
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text}")
+    return value
+
+
 def floor_text(text: str) -> str:
     """An accuracy floor (:mod:`edge_runtime.core.floor`), kept as its text."""
     from ..core.floor import parse_floor

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core.audit import DEFAULT_AUDIT_RATE
+from ..core.audit import BUDGET_PER_RATE, DEFAULT_AUDIT_RATE, default_budget
 from ..core.backends import BACKEND_NAMES
 from ..core.bundle import Bundle
 from ..core.datasets import load_dataset
@@ -17,7 +17,7 @@ from ..core.preprocess import DEFAULT_MAX_PIXELS, Preprocessor
 from ..errors import InputError
 from ..families.multi_exit.runtime import RULES
 from ..registry import open_runtime
-from .arg_types import floor_text, positive_int, unit_interval
+from .arg_types import budget_share, floor_text, positive_int, unit_interval
 
 
 # α without a monitor: the most accurate operating point at the least energy that reaches it. (0.5 gave a
@@ -63,6 +63,11 @@ def add_audit_options(parser: argparse.ArgumentParser, context: str = "") -> Non
                              "labels, how often the answer given agrees with it (default 0.02, one at a random place "
                              "in each block of 50; 0: none), with a 95%% interval against the α table's promise; "
                              "serve's /health says 'degraded' when the interval is more than a point under it")
+    parser.add_argument("--audit-budget", type=budget_share, metavar="SHARE",
+                        help=f"{context}the audit's largest share of the MACs spent (default {BUDGET_PER_RATE:g} × "
+                             f"RATE: {default_budget(DEFAULT_AUDIT_RATE):g} at the default rate; 1: no limit). An audit finishes the network from the exit that answered, so where "
+                             "answers come early it costs many answers; a scheduled audit is skipped while the "
+                             "audit is over budget, which leaves fewer audits and a wider interval")
     parser.add_argument("--adapt", action="store_true",
                         help=f"{context}when the inputs audited lately say the promise is broken, stop using the α "
                              "table's cheaper points until the audited inputs agree as promised again (said once per "

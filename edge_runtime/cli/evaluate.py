@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..core.audit import DEFAULT_AUDIT_RATE
+from ..core.audit import DEFAULT_AUDIT_RATE, default_budget
 from ..core.live_pass import evaluate_live, format_live
 from ..core.stream_eval import format_stream, stream_rows
 from ..core.preprocess import DEFAULT_MAX_PIXELS
@@ -43,8 +43,8 @@ def add_parser(sub: Any) -> None:
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if (args.adapt or args.audit != DEFAULT_AUDIT_RATE) and not args.stream:
-        parser.error("--audit and --adapt apply to --stream (the sweep runs every α over the whole split)")
+    if (args.adapt or args.audit != DEFAULT_AUDIT_RATE or args.audit_budget is not None) and not args.stream:
+        parser.error("--audit, --audit-budget and --adapt apply to --stream (the sweep runs every α over the whole split)")
     check_audit_options(parser, args)
 
 
@@ -75,8 +75,10 @@ def _stream(args: argparse.Namespace, runtime: Any) -> int:
     say = (lambda m: print(m, file=sys.stderr))
     say(f"streaming {len(labels)} test images in order at {count} α, audit {args.audit:g}"
         f"{', adapt' if args.adapt else ''}")
-    stream = {"audit_rate": args.audit, "adapt": args.adapt, "floor": str(runtime.alpha_plans.floor),
-              "rows": stream_rows(runtime, images, labels, alphas, args.audit, args.adapt, say)}
+    budget = default_budget(args.audit) if args.audit_budget is None else args.audit_budget
+    stream = {"audit_rate": args.audit, "audit_budget": budget, "adapt": args.adapt,
+              "floor": str(runtime.alpha_plans.floor),
+              "rows": stream_rows(runtime, images, labels, alphas, args.audit, args.adapt, say, budget)}
     report = {"family": runtime.bundle.family, "bundle": runtime.bundle.path, "dataset": args.dataset,
               "floor": stream["floor"], "stream": stream}
     print(json.dumps(report) if args.json else format_stream(stream))

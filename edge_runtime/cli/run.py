@@ -71,7 +71,7 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
         plan = runtime.plan_for_alpha(alpha)
     pre = Preprocessor(bundle.input, runtime.input_quantization, args.max_pixels)
     trace = JsonLines(args.trace, "--trace") if args.trace else None
-    audit = AgreementAudit(args.audit)
+    audit = AgreementAudit(args.audit, budget=args.audit_budget)
     keeper = None
     if args.adapt and plans is not None:
         keeper = PromiseKeeper(runtime, audit, lambda line: print(f"warning: {line}", file=sys.stderr))
@@ -102,10 +102,11 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
             extra = {"soc": None if point.soc != point.soc else round(point.soc, 4), "alpha_source": point.source}
         where = runtime.describe(decision)
         macs = decision.macs
-        if audit.due():  # the monolithic network's answer too: its MACs are this input's
+        if audit.due(macs, plans.expected_macs(alpha) if plans is not None and alpha is not None else None):  # the monolithic network's answer too: its MACs are this input's
             reference, audit_macs = runtime.audit_reference(image, decision)
             agrees = reference == decision.label
-            audit.record(agrees, plans.expected_agreement(alpha) if plans is not None and alpha is not None else None)
+            audit.record(agrees, plans.expected_agreement(alpha) if plans is not None and alpha is not None else None,
+                         audit_macs)
             macs += audit_macs
             extra["audit"] = {"agrees": bool(agrees), **audit.snapshot()}
             if keeper is not None:

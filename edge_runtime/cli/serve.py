@@ -82,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     fixed = DEFAULT_ALPHA if args.alpha is None else args.alpha
     alpha = live if live is not None else FixedAlpha(fixed, runtime.plan_for_alpha(fixed))
     service = Service(runtime, alpha, results=args.results, queue_size=args.queue, live=live,
-                      audit_rate=args.audit, adapt=args.adapt)
+                      audit_rate=args.audit, adapt=args.adapt, audit_budget=args.audit_budget)
     stop = threading.Event()
     try:
         if args.http is None and not args.watch and not args.camera:

@@ -121,6 +121,11 @@ class AlphaPlans:
         return (row.cost + share * (nxt.cost - row.cost),
                 row.expected_accuracy + share * (nxt.expected_accuracy - row.expected_accuracy))
 
+    def expected_macs(self, alpha: float) -> float | None:
+        """The MACs per input the table expects at α (as :meth:`expected` gives them), None for a table whose cost
+        is in joules."""
+        return self.expected(alpha)[0] if self.table.cost == "macs" else None
+
     def expected_agreement(self, alpha: float) -> float | None:
         """The share of inputs on which α's plan answers what the monolithic network answers, on held-out data
         (interpolated as the mix gives it); None for a table made before agreement was measured."""

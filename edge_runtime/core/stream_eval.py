@@ -18,11 +18,12 @@ from typing import Any, Callable
 import numpy as np
 
 from .adapt import PromiseKeeper
-from .audit import AgreementAudit
+from .audit import AgreementAudit, default_budget
 
 
 def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alphas: list[float], audit_rate: float,
-                adapt: bool, say: Callable[[str], None] = lambda m: None) -> list[dict[str, Any]]:
+                adapt: bool, say: Callable[[str], None] = lambda m: None,
+                audit_budget: float | None = None) -> list[dict[str, Any]]:
     """One row per α (see the module docstring)."""
     plans = runtime.alpha_plans
     full = runtime.bundle.full_macs
@@ -30,7 +31,7 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
     rows = []
     for index, alpha in enumerate(alphas):
         plans.set_cap(1.0)
-        audit = AgreementAudit(audit_rate)
+        audit = AgreementAudit(audit_rate, budget=audit_budget)
         keeper = PromiseKeeper(runtime, audit, lambda line: say(f"α = {alpha:g}: {line}")) if adapt else None
         answers = np.empty(len(images), dtype=np.int64)
         macs = audit_macs = 0
@@ -39,10 +40,10 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
             decision = runtime.classify(image, runtime.plan_for_alpha(alpha))
             answers[i] = decision.label
             macs += decision.macs
-            if audit.due():  # as the board audits: the rest of the network after the exit taken
+            if audit.due(decision.macs, plans.expected_macs(alpha)):  # as the board audits: the rest of the network after the exit taken
                 audited_label, cost = runtime.audit_reference(image, decision)
                 agrees = bool(audited_label == decision.label)
-                audit.record(agrees, plans.expected_agreement(alpha))
+                audit.record(agrees, plans.expected_agreement(alpha), cost)
                 audit_macs += cost
                 if keeper is not None and keeper.observe(image, audited_label, agrees, alpha):
                     changed_at = i + 1
@@ -55,7 +56,8 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
                      if changed_at < n else None, "changed_at": changed_at,
                      "estimated_agreement": snapshot["agreement"],
                      "estimated_agreement_interval": [snapshot["low"], snapshot["high"]],
-                     "audited": snapshot["audited"], "status": snapshot["status"],
+                     "audited": snapshot["audited"], "skipped_for_budget": snapshot["skipped_for_budget"],
+                     "status": snapshot["status"],
                      "mean_macs": (macs + audit_macs) / n, "audit_mac_share": audit_macs / max(macs + audit_macs, 1),
                      "audit_network_share": audit_macs / max(n * full, 1),
                      "cap": plans.cap, "cap_changes": 0 if keeper is None else keeper.changes})
@@ -66,7 +68,10 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
 
 def format_stream(stream: dict[str, Any]) -> str:
     """The stream table for people."""
-    lines = [f"stream in order, audit {stream['audit_rate']:g}{', adapt' if stream['adapt'] else ''} "
+    budget = stream.get("audit_budget")
+    budget = default_budget(stream["audit_rate"]) if budget is None else budget
+    lines = [f"stream in order, audit {stream['audit_rate']:g} within {budget:.0%} of the MACs"
+             f"{', adapt' if stream['adapt'] else ''} "
              f"(floor {stream['floor']}):",
              f"{'alpha':>6} {'expected':>9} {'accuracy':>9} {'promised':>9} {'agreement':>10} {'estimated':>10} "
              f"{'95% interval':>16} {'MACs':>11} {'audit':>6}  status"]

@@ -26,13 +26,15 @@ class Service:
     """``runtime`` served with α from ``alpha`` (a :class:`~.worker.FixedAlpha` or a live monitor's)."""
 
     def __init__(self, runtime: Any, alpha: Any, *, results: str | None = None, queue_size: int = 32,
-                 live: Any = None, audit_rate: float = DEFAULT_AUDIT_RATE, adapt: bool = False) -> None:
+                 live: Any = None, audit_rate: float = DEFAULT_AUDIT_RATE, adapt: bool = False,
+                 audit_budget: float | None = None) -> None:
         self.runtime = runtime
         self.alpha = alpha
         self.live = live
         self.metrics = Metrics()
         self.results = JsonLines(results) if results else None
-        self.worker = Worker(runtime, alpha, self.metrics, self.results, queue_size, audit_rate, adapt)
+        self.worker = Worker(runtime, alpha, self.metrics, self.results, queue_size, audit_rate, adapt,
+                             audit_budget)
         self.preprocessor = self.worker.pre
         self.sources: list[Any] = []
         self.http: ClassifyServer | None = None

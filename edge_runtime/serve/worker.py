@@ -60,9 +60,10 @@ class Worker:
     """
 
     def __init__(self, runtime: Any, alpha: Any, metrics: Metrics, results: JsonLines | None = None,
-                 queue_size: int = 32, audit_rate: float = DEFAULT_AUDIT_RATE, adapt: bool = False) -> None:
+                 queue_size: int = 32, audit_rate: float = DEFAULT_AUDIT_RATE, adapt: bool = False,
+                 audit_budget: float | None = None) -> None:
         self.runtime = runtime
-        self.audit = AgreementAudit(audit_rate)
+        self.audit = AgreementAudit(audit_rate, budget=audit_budget)
         self.keeper = (PromiseKeeper(runtime, self.audit, log.warning)
                        if adapt and getattr(runtime, "alpha_plans", None) is not None else None)
         self.audit_snapshot: dict[str, Any] = self.audit.snapshot()  # replaced whole: any thread may read it
@@ -143,7 +144,8 @@ class Worker:
         latency_s = (time.perf_counter_ns() - start) * 1e-9
         where = self.runtime.describe(decision)
         macs, audited = decision.macs, None
-        if self.audit.due():  # the monolithic network's answer too; its MACs count for this image
+        plans = getattr(self.runtime, "alpha_plans", None)
+        if self.audit.due(macs, None if plans is None else plans.expected_macs(point.alpha)):  # the monolithic network's answer too; its MACs count for this image
             audited, audit_macs = self._audit(image, decision, point.alpha)
             macs += audit_macs
         record = {"source": job.source, "name": job.name, "label": self.runtime.bundle.labels[decision.label],
@@ -173,7 +175,7 @@ class Worker:
         reference, macs = self.runtime.audit_reference(image, decision)
         agrees = reference == decision.label
         plans = getattr(self.runtime, "alpha_plans", None)
-        self.audit.record(agrees, plans.expected_agreement(alpha) if plans is not None else None)
+        self.audit.record(agrees, plans.expected_agreement(alpha) if plans is not None else None, macs)
         if self.keeper is not None:
             self.keeper.observe(image, reference, bool(agrees), alpha)
         snapshot = self.audit.snapshot()

@@ -154,22 +154,33 @@ def test_adapt_lifts_the_cap_when_the_drift_ends(digits_bundle, digits, tmp_path
 
 def test_eval_stream_replays_the_split_with_the_audit(digits_bundle, capsys):
     assert main(["eval", digits_bundle, "--dataset", "digits", "--stream", "--points", "3", "--audit", "0.1",
-                 "--json"]) == 0
+                 "--audit-budget", "1", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["floor"] == "-2" and len(report["stream"]["rows"]) == 3
+    assert report["stream"]["audit_budget"] == 1.0
     for row in report["stream"]["rows"]:
-        assert row["audited"] in (35, 36)  # one in each block of 10 of 359
+        assert row["audited"] in (35, 36) and row["skipped_for_budget"] == 0  # one in each block of 10 of 359
         assert {"expected_accuracy", "expected_agreement", "agreement", "estimated_agreement",
                 "estimated_agreement_interval", "accuracy", "mean_macs", "audit_mac_share"} <= set(row)
         low, high = row["estimated_agreement_interval"]
         assert low <= row["estimated_agreement"] <= high and 0 < row["audit_mac_share"] < 1
         # each audit runs the network after the exit taken: at most the whole network, nothing at the last exit
         assert 0 < row["audit_network_share"] < row["audited"] / 359
+    unlimited = report["stream"]["rows"]
+    # the default budget, 1.5 × the rate: at α = 1 an audit costs several answers, and some are skipped for it
+    assert main(["eval", digits_bundle, "--dataset", "digits", "--stream", "--points", "3", "--audit", "0.1",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["stream"]["audit_budget"] == pytest.approx(0.15)
+    cheap = report["stream"]["rows"][-1]
+    assert unlimited[-1]["audit_mac_share"] > 0.15 and cheap["skipped_for_budget"] > 0
+    assert cheap["audit_mac_share"] < unlimited[-1]["audit_mac_share"] and cheap["audited"] < unlimited[-1]["audited"]
     assert main(["eval", digits_bundle, "--dataset", "digits", "--stream", "--points", "2"]) == 0
-    assert "stream in order, audit 0.02" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as exit_info:
-        main(["eval", digits_bundle, "--dataset", "digits", "--adapt"])
-    assert exit_info.value.code == 2
+    assert "stream in order, audit 0.02 within 3% of the MACs" in capsys.readouterr().out
+    for wrong in (["--adapt"], ["--audit-budget", "0.5"], ["--stream", "--audit-budget", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["eval", digits_bundle, "--dataset", "digits", *wrong])
+        assert exit_info.value.code == 2
 
 
 def test_floor_is_read_and_checked(digits_bundle, pngs, capsys):

@@ -55,9 +55,9 @@ def stream(runtime: StandIn, keeper: PromiseKeeper, audit: AgreementAudit, pictu
     for i, image in enumerate(pictures):
         rates.append(audit.current_rate)
         decision = runtime.classify(image, runtime.plan_for_alpha(alpha))
-        if audit.due():
+        if audit.due(1):  # the stand-in's answers and audits cost nothing the budget would count
             agrees = decision.label == 0
-            audit.record(agrees, runtime.alpha_plans.expected_agreement(alpha))
+            audit.record(agrees, runtime.alpha_plans.expected_agreement(alpha), 0)
             if keeper.observe(image, 0, agrees, alpha):
                 changes.append(i)
     return changes, rates
