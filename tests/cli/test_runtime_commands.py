@@ -136,9 +136,11 @@ def test_adapt_stops_using_points_whose_answers_no_longer_agree(digits_bundle, t
     after, before = adapted[changed + 1:], plain[changed + 1:]
     assert np.mean([r["audit"]["agrees"] for r in after]) > np.mean([r["audit"]["agrees"] for r in before]) + 0.1
     assert np.mean([r["macs"] for r in after]) > np.mean([r["macs"] for r in before])  # agreement costs energy
-    with pytest.raises(SystemExit) as exit_info:
-        main(["run", digits_bundle, paths[0], "--adapt", "--audit", "0"])
-    assert exit_info.value.code == 2
+    for wrong in (["--adapt", "--audit", "0"], ["--audit-budget", "0"], ["--audit-budget", "1.5"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", digits_bundle, paths[0], *wrong])
+        assert exit_info.value.code == 2
+    assert "expected a share in (0, 1], got 1.5" in capsys.readouterr().err
 
 
 def test_adapt_lifts_the_cap_when_the_drift_ends(digits_bundle, digits, tmp_path, capsys):

@@ -62,6 +62,7 @@ def test_classify_health_and_metrics_over_http(service, digits):
     assert status == 200 and health["status"] == "ok" and health["served"] == 5 and health["refused"] == 0
     assert health["bundle"] == service.runtime.bundle.path and health["uptime_s"] > 0
     assert health["audit"]["audited"] == 0 and health["audit"]["status"] == "unknown"  # 2% of 5 images: none yet
+    assert health["audit"]["budget"] == pytest.approx(0.03) and health["audit"]["skipped_for_budget"] == 0
     status, headers, body = request(server, "GET", "/metrics")
     text = body.decode()
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
