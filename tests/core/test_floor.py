@@ -99,3 +99,11 @@ def test_a_cap_holds_alpha_at_a_dearer_row_and_a_negative_one_runs_the_whole_net
     assert at.plan(0.0) == at.plan(1.0) == "whole network"
     at.set_cap(1.0)
     assert at.plan(1.0) == "z" and at.deepest is None
+
+
+def test_expected_macs_are_the_tables_cost_in_macs_and_none_in_joules():
+    """What the audit's free drift sign compares answers' MACs with: a table refitted on joules has none."""
+    at = plans(Floor(points=2.0))
+    assert at.expected_macs(1.0) == pytest.approx(5.375) and at.expected_macs(0.0) == pytest.approx(9.0)
+    table = build_table([Candidate(9, 1, 99, "a"), Candidate(1, 10, 90, "z")], 100, unit="joules")
+    assert AlphaPlans(table, lambda setting: setting).expected_macs(0.5) is None
