@@ -30,6 +30,11 @@ class Metrics:
                                "given agreed with it", ("agrees",), registry=self.registry)
         self.agreement = Gauge("edge_agreement", "Audited agreement with the monolithic network: the estimate, its 95% "
                                "interval (low, high) and the α table's promise", ("value",), registry=self.registry)
+        self.audit_skipped = Counter("edge_audit_skipped", "Scheduled audits skipped to keep the audit within its "
+                                     "budget of the MACs", registry=self.registry)
+        self.cost_vs_table = Gauge("edge_cost_vs_table", "The answers' recent MACs ÷ the α table's expected MACs at "
+                                   "the same α (1: inputs like the held-out ones; NaN: not known)",
+                                   registry=self.registry)
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

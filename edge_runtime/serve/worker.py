@@ -145,9 +145,13 @@ class Worker:
         where = self.runtime.describe(decision)
         macs, audited = decision.macs, None
         plans = getattr(self.runtime, "alpha_plans", None)
-        if self.audit.due(macs, None if plans is None else plans.expected_macs(point.alpha)):  # the monolithic network's answer too; its MACs count for this image
-            audited, audit_macs = self._audit(image, decision, point.alpha)
+        skipped = self.audit.skipped
+        if self.audit.due(macs, None if plans is None else plans.expected_macs(point.alpha)):
+            audited, audit_macs = self._audit(image, decision, point.alpha)  # its MACs count for this image
             macs += audit_macs
+        elif self.audit.skipped > skipped:
+            self.metrics.audit_skipped.inc()
+            self.audit_snapshot = self.audit.snapshot()  # whole before /health can read it (another thread)
         record = {"source": job.source, "name": job.name, "label": self.runtime.bundle.labels[decision.label],
                   "class_index": decision.label, "confidence": round(decision.confidence, 6), **where,
                   "macs": macs, "latency_us": round(latency_s * 1e6, 2), "alpha": round(point.alpha, 6),
@@ -164,6 +168,8 @@ class Worker:
         metrics.macs.inc(macs)
         metrics.alpha.set(point.alpha)
         metrics.soc.set(point.soc)
+        ratio = self.audit.cost_drift.ratio()
+        metrics.cost_vs_table.set(float("nan") if ratio is None else ratio)
         metrics.answers.labels(where["exit_name"]).inc()
         for observe in self.observers:
             observe(record)

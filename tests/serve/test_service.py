@@ -97,6 +97,31 @@ def test_health_is_degraded_when_audited_agreement_breaks_the_promise(digits_bun
     assert f'edge_audited_total{{agrees="yes"}} {float(audit["agreed"])}' in metrics
 
 
+def test_the_audit_budget_and_the_cost_sign_reach_health_and_metrics(digits_bundle, digits):
+    """Clean digits at the cheapest point, every image scheduled for an audit with a budget of 5% of the MACs:
+    an audit costs many answers, so most scheduled audits are skipped, and /health and /metrics say so."""
+    from edge_runtime.registry import open_runtime
+
+    runtime = open_runtime(digits_bundle)
+    service = Service(runtime, FixedAlpha(1.0, runtime.plan_for_alpha(1.0)), queue_size=4, audit_rate=1.0,
+                      audit_budget=0.05)
+    server = service.add_http(("127.0.0.1", 0), 10_000_000, 1_000_000)
+    service.start()
+    try:
+        for pixels in digits.x_test[:60]:
+            assert request(server, "POST", "/classify", png(pixels))[0] == 200
+        health = json.loads(request(server, "GET", "/health")[2])
+        metrics = request(server, "GET", "/metrics")[2].decode()
+    finally:
+        service.stop()
+    audit = health["audit"]
+    assert audit["budget"] == 0.05 and audit["skipped_for_budget"] > 30 and audit["audited"] < 30
+    assert audit["audited"] + audit["skipped_for_budget"] == 60
+    assert f"edge_audit_skipped_total {float(audit['skipped_for_budget'])}" in metrics
+    ratio = float(next(line.split()[1] for line in metrics.splitlines() if line.startswith("edge_cost_vs_table ")))
+    assert 0.3 < ratio < 3.0  # clean digits cost about what the table expects
+
+
 def test_adapt_moves_the_cap_while_serving(digits_bundle, caplog):
     """The same noise with adapt on: after at least 10 audited images the service stops using the cheapest
     points, logs it, and /health's audit carries the cap."""
