@@ -36,6 +36,7 @@ from .cost_drift import CostDrift
 DEFAULT_AUDIT_RATE = 0.02
 BUDGET_PER_RATE = 1.5  # the default budget's multiple of the rate: 3% of the MACs for the default 2%
 BUDGET_HORIZON = 5000  # inputs: the spend that the budget judges is weighted over about this many
+BUDGET_DECAY = 1.0 - 1.0 / BUDGET_HORIZON  # per input
 DRIFT_AUDITS = 50  # audits beyond the budget once answers cost more than the table says (--adapt acts on 10–50)
 WILSON_Z = 1.96  # 95%
 DEGRADED_POINTS = 1.0  # the interval's top more than this under the promise: degraded
@@ -119,21 +120,22 @@ class AgreementAudit:
         inputs (a test set or a camera that cycles every 50 frames would otherwise show the audit the same
         input). A scheduled input is skipped while the audit is over its budget (module docstring), judged on
         the inputs before this one, so whether it is audited does not depend on where it was answered."""
-        # over budget if one more audit of the usual cost would take the audit's share past it
-        usual = self._audit_macs / self._audit_count if self._audit_count else 0.0
-        audit_spend = self._audit_spend + usual
-        harder = self.cost_drift.direction() > 0
-        if not harder:
-            self._drift_audits = 0
-        over = ((not harder or (self._drift_audits >= DRIFT_AUDITS and self.current_rate <= self.rate))
-                and audit_spend > self.budget * (self._answer_spend + audit_spend))
-        self.cost_drift.add(answer_macs, expected_macs)
-        decay = 1.0 - 1.0 / BUDGET_HORIZON
-        self._answer_spend = self._answer_spend * decay + answer_macs
-        self._audit_spend *= decay
         index = self._seen
         self._seen += 1
-        if index < self._next:
+        scheduled = index >= self._next
+        if scheduled:  # judged before this input's cost is counted
+            harder = self.cost_drift.direction() > 0
+            if not harder:
+                self._drift_audits = 0
+            # over budget if one more audit of the usual cost would take the audit's share past it
+            usual = self._audit_macs / self._audit_count if self._audit_count else 0.0
+            audit_spend = self._audit_spend + usual
+            over = ((not harder or (self._drift_audits >= DRIFT_AUDITS and self.current_rate <= self.rate))
+                    and audit_spend > self.budget * (self._answer_spend + audit_spend))
+        self.cost_drift.add(answer_macs, expected_macs)
+        self._answer_spend = self._answer_spend * BUDGET_DECAY + answer_macs
+        self._audit_spend *= BUDGET_DECAY
+        if not scheduled:
             return False
         self._block += 1
         self._next = self._draw()

@@ -105,5 +105,9 @@ def test_expected_macs_are_the_tables_cost_in_macs_and_none_in_joules():
     """What the audit's free drift sign compares answers' MACs with: a table refitted on joules has none."""
     at = plans(Floor(points=2.0))
     assert at.expected_macs(1.0) == pytest.approx(5.375) and at.expected_macs(0.0) == pytest.approx(9.0)
+    at.set_cap(0.0)  # --adapt's cap: every α at the table's α = 0, and its cost (not a cached one)
+    assert at.expected_macs(1.0) == pytest.approx(9.0)
+    at.set_cap(1.0)
+    assert at.expected_macs(1.0) == pytest.approx(5.375)
     table = build_table([Candidate(9, 1, 99, "a"), Candidate(1, 10, 90, "z")], 100, unit="joules")
     assert AlphaPlans(table, lambda setting: setting).expected_macs(0.5) is None
