@@ -44,7 +44,8 @@ def add_parser(sub: Any) -> None:
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if (args.adapt or args.audit != DEFAULT_AUDIT_RATE or args.audit_budget is not None) and not args.stream:
-        parser.error("--audit, --audit-budget and --adapt apply to --stream (the sweep runs every α over the whole split)")
+        parser.error("--audit, --audit-budget and --adapt apply to --stream (the sweep runs every α over the whole "
+                     "split)")
     check_audit_options(parser, args)
 
 

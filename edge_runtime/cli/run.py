@@ -102,7 +102,8 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
             extra = {"soc": None if point.soc != point.soc else round(point.soc, 4), "alpha_source": point.source}
         where = runtime.describe(decision)
         macs = decision.macs
-        if audit.due(macs, plans.expected_macs(alpha) if plans is not None and alpha is not None else None):  # the monolithic network's answer too: its MACs are this input's
+        expected_macs = plans.expected_macs(alpha) if plans is not None and alpha is not None else None
+        if audit.due(macs, expected_macs):  # the monolithic network's answer too: its MACs are this input's
             reference, audit_macs = runtime.audit_reference(image, decision)
             agrees = reference == decision.label
             audit.record(agrees, plans.expected_agreement(alpha) if plans is not None and alpha is not None else None,

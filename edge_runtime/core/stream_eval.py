@@ -40,7 +40,8 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
             decision = runtime.classify(image, runtime.plan_for_alpha(alpha))
             answers[i] = decision.label
             macs += decision.macs
-            if audit.due(decision.macs, plans.expected_macs(alpha)):  # as the board audits: the rest of the network after the exit taken
+            # as the board audits: the rest of the network after the exit taken
+            if audit.due(decision.macs, plans.expected_macs(alpha)):
                 audited_label, cost = runtime.audit_reference(image, decision)
                 agrees = bool(audited_label == decision.label)
                 audit.record(agrees, plans.expected_agreement(alpha), cost)
