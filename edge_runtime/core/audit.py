@@ -171,7 +171,7 @@ class AgreementAudit:
         else:
             status = "ok"
         ratio = self.cost_drift.ratio()
-        return {"rate": self.rate, "budget": self.budget, "skipped_for_budget": self.skipped,
+        return {"rate": self.rate, "budget": round(self.budget, 6), "skipped_for_budget": self.skipped,
                 "cost_vs_table": None if ratio is None else round(ratio, 4),
                 "unlike_held_out": self.cost_drift.direction() != 0,
                 "audited": self.audited, "agreed": self.agreed,
