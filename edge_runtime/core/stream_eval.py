@@ -6,7 +6,9 @@ every input), ``expected_accuracy`` and ``expected_agreement`` (the table's clea
 ``estimated_agreement`` and its 95% interval (the audit's, at the end of the stream; with ``--adapt`` the
 audit restarts at each change, so it estimates ``agreement_since_change``, delivered after ``changed_at``),
 ``mean_macs`` including the audit, ``audit_mac_share`` (the audit's share of them) and ``audit_network_share``
-(the audit's MACs per input ÷ the whole network's: what the audit adds to a board that ran the whole network).
+(the audit's MACs per input ÷ the whole network's: what the audit adds to a board that ran the whole network),
+``audited`` and ``skipped_for_budget`` (:mod:`edge_runtime.core.audit`'s budget), ``cost_vs_table`` (the answers'
+recent MACs ÷ the α table's at the end of the stream, :mod:`edge_runtime.core.cost_drift`).
 
 Thread rules: runs on the caller's thread; resets the runtime's α-table cap before and after each α.
 """
@@ -58,7 +60,7 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
                      "estimated_agreement": snapshot["agreement"],
                      "estimated_agreement_interval": [snapshot["low"], snapshot["high"]],
                      "audited": snapshot["audited"], "skipped_for_budget": snapshot["skipped_for_budget"],
-                     "status": snapshot["status"],
+                     "cost_vs_table": snapshot["cost_vs_table"], "status": snapshot["status"],
                      "mean_macs": (macs + audit_macs) / n, "audit_mac_share": audit_macs / max(macs + audit_macs, 1),
                      "audit_network_share": audit_macs / max(n * full, 1),
                      "cap": plans.cap, "cap_changes": 0 if keeper is None else keeper.changes})
@@ -75,12 +77,14 @@ def format_stream(stream: dict[str, Any]) -> str:
              f"{', adapt' if stream['adapt'] else ''} "
              f"(floor {stream['floor']}):",
              f"{'alpha':>6} {'expected':>9} {'accuracy':>9} {'promised':>9} {'agreement':>10} {'estimated':>10} "
-             f"{'95% interval':>16} {'MACs':>11} {'audit':>6}  status"]
+             f"{'95% interval':>16} {'MACs':>11} {'audit':>6} {'vs table':>8}  status"]
     for r in stream["rows"]:
         promised = "—" if r["expected_agreement"] is None else f"{r['expected_agreement']:.2%}"
         estimated = "—" if r["estimated_agreement"] is None else f"{r['estimated_agreement']:.2%}"
         low, high = r["estimated_agreement_interval"]
+        ratio = "—" if r.get("cost_vs_table") is None else f"{r['cost_vs_table']:.2f}×"
         lines.append(f"{r['alpha']:6.2f} {r['expected_accuracy']:9.2%} {r['accuracy']:9.2%} {promised:>9} "
                      f"{r['agreement']:10.2%} {estimated:>10} {low:7.2%}–{high:<7.2%} {r['mean_macs']:11,.0f} "
-                     f"{r['audit_mac_share']:6.1%}  {r['status']}" + ("  (capped)" if r["cap"] < 1.0 else ""))
+                     f"{r['audit_mac_share']:6.1%} {ratio:>8}  {r['status']}"
+                     + ("  (capped)" if r["cap"] < 1.0 else ""))
     return "\n".join(lines)

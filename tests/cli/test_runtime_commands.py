@@ -163,7 +163,8 @@ def test_eval_stream_replays_the_split_with_the_audit(digits_bundle, capsys):
     for row in report["stream"]["rows"]:
         assert row["audited"] in (35, 36) and row["skipped_for_budget"] == 0  # one in each block of 10 of 359
         assert {"expected_accuracy", "expected_agreement", "agreement", "estimated_agreement",
-                "estimated_agreement_interval", "accuracy", "mean_macs", "audit_mac_share"} <= set(row)
+                "estimated_agreement_interval", "accuracy", "mean_macs", "audit_mac_share", "cost_vs_table"} <= set(row)
+        assert 0.5 < row["cost_vs_table"] < 2.0  # the test digits cost about what the held-out ones did
         low, high = row["estimated_agreement_interval"]
         assert low <= row["estimated_agreement"] <= high and 0 < row["audit_mac_share"] < 1
         # each audit runs the network after the exit taken: at most the whole network, nothing at the last exit
