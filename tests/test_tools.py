@@ -116,3 +116,18 @@ def test_bench_heads_refuses_a_map_it_cannot_tile_in_one_line(maps, says, capsys
     with pytest.raises(SystemExit) as exit_info:
         bench_heads.main(["--maps", maps])
     assert exit_info.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_chain_latencies_time_every_exit_and_every_other_exit(digits_bundle):
+    """bench_multi_exit and bench_architectures print these: the chain through every exit, through every other
+    exit (fewer invocations), and the whole network as one."""
+    from edge_runtime.registry import open_runtime
+    from tools.bench_multi_exit import chain_latencies
+
+    runtime = open_runtime(digits_bundle)
+    images = [np.zeros(runtime.bundle.input.image_shape, np.int8) for _ in range(4)]
+    result = chain_latencies(runtime, images, rounds=1)
+    last = len(runtime.exits) - 1
+    assert result["every_joint_invocations"] == last + 1 and result["plan_invocations_alpha0"] == 1
+    assert result["every_other_joint_invocations"] == len(range(1, last, 2)) + 1
+    assert all(result[k] > 0 for k in ("monolithic", "plan_alpha0", "every_joint", "every_other_joint"))

@@ -47,10 +47,13 @@ def chain_latencies(runtime: MultiExitRuntime, images, rounds: int) -> dict[str,
     """Median over rounds of the mean µs per image of each variant, variants interleaved per round."""
     full_plan = runtime.fixed_plan(len(runtime.exits) - 1)  # the whole network as one fused invocation
     every_joint = runtime.every_exit_plan()  # consecutive stages: every joint and every head runs
+    # every other exit's head (the 2nd, 4th …) and the last: half the invocations, to say what each costs
+    every_other = runtime.exits_plan(range(1, len(runtime.exits) - 1, 2))
     variants = {
         "monolithic": runtime.classify_monolithic,
         "plan_alpha0": lambda im: runtime.classify(im, full_plan),
         "every_joint": lambda im: runtime.classify(im, every_joint),
+        "every_other_joint": lambda im: runtime.classify(im, every_other),
     }
     assert isinstance(every_joint, ExitPlan)
     for run in variants.values():
@@ -62,6 +65,7 @@ def chain_latencies(runtime: MultiExitRuntime, images, rounds: int) -> dict[str,
     result = {name: statistics.median(v) for name, v in samples.items()}
     result["plan_invocations_alpha0"] = full_plan.invocations
     result["every_joint_invocations"] = every_joint.invocations
+    result["every_other_joint_invocations"] = every_other.invocations
     return result
 
 

@@ -18,7 +18,7 @@ Thread rules: a :class:`MultiExitRuntime` belongs to one thread; plans may be bu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 
@@ -231,10 +231,18 @@ class MultiExitRuntime(BundleRuntime):
 
     def every_exit_plan(self) -> ExitPlan:
         """Every exit's head in turn (consecutive stages), answering only at the last."""
+        return self.exits_plan(range(len(self.exits)))
+
+    def exits_plan(self, exits: Iterable[int]) -> ExitPlan:
+        """The heads of ``exits`` (indices) and the last exit's in turn, one invocation each, answering only at the
+        last: what a chain through those exits costs when none fires (benchmarks)."""
+        active = set(exits)
         steps: list[_Step] = []
         source: int | None = None
         last = len(self.exits) - 1
         for index, ex in enumerate(self.exits):
+            if index != last and index not in active:
+                continue  # its block runs inside the next stage
             segment = self._stage_segment(source if ex.has_block else None, index)
             steps.append(self._step(index, segment, steps, index == last, None))
             if ex.has_block:

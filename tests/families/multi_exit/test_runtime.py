@@ -160,3 +160,21 @@ def test_agreement_replayed_from_outcomes_is_what_each_rows_plan_delivers(runtim
     assert len(table.points) > 3 and replayed == pytest.approx(ran, abs=1e-12)
     assert min(ran) < 1.0  # the cheap rows do part ways with the whole network, so the comparison has teeth
     assert agreements(runtime, table, {k: arrays[k] for k in ("confidences", "correct")}) is None  # older bundles
+
+
+def test_a_plan_through_some_exits_runs_their_heads_and_answers_as_the_monolithic_model(runtime, test_images):
+    """exits_plan({1, last − 1}): those heads and the last one's, three invocations, the last answering, with
+    the monolithic model's answer (the chain is bit-exact); every_exit_plan is it with every exit."""
+    images, _ = test_images
+    last = len(runtime.exits) - 1
+    assert last >= 3
+    plan = runtime.exits_plan({1, last - 1})
+    assert plan.invocations == 3 and [step.exit_index for step in plan.steps] == [1, last - 1, last]
+    assert runtime.every_exit_plan().invocations == last + 1
+    for image in images[:40]:
+        decision = runtime.classify(image, plan)
+        assert decision.answered_by == runtime.exits[last].name
+        assert decision.ran == (runtime.exits[1].name, runtime.exits[last - 1].name, runtime.exits[last].name)
+        assert decision.label == runtime.classify_monolithic(image)
+    every = runtime.classify(images[0], runtime.every_exit_plan()).macs
+    assert runtime.bundle.full_macs < decision.macs < every  # the blocks once, and three of the heads
