@@ -106,7 +106,9 @@ def test_bench_heads_times_both_poolings_and_keeps_stdout_for_data(capfd):
     captured = capfd.readouterr()
     (row,) = json.loads(captured.out)["rows"]  # the converter's own prints went to stderr
     assert "AVERAGE_POOL_2D" in row["average_pool"]["ops"] and "AVERAGE_POOL_2D" not in row["tile_mean"]["ops"]
-    assert row["tile_mean"]["us"] > 0 and 0 <= row["tile_mean"]["probs_error"] < 0.05
+    assert "DEPTHWISE_CONV_2D" in row["depthwise"]["ops"] and "AVERAGE_POOL_2D" not in row["depthwise"]["ops"]
+    for pooling in ("tile_mean", "depthwise"):
+        assert row[pooling]["us"] > 0 and 0 <= row[pooling]["probs_error"] < 0.05
 
 
 @pytest.mark.parametrize("maps, says", [("48x48", "expected H×W×C"), ("50x50x8", "must divide both sides")])

@@ -1,8 +1,9 @@
-"""Benchmark: an exit head's pooling as ``AveragePooling2D`` against :class:`~converters.multi_exit.model.TileMean`.
+"""Benchmark: an exit head's pooling as ``AveragePooling2D`` against :class:`~converters.multi_exit.model.TileMean`
+and a strided depthwise convolution with fixed 1/(tile area) weights (the same average, as a convolution).
 
     python -m tools.bench_heads [--maps 48x48x8,24x24x8,112x112x16] [--grid 4] [--rounds 15] [--json]
 
-For each feature map, both heads (pool to a ``--grid``×``--grid`` grid, flatten, a softmax dense layer and
+For each feature map, the three heads (pool to a ``--grid``×``--grid`` grid, flatten, a softmax dense layer and
 its confidence, as the converter builds them) are converted to int8 with the same random weights and
 calibration, then timed on LiteRT at 1 thread, interleaved in rounds (median µs per invocation). Also printed:
 how far each int8 head's probabilities are from the float head's on 200 random maps (mean absolute
@@ -28,7 +29,10 @@ from converters.common.progress import import_tensorflow
 from converters.common.tflite_file import operator_names
 
 
-def _head(shape: tuple[int, int, int], grid: int, tile_mean: bool, weights: list[np.ndarray] | None) -> Any:
+POOLINGS = ("average_pool", "tile_mean", "depthwise")
+
+
+def _head(shape: tuple[int, int, int], grid: int, pooling: str, weights: list[np.ndarray] | None) -> Any:
     import_tensorflow()
     import keras
 
@@ -36,7 +40,14 @@ def _head(shape: tuple[int, int, int], grid: int, tile_mean: bool, weights: list
 
     pool = (shape[0] // grid, shape[1] // grid)
     features = keras.Input(shape, batch_size=1)
-    pooled = TileMean(pool)(features) if tile_mean else keras.layers.AveragePooling2D(pool)(features)
+    if pooling == "tile_mean":
+        pooled = TileMean(pool)(features)
+    elif pooling == "depthwise":
+        average = keras.initializers.Constant(1.0 / (pool[0] * pool[1]))
+        pooled = keras.layers.DepthwiseConv2D(pool, strides=pool, use_bias=False, trainable=False,
+                                              depthwise_initializer=average)(features)
+    else:
+        pooled = keras.layers.AveragePooling2D(pool)(features)
     dense = keras.layers.Dense(10, activation="softmax")
     probs = dense(keras.layers.Flatten()(pooled))
     model = keras.Model(features, [probs, keras.ops.max(probs, axis=-1, keepdims=True)])
@@ -65,16 +76,16 @@ def _us_per_call(invoke, calls: int = 2000) -> float:
 
 
 def measure(shape: tuple[int, int, int], grid: int, rounds: int) -> dict[str, Any]:
-    """Both heads on one map: µs per invocation, int8 error against float."""
+    """The three heads on one map: µs per invocation, int8 error against float."""
     rng = np.random.default_rng(0)
     samples = rng.normal(0, 1, (200, *shape)).astype(np.float32)
-    reference, dense = _head(shape, grid, False, None)
+    reference, dense = _head(shape, grid, "average_pool", None)
     weights = dense.get_weights()
     float_probs = np.asarray(reference(samples)[0])
     backend = load_backend()
     runs, row = {}, {"map": "×".join(map(str, shape)), "grid": grid}
-    for name, tile_mean in (("average_pool", False), ("tile_mean", True)):
-        model = reference if not tile_mean else _head(shape, grid, True, weights)[0]
+    for name in POOLINGS:
+        model = reference if name == "average_pool" else _head(shape, grid, name, weights)[0]
         converted = _int8(model, samples[:100])
         interpreter = backend.interpreter_class(model_content=converted, num_threads=1)
         interpreter.allocate_tensors()
@@ -132,11 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"CPU: {cpu_model()}; LiteRT, 1 thread, median of {args.rounds} interleaved rounds")
     for row in rows:
-        pool, tile = row["average_pool"], row["tile_mean"]
+        pool, tile, depthwise = row["average_pool"], row["tile_mean"], row["depthwise"]
         print(f"{row['map']} → {row['grid']}×{row['grid']}: AveragePooling2D {pool['us']:.2f} µs, TileMean "
-              f"{tile['us']:.2f} µs ({tile['us'] / pool['us']:.2f}×); int8 − float |probs| {pool['probs_error']:.4f} "
-              f"vs {tile['probs_error']:.4f}, answers differing {pool['answers_differ']:.1%} vs "
-              f"{tile['answers_differ']:.1%}")
+              f"{tile['us']:.2f} µs ({tile['us'] / pool['us']:.2f}×), depthwise {depthwise['us']:.2f} µs; int8 − "
+              f"float |probs| {pool['probs_error']:.4f} vs {tile['probs_error']:.4f} vs "
+              f"{depthwise['probs_error']:.4f}, answers differing {pool['answers_differ']:.1%} vs "
+              f"{tile['answers_differ']:.1%} vs {depthwise['answers_differ']:.1%}")
     return 0
 
 
