@@ -15,7 +15,7 @@ cost rises measurably over the table's (:mod:`edge_runtime.core.cost_drift`: the
 harder than the held-out ones), the next :data:`DRIFT_AUDITS` audits (again after each ``--adapt`` change)
 ignore the budget: a broken promise must then be found fast, and ``--adapt`` needs 10 to 50 audits to act.
 After them the budget binds again, ``--adapt``'s faster audits included: on blurred bench images, whose
-answers cost 12–22% over the table and agree half a point to a point under the promise, audits beyond the
+answers cost 12–24% over the table and agree half a point to a point under the promise, audits beyond the
 budget for the whole stream took 13% of the MACs. Measured on the 28×28 bench bundle
 (``python -m tools.bench_audit``), with the README's figures. The choice depends only on inputs already
 answered, never on the one at hand, so the audited inputs stay a fair sample and the estimate unbiased; a

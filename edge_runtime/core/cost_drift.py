@@ -3,8 +3,9 @@
 Every answer's MACs are known without labels and without running anything more. On the held-out images the
 table was fitted on, the plan at α costs what the table says; inputs unlike them change where the plan
 stops (noise, low contrast, blur and a moved camera all lower the exits' confidence and send inputs
-deeper). On the 28×28 bench bundle (3,000 test images, α = 0 to 1): clean inputs cost 2–5% over the table,
-sensor noise 66–90%, low contrast 160–270%, a moved camera 19–40%, blur 12–22%.
+deeper). On the 28×28 bench bundle (``python -m tools.bench_audit B28 --dataset d28.npz``, its ``vs table``
+column at α = 0 … 1, the last thousand or so of 10,000 test images): clean inputs cost 2–7% over the table,
+sensor noise 65–93%, low contrast 159–305%, a moved camera 20–42%, blur 12–24%.
 
 The audit (:mod:`edge_runtime.core.audit`) spends beyond its budget for a while when answers cost more than
 the table says: the exits find the inputs harder than the held-out ones, the likeliest way for the promise
