@@ -135,12 +135,9 @@ def run_battery_demo(runtime: Any, images: list[np.ndarray], labels: np.ndarray,
                 point = live.current
                 plan = point.plan if keeper is None else keeper.plan(point.alpha, point.plan)
                 decision = runtime.classify(image, plan)
-                if audit.due(decision.macs, None if plans is None else plans.expected_macs(point.alpha)):
-                    reference, cost = runtime.audit_reference(image, decision)  # its time is charged by _drain
-                    agrees = bool(reference == decision.label)
-                    audit.record(agrees, plans.expected_agreement(point.alpha) if plans is not None else None, cost)
-                    if keeper is not None:
-                        keeper.observe(image, reference, agrees, point.alpha)
+                checked = audit.check(runtime, image, decision, point.alpha)  # its time is charged by _drain
+                if checked is not None and keeper is not None:
+                    keeper.observe(image, checked.reference, checked.agrees, point.alpha)
                 return decision.label, runtime.route_names.index(decision.answered_by), point.alpha
 
             adaptive_result = _drain(battery, power_w, images, labels, adaptive, say, "adaptive")

@@ -102,16 +102,12 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
             extra = {"soc": None if point.soc != point.soc else round(point.soc, 4), "alpha_source": point.source}
         where = runtime.describe(decision)
         macs = decision.macs
-        expected_macs = plans.expected_macs(alpha) if plans is not None and alpha is not None else None
-        if audit.due(macs, expected_macs):  # the monolithic network's answer too: its MACs are this input's
-            reference, audit_macs = runtime.audit_reference(image, decision)
-            agrees = reference == decision.label
-            audit.record(agrees, plans.expected_agreement(alpha) if plans is not None and alpha is not None else None,
-                         audit_macs)
-            macs += audit_macs
-            extra["audit"] = {"agrees": bool(agrees), **audit.snapshot()}
+        checked = audit.check(runtime, image, decision, alpha)
+        if checked is not None:  # the monolithic network's answer too: its MACs are this input's
+            macs += checked.macs
+            extra["audit"] = {"agrees": checked.agrees, **audit.snapshot()}
             if keeper is not None:
-                keeper.observe(image, reference, bool(agrees), alpha)
+                keeper.observe(image, checked.reference, checked.agrees, alpha)
                 extra["audit"]["cap"] = plans.cap
         record = {
             "image": path, "label": bundle.labels[decision.label], "class_index": decision.label,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import Any, NamedTuple
 
 from .cost_drift import CostDrift
 
@@ -51,6 +51,14 @@ def wilson_interval(agreed: int, audited: int, z: float = WILSON_Z) -> tuple[flo
     spread = z * math.sqrt(p * (1 - p) / audited + z * z / (4 * audited * audited))
     scale = 1 + z * z / audited
     return max(0.0, min(p, (centre - spread) / scale)), min(1.0, max(p, (centre + spread) / scale))
+
+
+class Checked(NamedTuple):
+    """An audited input: the monolithic network's answer, whether the answer given agrees, the MACs it took."""
+
+    reference: int
+    agrees: bool
+    macs: int
 
 
 def default_budget(rate: float) -> float:
@@ -156,6 +164,19 @@ class AgreementAudit:
         if promise is not None:
             self.promised_sum += promise
             self.promised_count += 1
+
+    def check(self, runtime: Any, image: Any, decision: Any, alpha: float | None) -> Checked | None:
+        """One input just classified as ``decision`` by ``runtime`` at ``alpha`` (None: not known): if it is due,
+        learn the monolithic network's answer (``runtime.audit_reference``) and record it against the α table's
+        promise; None when it is not audited. What ``run``, ``serve``, ``eval --stream`` and the demo call."""
+        plans = getattr(runtime, "alpha_plans", None)
+        known = plans is not None and alpha is not None
+        if not self.due(decision.macs, plans.expected_macs(alpha) if known else None):
+            return None
+        reference, macs = runtime.audit_reference(image, decision)
+        agrees = bool(reference == decision.label)
+        self.record(agrees, plans.expected_agreement(alpha) if known else None, macs)
+        return Checked(int(reference), agrees, macs)
 
     def snapshot(self) -> dict[str, Any]:
         """The audit so far: ``audited``, ``agreement`` (estimate), ``low``/``high`` (95% Wilson), ``promise``

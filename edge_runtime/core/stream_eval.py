@@ -42,13 +42,10 @@ def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alph
             decision = runtime.classify(image, runtime.plan_for_alpha(alpha))
             answers[i] = decision.label
             macs += decision.macs
-            # as the board audits: the rest of the network after the exit taken
-            if audit.due(decision.macs, plans.expected_macs(alpha)):
-                audited_label, cost = runtime.audit_reference(image, decision)
-                agrees = bool(audited_label == decision.label)
-                audit.record(agrees, plans.expected_agreement(alpha), cost)
-                audit_macs += cost
-                if keeper is not None and keeper.observe(image, audited_label, agrees, alpha):
+            checked = audit.check(runtime, image, decision, alpha)  # as the board audits
+            if checked is not None:
+                audit_macs += checked.macs
+                if keeper is not None and keeper.observe(image, checked.reference, checked.agrees, alpha):
                     changed_at = i + 1
         snapshot = audit.snapshot()
         n = len(images)

@@ -20,8 +20,7 @@ import numpy as np
 from ..core.preprocess import Preprocessor
 from ..power.live import AlphaReading
 from ..core.adapt import PromiseKeeper
-from ..core.audit import DEFAULT_AUDIT_RATE, AgreementAudit
-from ..core.decision import Decision
+from ..core.audit import DEFAULT_AUDIT_RATE, AgreementAudit, Checked
 from .metrics import Metrics
 from ..core.jsonl import JsonLines
 
@@ -144,11 +143,11 @@ class Worker:
         latency_s = (time.perf_counter_ns() - start) * 1e-9
         where = self.runtime.describe(decision)
         macs, audited = decision.macs, None
-        plans = getattr(self.runtime, "alpha_plans", None)
         skipped = self.audit.skipped
-        if self.audit.due(macs, None if plans is None else plans.expected_macs(point.alpha)):
-            audited, audit_macs = self._audit(image, decision, point.alpha)  # its MACs count for this image
-            macs += audit_macs
+        checked = self.audit.check(self.runtime, image, decision, point.alpha)
+        if checked is not None:  # the monolithic network's answer too; its MACs count for this image
+            audited = self._audited(image, checked, point.alpha)
+            macs += checked.macs
         elif self.audit.skipped > skipped:
             self.metrics.audit_skipped.inc()
             self.audit_snapshot = self.audit.snapshot()  # whole before /health can read it (another thread)
@@ -175,24 +174,20 @@ class Worker:
             observe(record)
         return record
 
-    def _audit(self, image: Any, decision: Decision, alpha: float) -> tuple[dict[str, Any], int]:
-        """Learn the monolithic network's answer for ``image`` (just classified as ``decision``), count whether it
-        agrees; the record's audit and the MACs it took."""
-        reference, macs = self.runtime.audit_reference(image, decision)
-        agrees = reference == decision.label
-        plans = getattr(self.runtime, "alpha_plans", None)
-        self.audit.record(agrees, plans.expected_agreement(alpha) if plans is not None else None, macs)
+    def _audited(self, image: Any, checked: Checked, alpha: float) -> dict[str, Any]:
+        """An audited ``image``: the keeper sees it, /health and /metrics learn the audit; the record's audit."""
+        agrees = checked.agrees
         if self.keeper is not None:
-            self.keeper.observe(image, reference, bool(agrees), alpha)
+            self.keeper.observe(image, checked.reference, agrees, alpha)
         snapshot = self.audit.snapshot()
         if self.keeper is not None:
-            snapshot["cap"] = plans.cap
+            snapshot["cap"] = self.runtime.alpha_plans.cap
         self.audit_snapshot = snapshot  # whole before /health can read it (another thread)
         self.metrics.audited.labels("yes" if agrees else "no").inc()
         for name in ("agreement", "low", "high", "promise"):
             value = snapshot[name]
             self.metrics.agreement.labels(name).set(float("nan") if value is None else value)
-        return {"agrees": bool(agrees), **snapshot}, macs
+        return {"agrees": agrees, **snapshot}
 
     @staticmethod
     def _finish(job: Job, record: dict[str, Any] | None, error: str | None) -> None:
