@@ -9,7 +9,7 @@ import os
 from typing import Any, Iterator
 
 from edge_runtime.cli.arg_types import floor_text
-from edge_runtime.core.datasets import load_dataset, with_calibration
+from edge_runtime.core.datasets import is_image_source, load_dataset, with_calibration
 from edge_runtime.core.floor import DEFAULT_FLOOR
 
 from ..common.bundle_writer import check_output_folder
@@ -34,7 +34,8 @@ def add_common(parser: argparse.ArgumentParser, out_required: bool = True) -> No
                         help="--strategy mirrored: split the CPU into N logical devices (to try the distributed "
                              "path without GPUs)")
     parser.add_argument("--size", type=image_size, metavar="H,W",
-                        help="image folders and TFRecords: the network's input size (default: the most common size); "
+                        help="image folders and TFRecords: the network's input size (default: --model's input size, "
+                             "else the most common size); "
                              "every image is converted and resized to it")
     parser.add_argument("--strict", action="store_true",
                         help="image folders and TFRecords: refuse a file or record Pillow cannot read (default: skip and "
@@ -94,13 +95,14 @@ def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
         if log_path:
             progress.say(f"TensorFlow's output goes to {log_path}")
         progress.say(f"loading dataset {args.dataset}")
-        dataset = load_dataset(args.dataset, args.size, args.strict, progress.say, stream=True if args.stream else None)
+        size = args.size or model_image_size(args, progress)
+        dataset = load_dataset(args.dataset, size, args.strict, progress.say, stream=True if args.stream else None)
         if dataset.skipped:
             shown = "; ".join(dataset.skipped[:5]) + (f"; and {len(dataset.skipped) - 5} more" if
                                                        len(dataset.skipped) > 5 else "")
             progress.say(f"warning: skipped {len(dataset.skipped)} file(s) Pillow cannot read: {shown}")
         if getattr(args, "calibration", None):
-            dataset = with_calibration(dataset, args.calibration, args.size, progress.say)
+            dataset = with_calibration(dataset, args.calibration, size, progress.say)
         progress.say(f"{len(dataset.y_train) + len(dataset.y_test):,d} images of {dataset.image_shape[1]}×"
                      f"{dataset.image_shape[0]} {dataset.color_mode}, {len(dataset.labels)} classes"
                      f"{', read batch by batch' if dataset.streamed else ''}; held out for "
@@ -119,6 +121,19 @@ def session(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
                 with contextlib.suppress(OSError):
                     os.remove(log_path)
             raise
+
+
+def model_image_size(args: argparse.Namespace, progress: Any) -> tuple[int, int] | None:
+    """The input size of ``--model``, which image folders and TFRecords are resized to when ``--size`` is not
+    given (said once when the dataset is one of those); None without a model or when its file does not say."""
+    from ..common.keras_file import saved_image_size
+
+    path = getattr(args, "model", None)
+    size = saved_image_size(path) if path else None
+    if size and is_image_source(args.dataset):
+        progress.say(f"images are resized to {size[0]}×{size[1]}, the input of --model {path} (--size H,W to "
+                     f"choose another)")
+    return size
 
 
 def chief_writes(progress: Any) -> bool:

@@ -20,7 +20,7 @@ import keras
 
 from ..common.errors import ConvertError
 from ..common.keras_graph import Cut, FlatGraph, ends_in_softmax, flatten
-from .heads import HEAD_GRIDS, head_grid, head_macs
+from .heads import HEAD_GRIDS, head_grid, head_macs, pool_size
 
 
 @dataclass
@@ -96,7 +96,7 @@ def exit_head(shape: tuple[int, ...], num_classes: int, name: str, grid: int = H
     features = keras.Input(shape, name=f"{name}_in")
     tensor = features
     if len(shape) == 3:
-        pool = (max(1, -(-shape[0] // grid)), max(1, -(-shape[1] // grid)))
+        pool = (pool_size(shape[0], grid), pool_size(shape[1], grid))
         if pool != (1, 1):
             tiled = prod(shape) >= TILE_MEAN_MIN_VALUES and shape[0] % pool[0] == 0 and shape[1] % pool[1] == 0
             layer = TileMean(pool, name=f"{name}_pool") if tiled else \

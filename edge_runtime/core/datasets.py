@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import glob
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Union
@@ -295,6 +296,16 @@ def load_dataset(spec: str, size: tuple[int, int] | None = None, strict: bool = 
             return load_tfrecord_dataset(spec, size, strict, progress, max_pixels)
         return load_folder_dataset(spec, size, strict, progress, max_pixels, stream)
     raise InputError(spec, f"no such file or folder; {LAYOUTS}")
+
+
+def is_image_source(spec: str) -> bool:
+    """Whether ``spec`` names encoded images (a folder of class sub-folders or TFRecords), which are resized to
+    one size, rather than arrays (``digits``, a ``.npz``, a folder of ``.npy`` files) whose size is their own."""
+    if os.path.isfile(spec):
+        return _is_tfrecord(spec)
+    if os.path.isdir(spec):
+        return not glob.glob(os.path.join(glob.escape(spec), "x_train*.npy"))
+    return False
 
 
 def with_calibration(dataset: Dataset, spec: str, size: tuple[int, int] | None = None,

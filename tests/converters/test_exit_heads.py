@@ -51,3 +51,31 @@ def test_a_tile_mean_head_converts_to_int8_means_on_shapes_the_edge_tpu_maps():
     for tensor in interpreter.get_tensor_details():
         shape = tuple(tensor["shape"])
         assert len(shape) <= 4 and sum(d > 1 for d in shape) <= 3, (tensor["name"], shape)
+
+
+@pytest.mark.parametrize("shape, grid", [((48, 48, 8), 4), ((6, 6, 24), 4), ((7, 7, 288), 4), ((2, 2, 288), 4),
+                                         ((1, 1, 576), 4), ((5, 9, 3), 2), ((10,), 4), ((6, 6, 24), 1)])
+def test_the_listed_head_cost_is_the_built_heads(shape, grid):
+    """--list-cuts' cost and wording come from the positions the built head keeps (a 6×6 map pooled for 4×4
+    keeps 3×3; a 2×2 map is not pooled), not from the grid asked for."""
+    from math import prod
+
+    from converters.multi_exit.heads import describe_head, head_macs
+    from converters.multi_exit.model import exit_head
+
+    head = exit_head(shape, 10, "e", grid)
+    dense = head.get_layer("e_dense")
+    built = prod(dense.kernel.shape)
+    assert head_macs(shape, 10, grid) == built
+    text = describe_head(shape, 10, grid, 1_000_000)
+    assert f"{built:,d} MACs" in text
+    if len(shape) != 3:
+        assert text.startswith("dense,")
+        return
+    rows, cols = head.get_layer("e_flatten").input.shape[1:3]
+    if (rows, cols) == shape[:2]:
+        assert "pooling" not in text and text.startswith("dense")
+    elif rows * cols == 1:
+        assert text.startswith("global pooling + dense")
+    else:
+        assert text.startswith(f"{rows}×{cols} pooling + dense")

@@ -181,6 +181,55 @@ def test_the_converter_names_skipped_files_and_takes_size(tmp_path, capsys):
     assert "broken.jpg" in capsys.readouterr().err
 
 
+def test_a_folder_is_resized_to_the_models_input_by_default(tmp_path, capsys):
+    """A folder of photos of mixed sizes (24, 32, 40 px) and a model that takes 20×20: without --size the images
+    are resized to the model's input, not to the folder's most common size (which the model refused)."""
+    import keras
+
+    from edge_runtime.core.datasets import load_dataset
+
+    folder = tmp_path / "photos"
+    write_photos(folder, count=30)
+    data = load_dataset(str(folder), size=(20, 20))
+    x = keras.Input((20, 20, 3))
+    t = keras.layers.Rescaling(1 / 255)(x)
+    t = keras.layers.Conv2D(8, 3, activation="relu", name="conv_a")(t)
+    t = keras.layers.MaxPooling2D(2, name="pool")(t)
+    t = keras.layers.Flatten()(t)
+    model = keras.Model(x, keras.layers.Dense(3, activation="softmax")(t))
+    keras.utils.set_random_seed(0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(data.x_train.astype(np.float32), data.y_train, epochs=20, batch_size=16, verbose=0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    out = str(tmp_path / "bundle")
+    assert main(["multi-exit", "--model", path, "--exits", "pool", "--dataset", str(folder), "--out", out,
+                 "--epochs", "2"]) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "images are resized to 20×20, the input of --model" in err
+    assert "images of 20×20 RGB" in err
+    assert (load_bundle(out).input.height, load_bundle(out).input.width) == (20, 20)
+
+
+def test_the_input_size_is_read_from_a_saved_model_without_tensorflow(tmp_path):
+    import keras
+
+    from converters.common.keras_file import saved_image_size
+
+    functional = keras.Model(x := keras.Input((20, 30, 3)), keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    sequential = keras.Sequential([keras.Input((12, 16, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    nested = keras.Sequential([sequential, keras.layers.Dense(2)])
+    any_size = keras.Model(y := keras.Input((None, None, 3)), keras.layers.GlobalAveragePooling2D()(y))
+    vector = keras.Sequential([keras.Input((7,)), keras.layers.Dense(2)])
+    expected = {"f": (20, 30), "s": (12, 16), "n": (12, 16), "any": None, "v": None}
+    for name, model in zip(expected, (functional, sequential, nested, any_size, vector)):
+        model.save(tmp_path / f"{name}.keras")
+        assert saved_image_size(str(tmp_path / f"{name}.keras")) == expected[name], name
+    (tmp_path / "not.keras").write_bytes(b"not a zip")
+    assert saved_image_size(str(tmp_path / "not.keras")) is None
+    assert saved_image_size(str(tmp_path / "missing.keras")) is None
+
+
 def test_training_stops_when_validation_accuracy_stops_improving():
     import keras
 
