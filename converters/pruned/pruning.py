@@ -39,9 +39,41 @@ def _is_producer(layer: keras.layers.Layer) -> bool:
             and getattr(layer, "groups", 1) == 1) or isinstance(layer, keras.layers.Dense)
 
 
-def _inbound(model: keras.Model) -> dict[str, list[str]]:
-    """Layer name → names of the layers it reads, from the functional model's config."""
+# Keras operations that are not layers (``x + 3.0``, ``keras.ops.multiply``: MobileNetV3's hard sigmoid and hard
+# swish) whose output channel i depends on input channel i alone when their other arguments are scalars.
+_ELEMENTWISE_OPS = frozenset({
+    "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Maximum", "Minimum", "Power", "Negative", "Abs",
+    "Square", "Sqrt", "Exp", "Log", "Clip", "Relu", "Relu6", "Sigmoid", "HardSigmoid", "Silu", "HardSilu", "Swish",
+    "HardSwish", "Gelu", "Tanh", "Elu", "Selu", "LeakyRelu", "Softplus",
+})
+
+
+def _channelwise(operation: Any, scalar_constants: bool) -> bool:
+    """Whether ``operation``'s output channels follow its input channels one to one (see :data:`_CHANNELWISE`)."""
+    if isinstance(operation, keras.layers.DepthwiseConv2D):
+        return operation.depth_multiplier == 1
+    if isinstance(operation, _CHANNELWISE):
+        return True
+    return (not isinstance(operation, keras.layers.Layer) and type(operation).__name__ in _ELEMENTWISE_OPS
+            and scalar_constants)
+
+
+def _scalar_constants(args: Any) -> bool:
+    """True when every argument of a call that is not a tensor is a number (or None, or a bool)."""
+    if isinstance(args, dict):
+        if args.get("class_name") == "__keras_tensor__":
+            return True
+        return all(_scalar_constants(value) for value in args.values()) if "class_name" not in args else False
+    if isinstance(args, (list, tuple)):
+        return all(_scalar_constants(value) for value in args)
+    return args is None or isinstance(args, (bool, int, float))
+
+
+def _inbound(model: keras.Model) -> tuple[dict[str, list[str]], dict[str, bool]]:
+    """Operation name → names of the operations it reads, and whether its other arguments are all scalars, from
+    the functional model's config."""
     result: dict[str, list[str]] = {}
+    scalars: dict[str, bool] = {}
     for entry in model.get_config()["layers"]:
         nodes = entry.get("inbound_nodes", [])
         if len(nodes) > 1:
@@ -63,7 +95,9 @@ def _inbound(model: keras.Model) -> dict[str, list[str]]:
 
         walk(nodes[0]["args"] if nodes else [])
         result[entry["name"]] = names
-    return result
+        scalars[entry["name"]] = _scalar_constants([nodes[0].get("args", []), nodes[0].get("kwargs", {})]
+                                                   if nodes else [])
+    return result, scalars
 
 
 @dataclass
@@ -100,7 +134,7 @@ def analyse(model: keras.Model) -> ChannelGraph:
     """Build the channel groups of a functional model."""
     if not isinstance(model, keras.Model) or not hasattr(model, "get_config"):
         raise ConvertError("the pruner needs a functional Keras model")
-    inbound = _inbound(model)
+    inbound, scalar_constants = _inbound(model)
     parent: dict[int, int] = {}
 
     def find(g: int) -> int:
@@ -117,9 +151,9 @@ def analyse(model: keras.Model) -> ChannelGraph:
     raw_group: dict[str, int] = {}
     repeat: dict[str, int] = {}
     fixed: dict[int, str] = {}
-    order = [layer.name for layer in model.layers]
-    layers = {layer.name: layer for layer in model.layers}
-    for layer in model.layers:
+    order = [operation.name for operation in model.operations]
+    layers = {operation.name: operation for operation in model.operations}
+    for layer in model.operations:
         name = layer.name
         sources = inbound.get(name, [])
         if isinstance(layer, keras.layers.InputLayer) or not sources:
@@ -133,8 +167,7 @@ def analyse(model: keras.Model) -> ChannelGraph:
             raw_group[name] = raw_group[sources[0]]
             shape = layer.input.shape
             repeat[name] = repeat[sources[0]] * int(np.prod([d for d in shape[1:-1]] or [1]))
-        elif isinstance(layer, _CHANNELWISE) and not (
-                isinstance(layer, keras.layers.DepthwiseConv2D) and layer.depth_multiplier != 1):
+        elif _channelwise(layer, scalar_constants.get(name, False)):
             g = raw_group[sources[0]]
             for other in sources[1:]:
                 h = raw_group[other]
@@ -210,13 +243,11 @@ def prune_groups(model: keras.Model, graph: ChannelGraph, keeps: dict[int, np.nd
         g = graph.group_of[layer_name]
         return (keeps[g], widths[g]) if g in keeps else None
 
-    tensors: dict[str, Any] = {}
-    for layer in model.layers:
+    def sliced(layer: keras.layers.Layer) -> tuple[keras.layers.Layer, list[np.ndarray]]:
+        """A copy of ``layer`` (not yet built) and its weights, following the pruned channels it produces and
+        reads."""
         name = layer.name
         sources = graph.inbound.get(name, [])
-        if isinstance(layer, keras.layers.InputLayer) or not sources:
-            tensors[name] = keras.Input(shape=layer.output.shape[1:], dtype=layer.output.dtype, name=name)
-            continue
         config = layer.get_config()
         weights = layer.get_weights()
         read = next((kept(s) for s in sources if kept(s) is not None), None)
@@ -244,15 +275,21 @@ def prune_groups(model: keras.Model, graph: ChannelGraph, keeps: dict[int, np.nd
         elif read is not None and weights and not isinstance(layer, _CHANNELWISE):
             raise ConvertError(f"layer {name!r} ({type(layer).__name__}) reads pruned channels and the pruner cannot "
                                "slice its weights")
-        new_layer = type(layer).from_config(config)
-        inputs = [tensors[s] for s in sources]
-        tensors[name] = new_layer(inputs if len(inputs) > 1 else inputs[0])
+        return type(layer).from_config(config), weights
+
+    def call(operation: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(operation, keras.layers.Layer):
+            return operation(*args, **kwargs)  # a stateless operation (x + 3.0) on the new tensors
+        copy, weights = sliced(operation)
+        output = copy(*args, **kwargs)  # builds the copy: its weights can be set now
         if weights:
-            new_layer.set_weights(weights)
-    outputs = [tensors[o._keras_history.operation.name] for o in model.outputs]
-    inputs = [tensors[i._keras_history.operation.name] for i in model.inputs]
-    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
-                       name=model.name)
+            copy.set_weights(weights)
+        return output
+
+    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t._keras_history.operation.name)
+              for t in model.inputs]
+    outputs = model._run_through_graph(inputs, call_fn=call)  # Keras' own walk of the graph (see keras_graph)
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=model.name)
 
 
 Retrain = Callable[[keras.Model, str], None]

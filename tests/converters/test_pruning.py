@@ -249,3 +249,43 @@ def test_batch_norm_statistics_are_measured_again():
     np.testing.assert_allclose(mean, 5.0, atol=0.3)
     np.testing.assert_allclose(variance, 4.0, rtol=0.25)
     assert bn.momentum == 0.99  # put back
+
+
+def hard_swish_block_model():
+    """MobileNetV3's hard swish and squeeze-excite written as Keras writes them: ``x + 3.0`` and ``* (1 / 6)`` are
+    operations, not layers; a constant with one value per channel is not elementwise-with-a-scalar."""
+    keras.utils.set_random_seed(0)
+    x = keras.Input((8, 8, 3), name="x")
+    t = keras.layers.BatchNormalization(name="bn0")(keras.layers.Conv2D(8, 3, padding="same", name="stem")(x))
+    t = keras.layers.Multiply(name="hswish")([t, keras.layers.ReLU(6.0, name="relu6")(t + 3.0) * (1.0 / 6.0)])
+    se = keras.layers.GlobalAveragePooling2D(keepdims=True, name="se_pool")(t)
+    se = keras.layers.Conv2D(8, 1, name="se_expand")(keras.layers.Conv2D(4, 1, activation="relu", name="se_reduce")(se))
+    t = keras.layers.Multiply(name="se_mul")([t, keras.layers.ReLU(6.0, name="se_relu6")(se + 3.0) * (1.0 / 6.0)])
+    t = keras.layers.Conv2D(6, 1, name="project")(t)
+    scaled = keras.layers.Conv2D(5, 1, name="scaled")(t) * np.arange(1, 6, dtype="float32")  # per channel
+    out = keras.layers.Dense(3, name="out")(keras.layers.GlobalAveragePooling2D(name="gap")(scaled))
+    return keras.Model(x, out)
+
+
+def test_operations_that_are_not_layers_follow_the_channels_they_read():
+    model = hard_swish_block_model()
+    graph = analyse(model)
+    assert [sorted(g.producers) for g in graph.prunable()] == [["se_expand", "stem"], ["se_reduce"], ["project"]]
+    assert graph.group_named("scaled").fixed  # read by a multiply with one constant per channel
+    group = graph.group_named("stem")
+    keep = channels_to_keep(model, group, 0.5)
+    pruned = prune_group(model, graph, group, keep)
+    assert pruned.get_layer("stem").filters == 4 and pruned.get_layer("se_expand").filters == 4
+    x = np.random.default_rng(3).random((2, 8, 8, 3)).astype("float32")
+    before = keras.Model(model.input, model.get_layer("hswish").output).predict(x, verbose=0)[..., keep]
+    after = keras.Model(pruned.input, pruned.get_layer("hswish").output).predict(x, verbose=0)
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
+    assert pruned.predict(x, verbose=0).shape == (2, 3)
+
+
+def test_mobilenet_v3_small_is_pruned_in_one_shot():
+    model = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), weights=None, classes=4)
+    pruned = prune_model(model, 0.5)
+    assert model_cost(pruned).macs < 0.6 * model_cost(model).macs
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32") * 255
+    assert pruned.predict(x, verbose=0).shape == (2, 4)
