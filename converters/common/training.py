@@ -230,14 +230,18 @@ def recalibrate_batch_norm(model: keras.Model, x: np.ndarray, seed: int, batches
     layers = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     if not layers:
         return
+    import tensorflow as tf
+
     momenta = [layer.momentum for layer in layers]
     rng = np.random.default_rng(seed)
+    # one graph for the 100 calls: eagerly, MobileNetV3Small at 64×64 took 20 s here, a graph 3 s
+    step = tf.function(lambda batch: model(batch, training=True), reduce_retracing=True)
     try:
         for layer in layers:
             layer.momentum = 0.9
         for _ in range(batches):
             rows = rng.choice(len(x), size=min(batch_size, len(x)), replace=False)
-            model(x[rows], training=True)
+            step(x[rows])
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum

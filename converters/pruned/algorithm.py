@@ -106,31 +106,42 @@ def pruned_and_tuned(original: keras.Model, ratio: float, x: np.ndarray, y: np.n
     return model
 
 
+_GLOBAL_POOLING = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+
+
 def split_trunk(model: keras.Model) -> tuple[keras.Model, keras.Model]:
-    """(trunk: image → the first Dense layer's input, head: that tensor → probs)."""
+    """(trunk: image → features, head: features → probs), sharing ``model``'s layers.
+
+    The features are the output of the network's last global pooling (``keras.applications`` networks, whose
+    classifier may be 1×1 convolutions, as MobileNetV3's is), else of its last ``Flatten``, else the first
+    Dense layer's input.
+    """
     layers = model.layers
-    first_dense = next((i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Dense)), None)
-    if first_dense is None:
-        raise ConvertError("the model has no Dense layer: the input classifier needs a convolutional trunk and a dense head")
-    cut = layers[first_dense].input
-    trunk = keras.Model(model.input, cut, name="trunk")
-    features = keras.Input(tuple(cut.shape[1:]), name="features")
-    t = features
-    for layer in layers[first_dense:]:
-        if not isinstance(layer, (keras.layers.Dense, keras.layers.Dropout, keras.layers.Activation,
-                                  keras.layers.ReLU, keras.layers.BatchNormalization, keras.layers.Softmax)):
-            raise ConvertError(f"layer {layer.name!r} ({type(layer).__name__}) follows the first Dense layer: the "
-                               "pruned family needs the layers after the trunk to be a plain dense chain")
-        t = layer(t)
-    return trunk, keras.Model(features, t, name="ap_head")
+    pooling = [layer for layer in layers if isinstance(layer, _GLOBAL_POOLING)]
+    flattens = [layer for layer in layers if isinstance(layer, keras.layers.Flatten)]
+    dense = [layer for layer in layers if isinstance(layer, keras.layers.Dense)]
+    if pooling or flattens:
+        cut = (pooling or flattens)[-1].output
+    elif dense:
+        cut = dense[0].input
+    else:
+        raise ConvertError("the model has no global pooling, Flatten or Dense layer: the input classifier needs a "
+                           "convolutional trunk ending in a feature vector")
+    try:
+        head = keras.Model(cut, model.output, name="ap_head")
+    except ValueError as exc:  # Keras: the output is reached other than through the cut
+        raise ConvertError(f"the classifier after {cut._keras_history.operation.name!r} also reads earlier layers: "
+                           f"the input classifier needs one feature tensor between trunk and head ({exc})") from exc
+    return keras.Model(model.input, cut, name="trunk"), head
 
 
 def icnn_head(ap_head: keras.Model, seed: int) -> keras.Model:
-    """AP's dense layers (fresh weights), the last one with 2 softmax outputs (LCI, HCI)."""
+    """AP's dense layers (fresh weights), the last one with 2 softmax outputs (LCI, HCI); a head of 1×1
+    convolutions (MobileNetV3's) gets one dense layer on the flattened features."""
     keras.utils.set_random_seed(seed)
     features = keras.Input(tuple(ap_head.input.shape[1:]), name="features")
     dense = [layer for layer in ap_head.layers if isinstance(layer, keras.layers.Dense)]
-    t = features
+    t = keras.layers.Flatten(name="icnn_flatten")(features) if len(features.shape) > 2 else features
     for layer in dense[:-1]:
         t = keras.layers.Dense(layer.units, activation=layer.activation, name=f"icnn_{layer.name}")(t)
     probs = keras.layers.Dense(2, activation="softmax", name="icnn_out")(t)

@@ -289,3 +289,23 @@ def test_mobilenet_v3_small_is_pruned_in_one_shot():
     assert model_cost(pruned).macs < 0.6 * model_cost(model).macs
     x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32") * 255
     assert pruned.predict(x, verbose=0).shape == (2, 4)
+
+
+@pytest.mark.parametrize("build", ["mobilenet_v3", "dense_head"])
+def test_the_trunk_ends_at_the_feature_vector_whatever_the_classifier(build):
+    """MobileNetV3's classifier is 1×1 convolutions after its last global pooling (no Dense layer): AP's trunk ends at
+    that pooling, the head is everything after it, and the input classifier reads the flattened features."""
+    from converters.pruned.algorithm import split_trunk
+
+    if build == "mobilenet_v3":
+        model = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), weights=None, classes=4)
+        cut_layer = [layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)][-1]
+    else:
+        model = inverted_residual_model()
+        cut_layer = model.get_layer("gap")
+    trunk, head = split_trunk(model)
+    assert trunk.output.shape == cut_layer.output.shape
+    x = np.random.default_rng(0).random((3, *model.input.shape[1:])).astype("float32") * 255
+    np.testing.assert_allclose(head(trunk(x)), model(x), rtol=1e-5, atol=1e-6)
+    icnn = icnn_head(head, seed=0)
+    assert icnn(trunk(x)).shape == (3, 2)
