@@ -204,6 +204,14 @@ def ends_in_softmax(graph: FlatGraph) -> bool:
     return getattr(getattr(operation, "activation", None), "__name__", "") == "softmax"
 
 
+def replay(model: keras.Model, inputs: list, call: Callable[..., Any]) -> Any:
+    """``model``'s graph run on new ``inputs``, each operation applied as ``call(operation, *args, **kwargs)``
+    (which may call a modified copy of it); returns the new outputs, structured as the model's."""
+    if not hasattr(model, "_run_through_graph"):
+        raise ConvertError(f"cannot trace {type(model).__name__} {model.name!r}: expected a functional Keras model")
+    return model._run_through_graph(inputs, call_fn=call)  # see the module docstring
+
+
 def flatten(model: keras.Model) -> FlatGraph:
     """``model`` (functional or ``Sequential``, nested models inside) as one flat graph of its own layers.
 
@@ -237,14 +245,10 @@ class _Recorder:
             for layer in model.layers:
                 tensor = self.call(layer, (tensor,), {}, prefix)
             return tensor
-        if not hasattr(model, "_run_through_graph"):
-            raise ConvertError(f"cannot trace {type(model).__name__} {model.name!r}: expected a functional or "
-                               "Sequential Keras model")
-
         def call_fn(operation: Any, *args: Any, **kwargs: Any) -> Any:
             return self.call(operation, args, kwargs, prefix)
 
-        return model._run_through_graph([tensor], call_fn=call_fn)  # see the module docstring
+        return replay(model, [tensor], call_fn)
 
     def call(self, operation: Any, args: tuple, kwargs: dict, prefix: str) -> Any:
         if isinstance(operation, keras.Model):

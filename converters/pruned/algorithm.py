@@ -121,16 +121,17 @@ def split_trunk(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     flattens = [layer for layer in layers if isinstance(layer, keras.layers.Flatten)]
     dense = [layer for layer in layers if isinstance(layer, keras.layers.Dense)]
     if pooling or flattens:
-        cut = (pooling or flattens)[-1].output
+        cut_layer = (pooling or flattens)[-1]
+        cut = cut_layer.output
     elif dense:
-        cut = dense[0].input
+        cut_layer, cut = dense[0], dense[0].input
     else:
         raise ConvertError("the model has no global pooling, Flatten or Dense layer: the input classifier needs a "
                            "convolutional trunk ending in a feature vector")
     try:
         head = keras.Model(cut, model.output, name="ap_head")
     except ValueError as exc:  # Keras: the output is reached other than through the cut
-        raise ConvertError(f"the classifier after {cut._keras_history.operation.name!r} also reads earlier layers: "
+        raise ConvertError(f"the classifier at {cut_layer.name!r} also reads earlier layers: "
                            f"the input classifier needs one feature tensor between trunk and head ({exc})") from exc
     return keras.Model(model.input, cut, name="trunk"), head
 

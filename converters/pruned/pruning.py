@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from ..common.errors import ConvertError
+from ..common.keras_graph import replay
 
 # Layers whose output channel i is computed from input channel i alone (or that merge inputs channel-wise).
 _CHANNELWISE = (
@@ -286,9 +287,9 @@ def prune_groups(model: keras.Model, graph: ChannelGraph, keeps: dict[int, np.nd
             copy.set_weights(weights)
         return output
 
-    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t._keras_history.operation.name)
-              for t in model.inputs]
-    outputs = model._run_through_graph(inputs, call_fn=call)  # Keras' own walk of the graph (see keras_graph)
+    input_names = {id(op.output): op.name for op in model.operations if isinstance(op, keras.layers.InputLayer)}
+    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=input_names.get(id(t))) for t in model.inputs]
+    outputs = replay(model, inputs, call)
     return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=model.name)
 
 
