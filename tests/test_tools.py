@@ -133,3 +133,28 @@ def test_chain_latencies_time_every_exit_and_every_other_exit(digits_bundle):
     assert result["every_joint_invocations"] == last + 1 and result["plan_invocations_alpha0"] == 1
     assert result["every_other_joint_invocations"] == len(range(1, last, 2)) + 1
     assert all(result[k] > 0 for k in ("monolithic", "plan_alpha0", "every_joint", "every_other_joint"))
+
+
+@pytest.mark.parametrize("kind", ["digits", "squares"])
+def test_make_dataset_writes_a_folder_of_photos_the_converter_reads(tmp_path, kind):
+    from edge_runtime.core.datasets import load_dataset
+    from tools import make_dataset
+
+    out = str(tmp_path / "photos")
+    assert make_dataset.main(["--out", out, "--photos", "--kind", kind, "--size", "16", "--train", "40",
+                              "--test", "10"]) == 0
+    files = [os.path.join(root, name) for root, _, names in os.walk(out) for name in names]
+    assert len(files) == 50 and not os.path.exists(out + ".partial")
+    assert {os.path.splitext(f)[1] for f in files} == {".png", ".jpg"}
+    from PIL import Image
+
+    sides = set()
+    for f in files:
+        with Image.open(f) as photo:
+            sides.add(photo.size[0])
+    assert min(sides) >= 12 and max(sides) <= 24 and len(sides) > 3  # mixed sizes around --size
+    data = load_dataset(out, size=(16, 16))
+    assert len(data.y_train) + len(data.y_test) == 50 and data.image_shape[:2] == (16, 16)
+    assert len(data.labels) == (4 if kind == "squares" else len(set(os.listdir(out))))
+    with pytest.raises(SystemExit):
+        make_dataset.main(["--out", out, "--photos", "--size", "16", "--train", "4", "--test", "1"])  # exists

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 
@@ -50,6 +51,7 @@ def render(digit: np.ndarray, size: int, rng: np.random.Generator, colour: bool)
 
 
 SQUARE_COLOURS = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200], [200, 200, 40]], dtype=np.float64)
+SQUARE_NAMES = ("red", "green", "blue", "yellow")
 
 
 def squares(count: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -89,6 +91,25 @@ def make(size: int, colour: bool, n_train: int, n_test: int, seed: int = 0,
     return arrays
 
 
+def write_photos(arrays: dict[str, np.ndarray], out: str, seed: int, names: list[str]) -> int:
+    """Every image of ``arrays`` as a photo in ``out/<class name>/``, as a user's folder is: sides from 3/4 to 3/2
+    of the drawn size, PNG and JPEG alternating; written to ``out.partial`` and renamed. Returns the count."""
+    rng = np.random.default_rng(seed)
+    partial = out.rstrip("/\\") + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    count = 0
+    for split in ("train", "test"):
+        for image, label in zip(arrays[f"x_{split}"], arrays[f"y_{split}"]):
+            folder = os.path.join(partial, names[int(label)])
+            os.makedirs(folder, exist_ok=True)
+            side = int(round(image.shape[0] * rng.uniform(0.75, 1.5)))
+            photo = Image.fromarray(image).resize((side, side), Image.BILINEAR)
+            photo.save(os.path.join(folder, f"{split}_{count:06d}.{'png' if count % 2 else 'jpg'}"))
+            count += 1
+    os.replace(partial, out)
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--out", required=True, help="the .npz to write (x_train, y_train, x_test, y_test)")
@@ -98,8 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--colour", action="store_true", help="digits: RGB images with random colours (default grey)")
     parser.add_argument("--train", type=int, default=60000, help="training images (default 60,000)")
     parser.add_argument("--test", type=int, default=10000, help="test images (default 10,000)")
+    parser.add_argument("--photos", action="store_true",
+                        help="write --out as a folder of photos, one sub-folder per class, of mixed sizes (3/4 to 3/2 "
+                             "of --size) and formats (PNG, JPEG), training and test images together, as a user's "
+                             "folder is (default: a .npz)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if os.path.exists(args.out) and args.photos:
+        parser.error(f"--out {args.out}: already exists")
     if args.size < 12 or args.train < 1 or args.test < 1:
         parser.error("--size must be at least 12 and --train, --test positive")
     if args.kind == "squares":
@@ -109,11 +136,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         arrays = make(args.size, args.colour, args.train, args.test, args.seed,
                       say=lambda m: print(m, file=sys.stderr, flush=True))
+    mode = 'RGB' if args.colour or args.kind == 'squares' else 'L'
+    if args.photos:
+        names = list(SQUARE_NAMES) if args.kind == "squares" else [f"digit_{d}" for d in range(10)]
+        count = write_photos(arrays, args.out, args.seed, names)
+        print(f"wrote {args.out}: {count:,d} {mode} photos of {args.size * 3 // 4}–{args.size * 3 // 2} pixels in "
+              f"{len(set(arrays['y_train']))} class folders", file=sys.stderr)
+        return 0
     partial = args.out + ".partial.npz"
     np.savez(partial, **arrays)
     os.replace(partial, args.out)
-    print(f"wrote {args.out}: {args.train:,d} + {args.test:,d} images of {args.size}×{args.size} "
-          f"{'RGB' if args.colour or args.kind == 'squares' else 'L'}", file=sys.stderr)
+    print(f"wrote {args.out}: {args.train:,d} + {args.test:,d} images of {args.size}×{args.size} {mode}",
+          file=sys.stderr)
     return 0
 
 
