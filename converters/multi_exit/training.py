@@ -68,8 +68,8 @@ def _train_heads(model: MultiExitModel, x_train: np.ndarray, y_train: np.ndarray
     extractor = keras.Model(model.training_model.input, [p(t) for p, t in zip(pooled, model.cut_tensors)])
     progress.say(f"computing the backbone's features at {len(pooled)} exits for {len(y_train) + len(y_val):,d} images "
                  "(once: the backbone is frozen)")
-    train_features = _features(extractor, x_train, scale, offset, progress)
-    val_features = _features(extractor, x_val, scale, offset, progress)
+    train_features = _features(extractor, x_train, scale, offset, progress, "training")
+    val_features = _features(extractor, x_val, scale, offset, progress, "validation")
     inputs = [keras.Input(f.shape[1:], name=f"pooled_{i}") for i, f in enumerate(train_features)]
     heads = keras.Model(inputs, [d(i) for d, i in zip(dense, inputs)], name="exit_heads")
     heads.compile(optimizer=keras.optimizers.Adam(learning_rate),
@@ -95,8 +95,8 @@ def _split_heads(model: MultiExitModel) -> tuple[list[keras.Model], list[keras.l
     return pooled, dense
 
 
-def _features(extractor: keras.Model, pixels: np.ndarray, scale: float, offset: float,
-              progress: Progress) -> list[np.ndarray]:
+def _features(extractor: keras.Model, pixels: np.ndarray, scale: float, offset: float, progress: Progress,
+              split: str) -> list[np.ndarray]:
     size = eval_batch_size(pixels.shape[1:], most=128)
     batches = PixelBatches(pixels, np.zeros(len(pixels), np.int64), scale, offset, size, shuffle=False)
     call = inference(extractor)
@@ -107,7 +107,7 @@ def _features(extractor: keras.Model, pixels: np.ndarray, scale: float, offset: 
         outputs = call(x)
         parts.append([np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])])
         if len(batches) > 20 and (i + 1) % report_every == 0:
-            progress.say(f"  features: {min(len(pixels), (i + 1) * size):,d} of {len(pixels):,d} images")
+            progress.say(f"  features: {min(len(pixels), (i + 1) * size):,d} of {len(pixels):,d} {split} images")
     return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
 
 
