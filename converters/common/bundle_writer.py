@@ -125,4 +125,21 @@ def add_alpha_table(folder: str, dataset: Any, say: Any) -> dict[str, Any]:
     table = calibrate_bundle(folder, mapped_images(x_held, pre.from_pixels), y_held)
     say(f"α table: {len(table.points)} operating points on {len(y_held)} held-out images; "
         f"{describe_ends(table, parse_floor(bundle.header.accuracy_floor), bundle.full_macs)}")
-    return read_manifest(folder)
+    manifest = read_manifest(folder)
+    warning = dearer_than_the_network(table, bundle.full_macs, manifest.get("calibration", {}).get("monolithic_accuracy"))
+    if warning:
+        say(warning)
+    return manifest
+
+
+def dearer_than_the_network(table: Any, full_macs: float, network_accuracy: float | None) -> str | None:
+    """A warning when α = 0 (the table's most accurate point) costs at least the user's network in int8 and is
+    less accurate than it on the same held-out images: such a bundle loses to the network it came from at α = 0."""
+    dear = table.points[0]
+    if table.cost != "macs" or full_macs <= 0 or dear.cost < full_macs or network_accuracy is None or \
+            dear.expected_accuracy >= network_accuracy:
+        return None
+    return (f"warning: at α = 0 this bundle costs {dear.cost / full_macs:.1%} of your network's MACs and expects "
+            f"{dear.expected_accuracy:.2%} against the network's {network_accuracy:.2%} in int8 on the same held-out "
+            "images: up to the α where it is cheaper, the network alone is the better choice (more epochs or data, or "
+            "a milder pruning or gating, may change that)")
