@@ -101,6 +101,8 @@ def run_eval(runtime: Any, dataset: str, *, points: int = 21, limit: int | None 
     say(f"evaluating {len(labels)} test images, {family.title} ({runtime.num_threads} thread(s))")
     report = family.evaluate(runtime, images, labels, points, progress=say)
     report["dataset"] = dataset
+    if getattr(runtime, "alpha_plans", None) is not None:
+        report["floor"] = str(runtime.alpha_plans.floor)
     add_live(monitor_args, runtime, images, labels, report)
     if plot:
         family.plot(report, plot)

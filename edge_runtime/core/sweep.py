@@ -47,10 +47,16 @@ def measure(classify: Callable[[np.ndarray, Any], Decision], plan: Any, images: 
 def sweep(classify: Callable[[np.ndarray, Any], Decision], points: Sequence[tuple[dict[str, Any], Any]],
           images: list[np.ndarray], labels: np.ndarray, mono: MonolithicPasses, summarize: Summarize | None = None,
           progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Measure each (row fields, plan) in turn, with a monolithic pass after each."""
+    """Measure each (row fields, plan) in turn, with a monolithic pass after each; ``agreement`` is the share of
+    the test images on which the plan answers what the monolithic network answers (delivered, not expected)."""
     rows = []
     for index, (fields, plan) in enumerate(points):
-        rows.append({**fields, **measure(classify, plan, images, labels, summarize)})
+        decisions, latency = timed_pass(lambda image: classify(image, plan), images)
+        row = {**fields, **pass_stats(decisions, labels), "mean_latency_us": latency,
+               "agreement": mono.agreement([d.label for d in decisions])}
+        if summarize is not None:
+            row.update(summarize(decisions))
+        rows.append(row)
         mono.run()
         if progress is not None and index % 5 == 4:
             progress(f"swept {index + 1}/{len(points)} operating points")

@@ -52,13 +52,21 @@ class MonolithicPasses:
     def __init__(self, classify: Callable[[np.ndarray], int], images: list[np.ndarray], labels: np.ndarray) -> None:
         self.classify, self.images, self.labels = classify, images, labels
         self.latencies: list[float] = []
+        self.predictions: np.ndarray | None = None  # the network's answer to each image, after the first pass
         timed_pass(classify, images[:32])  # warm caches and the thread pool
 
     def run(self) -> float:
         """One timed pass; returns its accuracy."""
         predictions, latency = timed_pass(self.classify, self.images)
         self.latencies.append(latency)
-        return float(np.mean(np.array(predictions) == self.labels))
+        self.predictions = np.asarray(predictions)
+        return float(np.mean(self.predictions == self.labels))
+
+    def agreement(self, answers: list[int]) -> float:
+        """The share of the images on which ``answers`` are the monolithic network's own (after one pass)."""
+        if self.predictions is None:
+            self.run()
+        return float(np.mean(np.asarray(answers) == self.predictions))
 
     @property
     def mean_latency(self) -> float:

@@ -236,7 +236,12 @@ def test_eval_json_and_plot(digits_bundle, tmp_path, capsys):
     row_keys = {"alpha", "accuracy", "mean_macs", "mac_saving", "mean_latency_us", "latency_saving", "exit_histogram"}
     assert report["rule"] == "frontier" and report["rows"] == report["by_rule"]["frontier"]["rows"]
     assert [r["alpha"] for r in report["rows"]] == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert all(row_keys | {"expected_accuracy"} <= set(r) for r in report["rows"])
+    assert all(row_keys | {"expected_accuracy", "expected_agreement", "agreement"} <= set(r) for r in report["rows"])
+    assert report["floor"] == "-2"
+    # agreement is with the monolithic network's answers: 1 where a plan answers what it does on every image
+    assert all(0 <= r["agreement"] <= 1 for r in report["rows"])
+    full = report["full_model"]["accuracy"] == report["monolithic"]["accuracy"]
+    assert max(r["agreement"] for r in report["rows"]) <= 1 and (not full or report["rows"][0]["agreement"] > 0.9)
     merkel = report["by_rule"]["merkel"]["rows"]
     assert merkel and all(row_keys | {"desired_accuracy"} <= set(r) for r in merkel)
     assert {"accuracy", "mean_macs", "mac_saving", "thresholds"} <= set(report["hindsight"])
