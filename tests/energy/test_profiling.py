@@ -73,7 +73,9 @@ def test_measured_joules_rise_with_depth_as_latency_does(energy_file, runtime):
     latency = [points[n]["latency_us"] for n in names]
     assert all(j is not None and j > 0 for j in joules), points
     assert joules[-1] > joules[0] and latency[-1] > latency[0]
-    assert spearman(joules, latency) >= 0.8, (joules, latency)
+    # at most one adjacent pair out of order (ρ = 0.8 for 4 points), which a loaded machine's latencies can swap;
+    # rounded, as ρ then computes to 0.7999999999999999 (seen in a fresh clone's run with a conversion beside it)
+    assert round(spearman(joules, latency), 9) >= 0.8, (joules, latency)
     assert all(points[n]["spread_j"] >= 0 and points[n]["samples"] >= 3 for n in names)
 
 
