@@ -63,6 +63,12 @@ def sweep(classify: Callable[[np.ndarray, Any], Decision], points: Sequence[tupl
     return rows
 
 
+def agreement_cell(row: dict[str, Any]) -> str:
+    """A row's delivered agreement with the monolithic network, for a 7-character ``agrees`` column."""
+    value = row.get("agreement")
+    return f"{'-':>7}" if value is None else f"{value:7.1%}"
+
+
 def add_savings(rows: Sequence[dict[str, Any]], reference_macs: float, reference_latency_us: float,
                 reference_joules: float | None = None) -> None:
     """``mac_saving``, ``latency_saving`` and (with measured joules) ``energy_saving`` of each row against the

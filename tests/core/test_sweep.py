@@ -23,3 +23,15 @@ def test_each_row_counts_the_answers_that_are_the_networks_own():
     rows = sweep(classify, [({"alpha": 0.0}, 0), ({"alpha": 0.5}, 2), ({"alpha": 1.0}, 6)], images, labels, mono)
     assert [r["agreement"] for r in rows] == [1.0, 0.75, 0.25]
     assert rows[0]["accuracy"] == float(np.mean([network[i] == i for i in range(8)]))
+
+
+def test_the_printed_table_has_an_agrees_column():
+    from edge_runtime.core.sweep import agreement_cell
+    from edge_runtime.families.multi_exit.report import _rows
+
+    row = {"alpha": 0.5, "expected_accuracy": 0.95, "accuracy": 0.94, "agreement": 0.963, "mean_macs": 1000.0,
+           "mac_saving": 0.5, "mean_latency_us": 10.0, "latency_saving": 0.4, "exit_histogram": [1, 2]}
+    header, line = _rows("frontier", [row])
+    assert header.split()[:4] == ["alpha", "expected", "accuracy", "agrees"]
+    assert line.split()[3] == "96.3%"
+    assert agreement_cell({}) == "      -"  # rows from before agreement was measured

@@ -6,17 +6,17 @@ from typing import Any
 
 from ...core.bundle import Bundle
 from ...core.plots import plot_accuracy_vs_saving, pyplot, save_atomic
-from ...core.sweep import knob_line, promise_line
+from ...core.sweep import agreement_cell, knob_line, promise_line
 
 
 def format_report(report: dict[str, Any]) -> str:
     mono = report["monolithic"]
     title = {"frontier": "α table (held-out frontier)",
              "delta_quantiles": "older bundle: α moves the gates' threshold through logit quantiles"}[report["rule"]]
-    lines = [f"{title}:", f"{'alpha':>6} {'accuracy':>9} {'blocks':>7} {'E save':>7} {'MACs':>11} {'MAC save':>9} "
+    lines = [f"{title}:", f"{'alpha':>6} {'accuracy':>9} {'agrees':>7} {'blocks':>7} {'E save':>7} {'MACs':>11} {'MAC save':>9} "
              f"{'µs':>8} {'time save':>10}"]
     for r in report["rows"]:
-        lines.append(f"{r['alpha']:6.2f} {r['accuracy']:9.4f} {r['blocks_run']:7.2f} {r['modelled_energy_saving']:6.1%} "
+        lines.append(f"{r['alpha']:6.2f} {r['accuracy']:9.4f} {agreement_cell(r)} {r['blocks_run']:7.2f} {r['modelled_energy_saving']:6.1%} "
                      f"{r['mean_macs']:11,.0f} {r['mac_saving']:8.1%} {r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%}")
     knob = knob_line(report.get("knob"), "ungated network")
     if knob:

@@ -7,7 +7,7 @@ from typing import Any
 from ...core.bundle import Bundle
 from ...core.live_pass import format_live
 from ...core.plots import pyplot, save_atomic
-from ...core.sweep import knob_line, promise_line
+from ...core.sweep import agreement_cell, knob_line, promise_line
 
 
 RULE_TITLES = {"frontier": "α table (held-out frontier)", "frontier_macs": "α table on MACs (as converted)",
@@ -17,12 +17,12 @@ RULE_TITLES = {"frontier": "α table (held-out frontier)", "frontier_macs": "α 
 def _rows(rule: str, rows: list[dict[str, Any]]) -> list[str]:
     target = "Ã" if rule == "merkel" else "expected"
     joules = bool(rows) and "energy_saving" in rows[0]
-    lines = [f"{'alpha':>8} {target:>8} {'accuracy':>9} {'MACs':>11} {'MAC save':>9} {'µs':>8} {'time save':>10}"
+    lines = [f"{'alpha':>8} {target:>8} {'accuracy':>9} {'agrees':>7} {'MACs':>11} {'MAC save':>9} {'µs':>8} {'time save':>10}"
              + (f" {'energy save':>12}" if joules else "") + "  exits"]
     for r in rows:
         alpha = "-" if r["alpha"] is None else f"{r['alpha']:.4g}"
         aim = r.get("desired_accuracy", r.get("expected_accuracy"))
-        lines.append(f"{alpha:>8} {aim:8.4f} {r['accuracy']:9.4f} {r['mean_macs']:11,.0f} {r['mac_saving']:8.1%} "
+        lines.append(f"{alpha:>8} {aim:8.4f} {r['accuracy']:9.4f} {agreement_cell(r)} {r['mean_macs']:11,.0f} {r['mac_saving']:8.1%} "
                      f"{r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%}"
                      + (f" {r['energy_saving']:11.1%}" if joules else "") + f"  {r['exit_histogram']}")
     return lines

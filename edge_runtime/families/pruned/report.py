@@ -6,18 +6,18 @@ from typing import Any
 
 from ...core.bundle import Bundle
 from ...core.plots import plot_accuracy_vs_saving, pyplot, save_atomic
-from ...core.sweep import knob_line, promise_line
+from ...core.sweep import agreement_cell, knob_line, promise_line
 
 
 def format_report(report: dict[str, Any]) -> str:
     mono = report["monolithic"]
     title = {"frontier": "α table (held-out frontier)", "mp_share": "older bundle: α moves the share of inputs sent "
              "to MP"}[report["rule"]]
-    lines = [f"{title}:", f"{'alpha':>6} {'aim':>7} {'accuracy':>9} {'MACs':>11} {'MAC save':>9} {'µs':>8} "
+    lines = [f"{title}:", f"{'alpha':>6} {'aim':>7} {'accuracy':>9} {'agrees':>7} {'MACs':>11} {'MAC save':>9} {'µs':>8} "
              f"{'time save':>10} {'→ MP':>6}"]
     for r in report["rows"]:
         aim = f"{r['expected_accuracy']:7.4f}" if "expected_accuracy" in r else f"q≥{r['threshold_q']:>4d}"
-        lines.append(f"{r['alpha']:6.2f} {aim:>7} {r['accuracy']:9.4f} {r['mean_macs']:11,.0f} "
+        lines.append(f"{r['alpha']:6.2f} {aim:>7} {r['accuracy']:9.4f} {agreement_cell(r)} {r['mean_macs']:11,.0f} "
                      f"{r['mac_saving']:8.1%} {r['mean_latency_us']:8.1f} {r['latency_saving']:9.1%} {r['hci_fraction']:6.1%}")
     knob = knob_line(report.get("knob"), "original")
     if knob:
