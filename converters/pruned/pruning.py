@@ -55,6 +55,10 @@ def _channelwise(operation: Any, scalar_constants: bool) -> bool:
         return operation.depth_multiplier == 1
     if isinstance(operation, _CHANNELWISE):
         return True
+    if isinstance(operation, keras.layers.Reshape):  # EfficientNet's squeeze-excite: (N, C) → (N, 1, 1, C)
+        before, after = tuple(operation.input.shape[1:]), tuple(operation.output.shape[1:])
+        return (bool(before) and bool(after) and before[-1] == after[-1] and None not in before + after
+                and int(np.prod(before[:-1] or (1,))) == int(np.prod(after[:-1] or (1,))))
     return (not isinstance(operation, keras.layers.Layer) and type(operation).__name__ in _ELEMENTWISE_OPS
             and scalar_constants)
 
@@ -267,6 +271,8 @@ def prune_groups(model: keras.Model, graph: ChannelGraph, keeps: dict[int, np.nd
             if rep > 1:
                 rows = (np.arange(rep)[:, None] * width + keep[None, :]).ravel()
             weights[0] = weights[0][..., rows, :] if not isinstance(layer, keras.layers.Dense) else weights[0][rows, :]
+        elif read is not None and isinstance(layer, keras.layers.Reshape):
+            config["target_shape"] = (*tuple(config["target_shape"])[:-1], len(read[0]))
         elif read is not None and isinstance(layer, keras.layers.BatchNormalization):
             weights = [w[read[0]] for w in weights]
         elif read is not None and isinstance(layer, keras.layers.DepthwiseConv2D):

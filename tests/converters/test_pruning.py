@@ -309,3 +309,43 @@ def test_the_trunk_ends_at_the_feature_vector_whatever_the_classifier(build):
     np.testing.assert_allclose(head(trunk(x)), model(x), rtol=1e-5, atol=1e-6)
     icnn = icnn_head(head, seed=0)
     assert icnn(trunk(x)).shape == (3, 2)
+
+
+def test_efficientnets_squeeze_excite_reshape_follows_the_channels():
+    """EfficientNet pools its squeeze-excite to (N, C) and reshapes it to (N, 1, 1, C): a reshape that keeps the
+    channels last and each position's channels together is pruned with them (its target shape follows); one that
+    mixes channels into positions stops the pruning of what it reads."""
+    keras.utils.set_random_seed(0)
+    x = keras.Input((8, 8, 3), name="x")
+    e = keras.layers.Activation("swish", name="act")(keras.layers.Conv2D(8, 3, padding="same", name="expand")(x))
+    se = keras.layers.Reshape((1, 1, 8), name="se_reshape")(keras.layers.GlobalAveragePooling2D(name="se_pool")(e))
+    se = keras.layers.Conv2D(8, 1, activation="sigmoid", name="se_expand")(
+        keras.layers.Conv2D(2, 1, activation="swish", name="se_reduce")(se))
+    e = keras.layers.Multiply(name="se_mul")([e, se])
+    p = keras.layers.Conv2D(4, 1, name="project")(e)
+    mixed = keras.layers.Reshape((8, 32), name="mix")(p)  # (8, 8, 4) → (8, 32): channels mixed into positions
+    out = keras.layers.Dense(3, name="out")(keras.layers.Flatten(name="flat")(mixed))
+    model = keras.Model(x, out)
+    graph = analyse(model)
+    assert [sorted(g.producers) for g in graph.prunable()] == [["expand", "se_expand"], ["se_reduce"]]
+    assert "mix" in graph.group_named("project").fixed
+    group = graph.group_named("expand")
+    keep = channels_to_keep(model, group, 0.5)
+    pruned = prune_group(model, graph, group, keep)
+    assert pruned.get_layer("se_reshape").output.shape == (None, 1, 1, 4)
+    x_in = np.random.default_rng(4).random((2, 8, 8, 3)).astype("float32")
+    for name in ("act", "se_reshape"):  # up to the squeeze: the kept channels compute what they did
+        before = keras.Model(model.input, model.get_layer(name).output).predict(x_in, verbose=0)[..., keep]
+        after = keras.Model(pruned.input, pruned.get_layer(name).output).predict(x_in, verbose=0)
+        np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
+    assert pruned.predict(x_in, verbose=0).shape == (2, 3)
+
+
+def test_efficientnet_b0_is_pruned_in_every_block():
+    model = keras.applications.EfficientNetB0(input_shape=(32, 32, 3), weights=None, classes=4)
+    graph = analyse(model)
+    assert not [g for g in graph.groups.values() if g.producers and g.fixed and "output" not in g.fixed]
+    pruned = prune_model(model, 0.5)
+    assert model_cost(pruned).macs < 0.35 * model_cost(model).macs
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32") * 255
+    assert pruned.predict(x, verbose=0).shape == (2, 4)
