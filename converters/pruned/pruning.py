@@ -66,9 +66,9 @@ def _channelwise(operation: Any, scalar_constants: bool) -> bool:
 def _scalar_constants(args: Any) -> bool:
     """True when every argument of a call that is not a tensor is a number (or None, or a bool)."""
     if isinstance(args, dict):
-        if args.get("class_name") == "__keras_tensor__":
-            return True
-        return all(_scalar_constants(value) for value in args.values()) if "class_name" not in args else False
+        if "class_name" in args:  # a serialized object: a tensor is fine, any other (an array) is not a scalar
+            return args["class_name"] == "__keras_tensor__"
+        return all(_scalar_constants(value) for value in args.values())  # keyword arguments
     if isinstance(args, (list, tuple)):
         return all(_scalar_constants(value) for value in args)
     return args is None or isinstance(args, (bool, int, float))

@@ -67,13 +67,18 @@ def npz_arrays(path: str, stream: bool | None, above: int) -> dict[str, Any]:
     return arrays
 
 
+def npy_files(path: str, name: str) -> list[str]:
+    """The ``.npy`` files of array ``name`` in folder ``path``: ``name.npy`` and its shards ``name-*.npy``, sorted."""
+    return sorted(glob.glob(os.path.join(glob.escape(path), f"{name}.npy"))
+                  + glob.glob(os.path.join(glob.escape(path), f"{name}-*.npy")))
+
+
 def npy_folder_arrays(path: str) -> dict[str, Any] | None:
     """A folder of ``.npy`` files named like the .npz's arrays (``x_train.npy`` or shards ``x_train-*.npy``),
     images memory-mapped: name → array; None when the folder has no ``x_train*.npy``."""
     arrays: dict[str, Any] = {}
     for name in ("x_train", "y_train", "x_test", "y_test", "x_val", "y_val"):
-        files = sorted(glob.glob(os.path.join(glob.escape(path), f"{name}.npy"))
-                       + glob.glob(os.path.join(glob.escape(path), f"{name}-*.npy")))
+        files = npy_files(path, name)
         if not files:
             continue
         try:

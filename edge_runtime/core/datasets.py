@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import glob
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Union
@@ -32,7 +31,7 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from ..errors import InputError
-from .array_files import npy_folder_arrays, npz_arrays
+from .array_files import npy_files, npy_folder_arrays, npz_arrays
 from .image_folder import decode_scanned, scan_folder
 from .image_rows import ArrayRows, ConcatRows, FloatRows, LazyRows, hash_order, split_by_hash
 from .preprocess import DEFAULT_MAX_PIXELS
@@ -304,7 +303,7 @@ def is_image_source(spec: str) -> bool:
     if os.path.isfile(spec):
         return _is_tfrecord(spec)
     if os.path.isdir(spec):
-        return not glob.glob(os.path.join(glob.escape(spec), "x_train*.npy"))
+        return not npy_files(spec, "x_train")
     return False
 
 

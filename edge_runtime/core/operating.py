@@ -74,7 +74,7 @@ class AlphaPlans:
         self.cap = min(table_alpha, 1.0) if deepest is not None else min(max(table_alpha, 0.0), 1.0)
         self.deepest = deepest
         self._mixes = {}
-        self._expected_macs = {}
+        self._expected_macs: dict[float, float | None] = {}
 
     def table_alpha(self, alpha: float) -> float:
         """The table's α that α runs at: α scaled onto [0, end] by the floor, then capped."""
@@ -86,7 +86,7 @@ class AlphaPlans:
         self.floor_accuracy = floor.level(self.table.points[0].expected_accuracy)
         self.end = self._table_alpha_for_accuracy(self.floor_accuracy)
         self._mixes = {}
-        self._expected_macs: dict[float, float | None] = {}
+        self._expected_macs = {}
 
     def _row_plan(self, i: int) -> Any:
         plan = self._plans[i]
@@ -126,12 +126,11 @@ class AlphaPlans:
     def expected_macs(self, alpha: float) -> float | None:
         """The MACs per input the table expects at α (as :meth:`expected` gives them), None for a table whose cost
         is in joules. Cached per α: the audit asks for every input, and :meth:`expected` takes about 8 µs."""
-        macs = self._expected_macs.get(alpha, self)
-        if macs is self:
-            if len(self._expected_macs) > 4096:
+        if alpha not in self._expected_macs:
+            if len(self._expected_macs) > 4096:  # a live α takes many values: keep the cache bounded
                 self._expected_macs.clear()
-            macs = self._expected_macs[alpha] = self.expected(alpha)[0] if self.table.cost == "macs" else None
-        return macs
+            self._expected_macs[alpha] = self.expected(alpha)[0] if self.table.cost == "macs" else None
+        return self._expected_macs[alpha]
 
     def expected_agreement(self, alpha: float) -> float | None:
         """The share of inputs on which α's plan answers what the monolithic network answers, on held-out data

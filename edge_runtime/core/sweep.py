@@ -35,10 +35,15 @@ def with_joules(summarize: Summarize | None, joules: Callable[[Decision], float]
 
 
 def measure(classify: Callable[[np.ndarray, Any], Decision], plan: Any, images: list[np.ndarray],
-            labels: np.ndarray, summarize: Summarize | None = None) -> dict[str, Any]:
-    """One timed pass of ``plan``: accuracy, mean MACs, mean latency and the family's own figures."""
+            labels: np.ndarray, summarize: Summarize | None = None,
+            mono: MonolithicPasses | None = None) -> dict[str, Any]:
+    """One timed pass of ``plan``: accuracy, mean MACs, mean latency, the family's own figures and, given the
+    monolithic passes ``mono``, ``agreement``: the share of the images answered as the monolithic network
+    answers them (delivered, not expected)."""
     decisions, latency = timed_pass(lambda image: classify(image, plan), images)
     row = {**pass_stats(decisions, labels), "mean_latency_us": latency}
+    if mono is not None:
+        row["agreement"] = mono.agreement([d.label for d in decisions])
     if summarize is not None:
         row.update(summarize(decisions))
     return row
@@ -47,16 +52,11 @@ def measure(classify: Callable[[np.ndarray, Any], Decision], plan: Any, images: 
 def sweep(classify: Callable[[np.ndarray, Any], Decision], points: Sequence[tuple[dict[str, Any], Any]],
           images: list[np.ndarray], labels: np.ndarray, mono: MonolithicPasses, summarize: Summarize | None = None,
           progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Measure each (row fields, plan) in turn, with a monolithic pass after each; ``agreement`` is the share of
-    the test images on which the plan answers what the monolithic network answers (delivered, not expected)."""
+    """Measure each (row fields, plan) in turn (:func:`measure`, with its ``agreement``), with a monolithic pass
+    after each."""
     rows = []
     for index, (fields, plan) in enumerate(points):
-        decisions, latency = timed_pass(lambda image: classify(image, plan), images)
-        row = {**fields, **pass_stats(decisions, labels), "mean_latency_us": latency,
-               "agreement": mono.agreement([d.label for d in decisions])}
-        if summarize is not None:
-            row.update(summarize(decisions))
-        rows.append(row)
+        rows.append({**fields, **measure(classify, plan, images, labels, summarize, mono)})
         mono.run()
         if progress is not None and index % 5 == 4:
             progress(f"swept {index + 1}/{len(points)} operating points")

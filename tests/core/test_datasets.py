@@ -48,3 +48,21 @@ def test_folder_without_classes(tmp_path):
     (tmp_path / "only").mkdir()
     with pytest.raises(InputError, match="one sub-folder of images per class"):
         load_dataset(str(tmp_path))
+
+
+def test_which_datasets_are_images_resized_to_one_size(tmp_path):
+    """What the converter resizes to --model's input: folders of images and TFRecords, not arrays."""
+    from edge_runtime.core.datasets import is_image_source
+
+    photos = tmp_path / "photos" / "a"
+    photos.mkdir(parents=True)
+    (photos / "1.png").write_bytes(b"")
+    arrays, shards = tmp_path / "arrays", tmp_path / "shards"
+    arrays.mkdir()
+    shards.mkdir()
+    (arrays / "x_train.npy").write_bytes(b"")
+    (shards / "x_train-00.npy").write_bytes(b"")
+    (tmp_path / "d.npz").write_bytes(b"")
+    assert is_image_source(str(tmp_path / "photos"))
+    assert not any(is_image_source(str(p)) for p in (arrays, shards, tmp_path / "d.npz"))
+    assert not is_image_source("digits") and not is_image_source(str(tmp_path / "missing"))
