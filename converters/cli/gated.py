@@ -11,6 +11,7 @@ from edge_runtime.power.profiles import load_profile
 
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
+from ..common.input_contract import whole_network_drop
 from .common import add_common, adopt_input_contract, check_common, chief_writes, load_backbone, session
 
 OVERHEAD_WARNING = 0.5  # warn when the chain with every block skipped costs half the ungated network or more
@@ -101,6 +102,10 @@ def run_gated(args: argparse.Namespace) -> dict[str, Any]:
                          "invocation and joint overhead eats most of what skipping saves; "
                          + ("blocks this small do not pay for their segments on this machine" if args.model else
                             "wider blocks (--widths) make skipping pay"))
+        drop = whole_network_drop(training["baseline_accuracy"], manifest["calibration"]["monolithic_accuracy"],
+                                  "your network as given" if args.model else "the residual network before its gates")
+        if drop:
+            progress.say(drop)
         progress.say(f"wrote {args.out}")
     return {"bundle": os.path.abspath(args.out), **manifest["calibration"], "training": training}
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
+from ..common.input_contract import whole_network_drop
 from .common import add_common, adopt_input_contract, check_common, chief_writes, load_backbone, session
 
 
@@ -97,6 +98,10 @@ def run_pruned(args: argparse.Namespace) -> dict[str, Any]:
             return {"bundle": None, "worker": "done: the chief writes the bundle"}
         with staging_folder(args.out, args.force) as folder:
             manifest = export_pruned(system, dataset, folder, progress, source, args.floor)
+        drop = whole_network_drop(system.acc_original, manifest["calibration"]["monolithic_accuracy"],
+                                  "your network" if args.model else "the reference CNN")
+        if drop:
+            progress.say(drop)
         progress.say(f"wrote {args.out}")
     figures = {k: v for k, v in manifest["pruned"].items() if k not in ("alpha_table", "sweep", "note")}
     return {"bundle": os.path.abspath(args.out), **figures, "int8": manifest["calibration"],

@@ -131,3 +131,16 @@ def int8_drops(exits: list[dict[str, Any]], limit: float = 0.01) -> list[str]:
     return [f"warning: exit {e['name']} loses {100 * (e['float_accuracy'] - e['accuracy']):.1f} points in int8 "
             f"({e['float_accuracy']:.3f} float → {e['accuracy']:.3f} int8 on held-out data)"
             for e in exits if e["float_accuracy"] - e["accuracy"] > limit]
+
+
+def whole_network_drop(float_accuracy: float, int8_accuracy: float, what: str, limit: float = 0.01) -> str | None:
+    """A warning when the bundle's whole network in int8 scores more than ``limit`` under ``what`` in float
+    (both on the same held-out images), or None: every operating point of the bundle inherits that loss."""
+    loss = float_accuracy - int8_accuracy
+    if loss <= limit:
+        return None
+    return (f"warning: the bundle's whole network scores {int8_accuracy:.3f} on the held-out images in full-integer "
+            f"int8 against {float_accuracy:.3f} for {what} in float: every operating point inherits this "
+            f"{100 * loss:.1f}-point loss. Swish or hard-swish with squeeze-excite (EfficientNet, MobileNetV3) and "
+            "briefly trained batch normalization quantize worst; a network trained longer, or a ReLU6 variant "
+            "(EfficientNet-Lite), usually loses less")

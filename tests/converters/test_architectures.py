@@ -204,7 +204,7 @@ def test_gates_go_before_the_identity_shortcut_blocks():
         "conv4_block4_out", "conv4_block5_out", "conv5_block2_out", "conv5_block3_out"]
 
 
-def test_gated_on_a_users_residual_network(tmp_path, capsys):
+def test_gated_on_a_users_residual_network(tmp_path, capsys, monkeypatch):
     """edge-convert gated --model: gates before the user's identity blocks, the strided block between them
     ungated inside the gated block before it, and the bundle runs every block with every gate open and none
     with every gate shut."""
@@ -227,9 +227,18 @@ def test_gated_on_a_users_residual_network(tmp_path, capsys):
     path = str(tmp_path / "residual.keras")
     model.save(path)
     out = str(tmp_path / "bundle")
+    import converters.cli.gated as cli
+
+    compared = []
+    monkeypatch.setattr(cli, "whole_network_drop", lambda *args: compared.append(args) or "warning: int8 lost")
     code = main(["gated", "--model", path, "--dataset", "digits", "--out", out, "--step-epochs", "1", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
+    summary = json.loads(captured.out)
+    # the user's network as given against the bundle's ungated network in int8, both on the held-out images
+    assert compared == [(summary["training"]["baseline_accuracy"], summary["monolithic_accuracy"],
+                         "your network as given")]
+    assert "warning: int8 lost" in captured.err
     assert "gates before 3 identity-shortcut blocks: res0_add, res1_add, res2_add" in captured.err
     runtime = open_runtime(out)
     assert runtime.bundle.header.producer["gated_blocks"] == ["res0_add", "res1_add", "res2_add"]

@@ -337,6 +337,21 @@ def test_calibration_data_must_fit_the_dataset(tmp_path, capsys):
     assert line == f"Error: {other}: calibration images are (8, 8, 3), the dataset's are (8, 8, 1)"
 
 
+def test_a_whole_network_that_loses_in_int8_is_named():
+    """pruned and gated: the bundle's whole network more than a point under the float network warns, with both
+    figures and the loss (EfficientNetB0 lost 16 points in int8 without a word)."""
+    from converters.common.input_contract import whole_network_drop
+
+    line = whole_network_drop(0.809, 0.649, "your network")
+    assert line.startswith("warning: the bundle's whole network scores 0.649 on the held-out images in full-integer "
+                           "int8 against 0.809 for your network in float: every operating point inherits this "
+                           "16.0-point loss.")
+    assert whole_network_drop(0.80, 0.7905, "your network") is None  # 0.95 points: within the limit
+    assert whole_network_drop(0.80, 0.81, "your network") is None
+    assert whole_network_drop(0.80, 0.785, "your network", limit=0.02) is None
+    assert "1.6-point loss" in whole_network_drop(0.80, 0.784, "your network")
+
+
 def test_an_exit_that_loses_in_int8_is_explained(tmp_path, capsys, monkeypatch):
     """When an exit loses more than a point in int8, the converter measures how far the int8 features drift
     from float at each cut and at the output, and names where the drift grows most."""
