@@ -174,7 +174,11 @@ def measure(bundle: str, data: str, rounds: int, test_limit: int) -> dict[str, A
             "every_exit_chain_ratio": round(latency["every_joint"] / latency["monolithic"], 3),
             "every_other_exit_chain_ratio": round(latency["every_other_joint"] / latency["monolithic"], 3),
             "every_other_exit_invocations": latency["every_other_joint_invocations"],
-            "one_invocation_ratio": round(latency["plan_alpha0"] / latency["monolithic"], 3)}
+            "one_invocation_ratio": round(latency["plan_alpha0"] / latency["monolithic"], 3),
+            # what an input that no exit takes runs, under the α table's plans
+            "chain_at_alpha": {f"{alpha:g}": {"ratio": round(latency[f"chain_at_{alpha:g}"] / latency["monolithic"], 3),
+                                              "invocations": latency[f"chain_at_{alpha:g}_invocations"]}
+                               for alpha in (0.0, 0.5, 1.0)}}
         if threads == 1:
             result = evaluate(runtime, images, dataset.y_test[:test_limit], count=11)
             alpha0 = result["by_rule"]["frontier"]["rows"][0]
@@ -291,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{t['every_exit_chain_ratio']:.3f}×, through every other exit "
                   f"({t['every_other_exit_invocations']} invocations) {t['every_other_exit_chain_ratio']:.3f}×, "
                   f"one invocation {t['one_invocation_ratio']:.3f}×")
+            print("    the chain to the last exit under the α table's plan (invocations): " + ", ".join(
+                f"α = {a} {c['ratio']:.3f}× ({c['invocations']})" for a, c in t["chain_at_alpha"].items()))
         print(f"  α = 0 on {a0['test_images']} test images: {a0['accuracy']:.4f} (monolithic int8 "
               f"{a0['monolithic_accuracy']:.4f}, {a0['points_vs_monolithic']:+.2f} points), "
               f"{a0['mac_saving']:.1%} fewer MACs")

@@ -30,6 +30,7 @@ from edge_runtime.core.datasets import load_digits_dataset
 from edge_runtime.families.multi_exit.evaluate import evaluate
 from edge_runtime.families.multi_exit.runtime import ExitPlan, MultiExitRuntime
 from edge_runtime.registry import open_runtime
+from edge_runtime.core.operating import Mix
 from edge_runtime.core.preprocess import Preprocessor
 from edge_runtime.cli.arg_types import doc_summary
 from edge_runtime.core.timing import cpu_model
@@ -43,17 +44,28 @@ def _mean_us(run, images) -> float:
     return (clock() - start) / len(images) / 1000.0
 
 
+def chain_at(runtime: MultiExitRuntime, alpha: float) -> ExitPlan:
+    """The chain an input that no exit takes runs at ``alpha``: the heads of every exit the α table's plan there
+    keeps on (both rows' when α mixes two), then the last exit."""
+    plan = runtime.plan_for_alpha(alpha)
+    plans = (plan.dear, plan.cheap) if isinstance(plan, Mix) else (plan,)
+    on = {i for p in plans for i, t in enumerate(p.thresholds) if t is not None}
+    return runtime.exits_plan(sorted(on))
+
+
 def chain_latencies(runtime: MultiExitRuntime, images, rounds: int) -> dict[str, float]:
     """Median over rounds of the mean µs per image of each variant, variants interleaved per round."""
     full_plan = runtime.fixed_plan(len(runtime.exits) - 1)  # the whole network as one fused invocation
     every_joint = runtime.every_exit_plan()  # consecutive stages: every joint and every head runs
     # every other exit's head (the 2nd, 4th …) and the last: half the invocations, to say what each costs
     every_other = runtime.exits_plan(range(1, len(runtime.exits) - 1, 2))
+    at = {alpha: chain_at(runtime, alpha) for alpha in (0.0, 0.5, 1.0)}
     variants = {
         "monolithic": runtime.classify_monolithic,
         "plan_alpha0": lambda im: runtime.classify(im, full_plan),
         "every_joint": lambda im: runtime.classify(im, every_joint),
         "every_other_joint": lambda im: runtime.classify(im, every_other),
+        **{f"chain_at_{alpha:g}": (lambda im, plan=plan: runtime.classify(im, plan)) for alpha, plan in at.items()},
     }
     assert isinstance(every_joint, ExitPlan)
     for run in variants.values():
@@ -66,6 +78,8 @@ def chain_latencies(runtime: MultiExitRuntime, images, rounds: int) -> dict[str,
     result["plan_invocations_alpha0"] = full_plan.invocations
     result["every_joint_invocations"] = every_joint.invocations
     result["every_other_joint_invocations"] = every_other.invocations
+    for alpha, plan in at.items():
+        result[f"chain_at_{alpha:g}_invocations"] = plan.invocations
     return result
 
 

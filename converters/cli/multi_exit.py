@@ -7,6 +7,8 @@ import json
 import os
 from typing import Any
 
+from edge_runtime.cli.arg_types import INVOCATION_COST_HELP, invocation_cost
+
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
 from ..common.input_contract import int8_drops
@@ -41,6 +43,8 @@ def add_parser(sub: Any) -> None:
                     help="reference model: scaled (default: blocks pool while the feature map is over 8 pixels, so "
                          "the cost stays bounded as images grow; identical to Merkel's on 8×8) or merkel (every "
                          "block at full resolution, as in the paper)")
+
+    me.add_argument("--invocation-cost", type=invocation_cost, metavar="MACS", help=INVOCATION_COST_HELP)
 
     me.set_defaults(handler=cmd_multi_exit, parser=me)
 
@@ -115,7 +119,8 @@ def _convert(args: argparse.Namespace, progress: Any, dataset: Any) -> dict[str,
     if not chief_writes(progress):
         return {"bundle": None, "worker": "done: the chief writes the bundle"}
     with staging_folder(args.out, args.force) as folder:
-        manifest = export_multi_exit(model, dataset, folder, progress, float_acc, source, args.floor)
+        manifest = export_multi_exit(model, dataset, folder, progress, float_acc, source, args.floor,
+                                     args.invocation_cost)
     summary = {
         "bundle": os.path.abspath(args.out),
         "exits": [{"name": e["name"], "macs": e["macs"], "accuracy": e["accuracy"],

@@ -116,13 +116,13 @@ def write_calibrated(folder: str, header: ManifestHeader, part: Any, spec_field:
     return add_alpha_table(folder, dataset, say)  # loads the bundle exactly as a device will
 
 
-def add_alpha_table(folder: str, dataset: Any, say: Any) -> dict[str, Any]:
+def add_alpha_table(folder: str, dataset: Any, say: Any, invocation_cost: float | None = None) -> dict[str, Any]:
     """Fit the bundle's α table on the dataset's held-out split with the device runtime, store it in the
-    manifest, and return the manifest as written."""
+    manifest, and return the manifest as written (``invocation_cost``: see :func:`calibrate_bundle`)."""
     bundle = load_bundle(folder)
     pre = Preprocessor(bundle.input, bundle.monolithic.inputs["x"].quantization)
     _, _, x_held, y_held = dataset.held_out_split()
-    table = calibrate_bundle(folder, mapped_images(x_held, pre.from_pixels), y_held)
+    table = calibrate_bundle(folder, mapped_images(x_held, pre.from_pixels), y_held, invocation_cost=invocation_cost)
     say(f"α table: {len(table.points)} operating points on {len(y_held)} held-out images; "
         f"{describe_ends(table, parse_floor(bundle.header.accuracy_floor), bundle.full_macs)}")
     manifest = read_manifest(folder)

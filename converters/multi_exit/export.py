@@ -102,8 +102,8 @@ def _segment_plan(model: MultiExitModel) -> tuple[list[Slice], list[dict], list[
 
 
 def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, progress: Progress,
-                      float_accuracies: list[float], source: dict[str, Any], floor: str = DEFAULT_FLOOR
-                      ) -> dict[str, Any]:
+                      float_accuracies: list[float], source: dict[str, Any], floor: str = DEFAULT_FLOOR,
+                      invocation_cost: float | None = None) -> dict[str, Any]:
     """Convert, write and calibrate a bundle in ``folder`` (an empty staging folder).
 
     Returns the manifest written.
@@ -140,7 +140,7 @@ def export_multi_exit(model: MultiExitModel, dataset: Dataset, folder: str, prog
     part = _calibrate(folder, part, segments, x_held, y_held, float_accuracies, dataset.name, len(calibration_pixels))
     write_manifest(folder, header, part)
     load_bundle(folder)  # the bundle must load exactly as a device will load it
-    manifest = add_alpha_table(folder, dataset, progress.say)
+    manifest = add_alpha_table(folder, dataset, progress.say, invocation_cost)
     return manifest
 
 

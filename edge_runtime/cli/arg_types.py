@@ -17,7 +17,7 @@ def number_in(low: float | None, high: float | None, expected: str, kind: type =
     """A converter accepting ``low ≤ value ≤ high`` (either bound may be None)."""
     def parse(text: str) -> float:
         value = _number(text, expected, kind)
-        if (low is not None and value < low) or (high is not None and value > high):
+        if value != value or (low is not None and value < low) or (high is not None and value > high):  # NaN
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
         return value
     return parse
@@ -26,6 +26,10 @@ def number_in(low: float | None, high: float | None, expected: str, kind: type =
 unit_interval = number_in(0.0, 1.0, "a number in [0, 1]")
 seconds = number_in(0.0, None, "seconds ≥ 0")
 positive_int = number_in(1, None, "a positive integer", int)
+invocation_cost = number_in(0.0, None, "MACs ≥ 0")
+INVOCATION_COST_HELP = ("multi-exit: the MACs one more invocation (an exit's joint, call and confidence read) is "
+                        "charged while the α table chooses which exits to keep on (default: timed on this machine; "
+                        "0: MACs alone, as before; on a board, 'edge-runtime calibrate' times the board's own)")
 
 
 def positive_float(text: str) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 from ..core.backends import BACKEND_NAMES
 from ..registry import calibrate_bundle, load_bundle
 from ..schema import dump
+from .arg_types import INVOCATION_COST_HELP, invocation_cost
 from .common import load_split
 
 
@@ -26,6 +27,7 @@ def add_parser(sub: Any) -> None:
     cal.add_argument("--dataset", required=True, help="the dataset the bundle was converted from: 'digits', a .npz "
                      "(or .npy folder), an image folder or TFRecord shards (its held-out part of the training split is used)")
     cal.add_argument("--backend", choices=BACKEND_NAMES, help="interpreter package (default: the first installed)")
+    cal.add_argument("--invocation-cost", type=invocation_cost, metavar="MACS", help=INVOCATION_COST_HELP)
     cal.add_argument("--json", action="store_true", help="print the table as JSON")
     cal.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     cal.set_defaults(handler=cmd_calibrate)
@@ -35,7 +37,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.bundle)
     images, labels = load_split(args.dataset, bundle, "held-out")
     print(f"fitting the α table on {len(labels)} held-out images of {args.dataset}", file=sys.stderr)
-    table = calibrate_bundle(args.bundle, images, labels, args.backend)
+    table = calibrate_bundle(args.bundle, images, labels, args.backend, args.invocation_cost)
     if args.json:
         print(json.dumps(dump(table)))
         return 0

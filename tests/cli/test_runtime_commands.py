@@ -75,12 +75,14 @@ def test_run_not_an_image(digits_bundle, pngs, capsys):
 
 def test_run_audits_agreement_without_labels(digits_bundle, pngs, capsys):
     """--audit 0.5: every second image also runs the monolithic network; its record carries the running
-    agreement, the table's promise at that α, and the MACs of both."""
+    agreement, the table's promise at that α, and the MACs of both. (No budget here: on four images the
+    default budget skips an audit after two cheap answers, which the budget's own tests cover.)"""
     from edge_runtime.registry import open_runtime
 
     paths, _, _ = pngs
     trace = os.path.join(os.path.dirname(paths[0]), "audit-trace.jsonl")
-    assert main(["run", digits_bundle, *paths, "--alpha", "0.6", "--json", "--audit", "0.5", "--trace", trace]) == 0
+    assert main(["run", digits_bundle, *paths, "--alpha", "0.6", "--json", "--audit", "0.5", "--audit-budget", "1",
+                 "--trace", trace]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     audited = [r for r in records if "audit" in r]
     assert [records.index(r) // 2 for r in audited] == [0, 1]  # one in each pair of images

@@ -15,6 +15,7 @@ the test split itself gives the ``hindsight`` bound of ``eval``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -23,6 +24,8 @@ import numpy as np
 from ...core.error_fit import ErrorFit, blended_error
 from ...core.frontier import Candidate, build_table
 from ...core.manifest import AlphaTable
+from ...core.timing import cpu_model
+from .invocation import invocation_macs, invocation_timing
 from .runtime import MultiExitRuntime
 
 Thresholds = tuple[float | None, ...]
@@ -71,6 +74,11 @@ class StageCosts:
         per = cost if cost is not None else {name: float(seg.macs) for name, seg in segments.items()}
         return cls([ex.has_block for ex in runtime.exits],
                    {key: per[stage.segment] for key, stage in runtime.part.stage_map.items()})
+
+    def charging(self, per_invocation: float) -> "StageCosts":
+        """The same stages, each also charged ``per_invocation`` (what one more invocation costs beyond its
+        MACs: :mod:`.invocation`)."""
+        return StageCosts(self.has_block, {key: cost + per_invocation for key, cost in self.stage_cost.items()})
 
     def answer(self, active: tuple[bool, ...]) -> np.ndarray:
         """Cost of an input that answers at exit j (for each exit that is on; the last always is)."""
@@ -175,11 +183,23 @@ def smoothed_errors(outcomes: ExitOutcomes, error_fit: ErrorFit = blended_error)
 
 
 def fit_table(outcomes: ExitOutcomes, costs: StageCosts, unit: str = "macs",
-              error_fit: ErrorFit = blended_error) -> AlphaTable:
-    """The α table of a bundle from its held-out outcomes (``error_fit``: another error model, for comparisons)."""
+              error_fit: ErrorFit = blended_error, per_invocation: float = 0.0) -> AlphaTable:
+    """The α table of a bundle from its held-out outcomes (``error_fit``: another error model, for comparisons).
+
+    ``per_invocation`` (in the cost's unit) is charged to every invocation while the thresholds are chosen, so
+    that an exit stays off unless the inputs it answers save more than its head and invocation cost everyone
+    who reaches it; the rows then state their plain cost."""
     name = getattr(error_fit, "__name__", "custom").replace("_error", "").replace("_", "-")
-    return build_table(descend(outcomes, costs, smoothed_errors(outcomes, error_fit)), outcomes.n, unit,
-                       search=f"greedy per-exit thresholds, {name} error fit")
+    path = descend(outcomes, costs.charging(per_invocation) if per_invocation else costs,
+                   smoothed_errors(outcomes, error_fit))
+    search = f"greedy per-exit thresholds, {name} error fit"
+    figures: dict[str, Any] = {}
+    if per_invocation:
+        path = [dataclasses.replace(c, cost=float(simulate(tuple(c.setting["thresholds"]), outcomes, costs)[1].mean()))
+                for c in path]
+        search += f", an invocation charged {per_invocation:,.0f} {unit}"
+        figures["invocation_cost"] = round(per_invocation, 3)
+    return build_table(path, outcomes.n, unit, search=search, **figures)
 
 
 def outcomes_for(runtime: MultiExitRuntime, images: Sequence[np.ndarray], labels: np.ndarray) -> dict[str, np.ndarray]:
@@ -211,11 +231,21 @@ def agreements(runtime: MultiExitRuntime, table: AlphaTable, arrays: dict[str, n
     return result
 
 
-def table_from(runtime: MultiExitRuntime, arrays: dict[str, np.ndarray], segment_cost: dict[str, float] | None = None
-               ) -> AlphaTable:
-    """The α table from stored outcomes; the cost is MACs, or ``segment_cost`` (segment → joules) when given."""
-    unit = "macs" if segment_cost is None else "joules"
-    return fit_table(_stored(arrays), StageCosts.of(runtime, segment_cost), unit)
+def table_from(runtime: MultiExitRuntime, arrays: dict[str, np.ndarray], segment_cost: dict[str, float] | None = None,
+               invocation_cost: float | None = None) -> AlphaTable:
+    """The α table from stored outcomes; the cost is MACs, each invocation charged ``invocation_cost`` MACs, by
+    default what it takes on this machine (timed now: :mod:`.invocation`), or ``segment_cost`` (segment →
+    joules, invocations included) when given."""
+    if segment_cost is not None:
+        return fit_table(_stored(arrays), StageCosts.of(runtime, segment_cost), "joules")
+    if invocation_cost is not None:
+        return fit_table(_stored(arrays), StageCosts.of(runtime), "macs", per_invocation=invocation_cost)
+    timing = invocation_timing(runtime)
+    table = fit_table(_stored(arrays), StageCosts.of(runtime), "macs", per_invocation=invocation_macs(timing))
+    if timing is not None:
+        table = dataclasses.replace(table, figures={**table.figures, "invocation_timing": {**timing,
+                                                                                           "cpu": cpu_model()}})
+    return table
 
 
 def hindsight(outcomes: ExitOutcomes, costs: StageCosts, floor: float) -> dict[str, Any] | None:

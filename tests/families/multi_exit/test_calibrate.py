@@ -84,3 +84,37 @@ def test_hindsight_is_the_cheapest_setting_meeting_the_floor():
     assert bound["accuracy"] == 1.0 and bound["mean_macs"] == pytest.approx(cost.mean())
     assert bound["mean_macs"] == pytest.approx((11 + 22 + 33 + 22) / 4)
     assert hindsight(data, costs, floor=0.75)["mean_macs"] < bound["mean_macs"]
+
+
+def test_an_invocation_charge_keeps_an_exit_off_that_answers_too_few_to_pay_for_it():
+    """Exit 1 is sure and right on one input of ten. In MACs its head (1 a stage) costs the nine others 9 and
+    sending that one input there saves 10, so the plain search turns it on; charged 2 more per invocation,
+    the nine others would pay 27 (its head and one more invocation, 3 each) for the same 10, so it stays off. The table's rows still state plain MACs."""
+    rows = [((0.1, 0.97, 0.99), (0, 1, 1))] + [((0.1, 0.30, 0.99), (0, 0, 1))] * 9
+    data = outcomes(rows)
+    wrong = (~data.correct).astype(float)
+    costs = StageCosts(HAS_BLOCK, STAGES)
+    plain = descend(data, costs, wrong)
+    assert plain[1].setting["thresholds"] == [None, 0.97] and plain[1].cost == pytest.approx((21 + 9 * 32) / 10)
+    charged_costs = costs.charging(2.0)
+    assert charged_costs.answer((False, True, True)).tolist() == [np.inf, 23.0, 36.0]
+    charged = descend(data, charged_costs, wrong)
+    assert [None, 0.97] not in [c.setting["thresholds"] for c in charged]
+    table = fit_table(data, costs, per_invocation=2.0)
+    assert table.figures["invocation_cost"] == 2.0 and "an invocation charged 2 macs" in table.figures["search"]
+    assert [None, 0.97] not in [p.setting["thresholds"] for p in table.points]
+    for point in table.points:  # plain MACs, as the runtime counts them
+        _, cost = simulate(tuple(point.setting["thresholds"]), data, costs)
+        assert point.cost == pytest.approx(cost.mean(), abs=1e-3)
+    assert "invocation_cost" not in fit_table(data, costs).figures
+
+
+def test_an_invocation_is_worth_the_chains_extra_time_in_the_networks_macs():
+    from edge_runtime.families.multi_exit.invocation import invocation_macs
+
+    # 100 µs for 1 M MACs: 10,000 MACs a µs. The chain takes 20 µs more, 200,000 MACs' worth, of which its heads
+    # are 10,000 MACs; four more invocations share the rest.
+    timing = {"one_us": 100.0, "every_us": 120.0, "one_macs": 1e6, "every_macs": 1.01e6, "extra_invocations": 4.0}
+    assert invocation_macs(timing) == pytest.approx(47_500.0)
+    assert invocation_macs({**timing, "every_us": 100.5}) == 0.0  # faster than its heads' MACs: noise, never < 0
+    assert invocation_macs(None) == 0.0

@@ -10,6 +10,7 @@ import pytest
 
 from edge_runtime.cli.main import main
 from edge_runtime.families.multi_exit.exit_rule import choose_exit
+from edge_runtime.families.multi_exit.invocation import invocation_macs
 from edge_runtime.registry import load_bundle, open_runtime
 
 
@@ -56,8 +57,18 @@ def test_a_bundle_without_a_table_says_which_rule_it_uses_and_calibrate_adds_one
     captured = capsys.readouterr()
     assert "warning: " in captured.err and "'edge-runtime calibrate' adds a table" in captured.err
     assert json.loads(captured.out)["rule"] == "merkel"
-    assert main(["calibrate", bundle_copy, "--dataset", "digits", "--json"]) == 0
+    from tests.conftest import FIXTURE_INVOCATION_COST
+
+    assert original["invocation_cost"] == float(FIXTURE_INVOCATION_COST)
+    assert main(["calibrate", bundle_copy, "--dataset", "digits", "--json", "--invocation-cost",
+                 FIXTURE_INVOCATION_COST]) == 0
     assert json.loads(capsys.readouterr().out) == original  # the converter's table, fitted again on the device
+    # without --invocation-cost, calibrate times an invocation on this machine and records what it timed
+    assert main(["calibrate", bundle_copy, "--dataset", "digits", "--json"]) == 0
+    timed = json.loads(capsys.readouterr().out)
+    timing = timed["invocation_timing"]
+    assert timing["one_us"] > 0 and timing["every_us"] > 0 and timing["extra_invocations"] == 3
+    assert timed.get("invocation_cost", 0.0) == pytest.approx(invocation_macs(timing), abs=1e-3)
     assert load_bundle(bundle_copy).header.alpha_table is not None and open_runtime(bundle_copy).rule_note is None
 
 
