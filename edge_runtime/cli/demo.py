@@ -37,7 +37,8 @@ def add_parser(sub: Any) -> None:
     demo.add_argument("--battery", action="store_true", help="drain a simulated battery through an emulated power "
                       "monitor: adaptive vs the fixed full model, images per charge and accuracy")
     demo.add_argument("--policy", default="linear", metavar="SPEC", help="with --battery: the α policy (default linear: "
-                      "α rises as the charge falls, to where the α table expects half a point lost; linear:hi=1 for "
+                      "α rises as the charge falls, to where the α table expects half a point lost, less the "
+                      "standard error of its held-out count; linear:hi=1 for "
                       "α = 1 − state of charge; see edge-runtime run --help)")
     demo.add_argument("--rule", choices=RULES, default="frontier", help="how α sets the exits: frontier (the bundle's "
                       "α table, default) or merkel (eq. 7 + eq. 10)")

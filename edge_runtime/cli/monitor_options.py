@@ -26,7 +26,8 @@ def add_monitor_options(parser: argparse.ArgumentParser) -> None:
                        "needed when the monitor reports no percentage")
     group.add_argument("--policy", default="linear", metavar="SPEC",
                        help="how α follows the battery: linear (α rises as the charge falls, to where the bundle's "
-                            "α table expects half a point less accuracy than at α = 0), linear:loss=2 (another "
+                            "α table expects half a point less accuracy than at α = 0, less the standard error of its "
+                            "held-out count), linear:loss=2 (another "
                             "budget, in points), linear:hi=1 (α = 1 − SoC, to the cheapest point), table, "
                             "table:80%%=0,50%%=0.9,0%%=1, lifetime:8h, lifetime:until=18:00 (default linear)")
     group.add_argument("--grace", type=seconds, default=30.0, metavar="S",

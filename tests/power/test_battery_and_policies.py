@@ -99,10 +99,11 @@ def test_lifetime_raises_alpha_when_life_falls_short():
     assert policy(short, 9999.0, 0.3, 6.0) == 0.3  # past the deadline: hold
 
 
-def table_plans(floor=Floor(points=2.0)):
+def table_plans(floor=Floor(points=2.0), held_out=10_000):
     """α = 0 expects 99%, table α 0.375 expects 98%, the cheapest (table α 1) 90%; costs 9, 6, 1."""
-    table = build_table([Candidate(9, 1, 99, {"k": "a"}), Candidate(6, 2, 98, {"k": "b"}),
-                         Candidate(1, 10, 90, {"k": "z"})], 100)
+    n = held_out
+    table = build_table([Candidate(9, n / 100, n * 0.99, {"k": "a"}), Candidate(6, n / 50, n * 0.98, {"k": "b"}),
+                         Candidate(1, n / 10, n * 0.9, {"k": "z"})], n)
     return AlphaPlans(table, lambda setting: setting["k"], floor)
 
 
@@ -110,9 +111,12 @@ def test_linear_runs_alpha_to_the_accuracy_floor():
     plans = table_plans()
     assert plans.floor_accuracy == pytest.approx(0.97) and plans.end == pytest.approx(0.453125)
 
-    plain = parse_policy("linear", 0, plans)  # the stricter of the bundle's −2 and half a point
-    assert plain == Linear(0.0, 1.0) and "0.5 point" in plain.basis
-    assert plans.floor_accuracy == pytest.approx(0.985) and plans.end == pytest.approx(0.1875)
+    # the stricter of the bundle's −2 and half a point less the standard error of 99% on 10,000 images:
+    # 0.5 − 100·√(0.99·0.01/10,000) = 0.40050 points; the table falls 1 point over 0.375 of α
+    plain = parse_policy("linear", 0, plans)
+    assert plain == Linear(0.0, 1.0) and "0.40 point under α = 0" in plain.basis and "10,000 held-out" in plain.basis
+    assert plans.floor_accuracy == pytest.approx(0.99 - 0.0040050, abs=1e-6)
+    assert plans.end == pytest.approx(0.375 * 0.40050, abs=1e-4)
 
     assert parse_policy("linear:loss=5", 0, plans) == Linear(0.0, 1.0)
     assert plans.floor_accuracy == pytest.approx(0.94) and plans.end == pytest.approx(0.6875)
@@ -121,6 +125,9 @@ def test_linear_runs_alpha_to_the_accuracy_floor():
 
     parse_policy("linear:loss=0", 0, plans)
     assert plans.end == 0.0 and plans.plan(1.0) == "a"
+
+    few = table_plans(held_out=100)  # 99% on 100 images: a standard error of 0.99 points, over the half point
+    assert "0.00 point under α = 0" in parse_policy("linear", 0, few).basis and few.end == 0.0
 
     strict = table_plans(Floor(accuracy=0.989))
     parse_policy("linear", 0, strict)  # a floor stricter than half a point stays
