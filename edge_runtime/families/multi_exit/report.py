@@ -128,6 +128,14 @@ def info_lines(bundle: Bundle) -> list[str]:
           + (f"C_D = {fit.a:.4g}·e^({fit.b:.4g}·A)" if fit else "no energy–accuracy fit"))
     lines.append(f"monolithic  {bundle.monolithic.macs:,d} MACs, held-out accuracy "
           f"{part.calibration.figures.get('monolithic_accuracy', float('nan')):.4f}")
+    table = bundle.header.alpha_table
+    charged = table.figures.get("invocation_cost") if table is not None else None
+    if charged:
+        timing = table.figures.get("invocation_timing") or {}
+        timed = (f"; timed {timing['one_us']:.1f} µs in one invocation, {timing['every_us']:.1f} µs through every "
+                 f"exit on {timing.get('cpu', 'the converting machine')}" if "one_us" in timing else ", as given")
+        lines.append(f"invocation  charged {charged:,.0f} MACs in the α table "
+                     f"({charged / max(bundle.monolithic.macs, 1):.1%} of the network{timed})")
     lines.append(f"{'exit':>8} {'MACs':>12} {'int8 acc':>9} {'float acc':>10}")
     for ex in part.exits:
         lines.append(f"{ex.name:>8} {ex.macs:>12,d} {ex.accuracy:9.4f} {ex.float_accuracy:10.4f}")
