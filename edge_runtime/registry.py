@@ -142,6 +142,13 @@ def _sampled_agreements(runtime: Any, table: AlphaTable, images: list[Any]) -> l
     return result
 
 
+def check_invocation_cost(bundle: Bundle, invocation_cost: float | None) -> None:
+    """Refuse an invocation cost for a bundle whose table does not choose exits (every family but multi-exit)."""
+    if invocation_cost is not None and bundle.family != "multi_exit":
+        raise EdgeRuntimeError(f"--invocation-cost {invocation_cost:g}: only a multi-exit bundle chooses which exits to "
+                               f"invoke; {bundle.path} is {bundle.family.replace('_', '-')}")
+
+
 def calibrate_bundle(folder: str | os.PathLike, images: list[Any], labels: Any, backend_name: str | None = None,
                      invocation_cost: float | None = None) -> AlphaTable:
     """Fit the bundle's α table on held-out ``images`` (int8 inputs) and store it in its manifest.
@@ -149,12 +156,10 @@ def calibrate_bundle(folder: str | os.PathLike, images: list[Any], labels: Any, 
     ``invocation_cost``: multi-exit only, the MACs one more invocation is charged (default: timed here)."""
     folder = os.fspath(folder)
     bundle = load_bundle(folder)
+    check_invocation_cost(bundle, invocation_cost)
     family = FAMILIES[bundle.family]
     runtime = family.runtime(bundle, load_backend(backend_name))
     outcomes = family.outcomes(runtime, images, labels)
-    if invocation_cost is not None and bundle.family != "multi_exit":
-        raise EdgeRuntimeError(f"--invocation-cost {invocation_cost:g}: only a multi-exit bundle chooses which exits to "
-                               f"invoke; {folder} is {bundle.family.replace('_', '-')}")
     fitted = (family.fit_table(runtime, outcomes) if invocation_cost is None else
               family.fit_table(runtime, outcomes, invocation_cost=invocation_cost))
     table = with_agreement(runtime, fitted, images, outcomes)

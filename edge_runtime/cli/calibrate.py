@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from ..core.backends import BACKEND_NAMES
-from ..registry import calibrate_bundle, load_bundle
+from ..registry import calibrate_bundle, check_invocation_cost, load_bundle
 from ..schema import dump
 from .arg_types import INVOCATION_COST_HELP, invocation_cost
 from .common import load_split
@@ -35,6 +35,7 @@ def add_parser(sub: Any) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.bundle)
+    check_invocation_cost(bundle, args.invocation_cost)
     images, labels = load_split(args.dataset, bundle, "held-out")
     print(f"fitting the α table on {len(labels)} held-out images of {args.dataset}", file=sys.stderr)
     table = calibrate_bundle(args.bundle, images, labels, args.backend, args.invocation_cost)

@@ -192,3 +192,18 @@ def test_an_aggressive_copy_must_prune_more_than_the_mild_one(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "skipping φ_AP 0.3, 0.4: no more than φ_MP = 0.4" in captured.err
     assert [row["phi_ap"] for row in json.loads(captured.out)["sweep"]] == [0.7]
+
+
+def test_calibrate_refuses_an_invocation_cost_for_a_pruned_bundle(pruned_bundle, capsys):
+    """Only a multi-exit table chooses which exits to invoke; the pruned bundle is left as it was."""
+    from pathlib import Path
+
+    from edge_runtime.cli.main import main
+
+    manifest = Path(pruned_bundle) / "manifest.json"
+    before = manifest.read_bytes()
+    assert main(["calibrate", pruned_bundle, "--dataset", "digits", "--invocation-cost", "1000"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (f"Error: --invocation-cost 1000: only a multi-exit bundle chooses which exits to invoke; "
+                           f"{pruned_bundle} is pruned")
+    assert manifest.read_bytes() == before
