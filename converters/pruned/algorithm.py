@@ -18,6 +18,8 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from edge_runtime.core.floor import held_out_error
+
 from ..common.distribute import fit as fit_model, predict
 from ..common.errors import ConvertError
 from ..common.macs import model_cost
@@ -64,7 +66,7 @@ def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int, seed: int
 def default_max_loss(original_accuracy: float, n_held_out: int) -> float:
     """2 points less one standard error of a held-out accuracy: on ~200 held-out images a candidate just
     inside 2 points there is as likely as not to fall outside them on new data."""
-    margin = float(np.sqrt(max(original_accuracy * (1.0 - original_accuracy), 1e-4) / n_held_out))
+    margin = held_out_error(original_accuracy, n_held_out, least_variance=1e-4)
     return max(0.0, DEFAULT_MAX_LOSS - min(margin, DEFAULT_MAX_LOSS / 2))
 
 

@@ -11,6 +11,7 @@ everywhere (``--floor``, the manifest's ``accuracy_floor``, ``linear:loss=P``):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 DEFAULT_FLOOR = "-2"
@@ -77,3 +78,10 @@ def is_floor(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def held_out_error(accuracy: float, count: int, least_variance: float = 0.0) -> float:
+    """The standard error of an accuracy (0–1) counted on ``count`` held-out images, as a fraction; the variance
+    p·(1 − p) is taken at least ``least_variance`` (a perfect count is not a certain one)."""
+    p = min(max(accuracy, 0.0), 1.0)
+    return math.sqrt(max(p * (1.0 - p), least_variance) / max(count, 1))

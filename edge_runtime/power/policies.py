@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..core.floor import Floor
+from ..core.floor import Floor, held_out_error
 from ..core.sweep import EQUAL_ACCURACY_TOLERANCE
 from ..errors import EdgeRuntimeError
 from .battery import BatteryState
@@ -56,10 +56,7 @@ def default_linear_loss(alpha0_accuracy: float, held_out: int) -> float:
     (as the pruned family's default loss keeps one), never below 0. A table fitted on 216 held-out images at
     99.6% cannot tell 0.4 points (on the digits demo the charge lost 1.1 points against half a point
     expected); on 9,000 it can (0.45 points left)."""
-    p = min(max(alpha0_accuracy, 0.0), 1.0)
-    error = 100.0 * math.sqrt(p * (1.0 - p) / max(held_out, 1))
-    return max(0.0, DEFAULT_LINEAR_LOSS_POINTS - error)
-
+    return max(0.0, DEFAULT_LINEAR_LOSS_POINTS - 100.0 * held_out_error(alpha0_accuracy, held_out))
 
 
 @dataclass(frozen=True)

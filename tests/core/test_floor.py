@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -111,3 +113,12 @@ def test_expected_macs_are_the_tables_cost_in_macs_and_none_in_joules():
     assert at.expected_macs(1.0) == pytest.approx(5.375)
     table = build_table([Candidate(9, 1, 99, "a"), Candidate(1, 10, 90, "z")], 100, unit="joules")
     assert AlphaPlans(table, lambda setting: setting).expected_macs(0.5) is None
+
+
+def test_held_out_error_is_the_binomial_standard_error():
+    from edge_runtime.core.floor import held_out_error
+
+    assert held_out_error(0.99, 10_000) == pytest.approx(0.000995, abs=1e-6)  # √(0.99·0.01/10,000)
+    assert held_out_error(1.0, 200) == 0.0
+    assert held_out_error(1.0, 200, least_variance=1e-4) == pytest.approx(math.sqrt(1e-4 / 200))
+    assert held_out_error(1.2, 0) == 0.0  # clamped to [0, 1]; no images counts as one

@@ -16,11 +16,11 @@ else may classify with this runtime meanwhile.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
+from ...core.timing import timed_pass
 from .runtime import ExitPlan, MultiExitRuntime
 
 ROUNDS = 7
@@ -29,11 +29,7 @@ MIN_CALLS, MAX_CALLS = 3, 40
 
 
 def _mean_us(runtime: MultiExitRuntime, plan: ExitPlan, image: np.ndarray, calls: int) -> float:
-    clock = time.perf_counter_ns
-    start = clock()
-    for _ in range(calls):
-        runtime.classify(image, plan)
-    return (clock() - start) / calls / 1000.0
+    return timed_pass(lambda x: runtime.classify(x, plan), [image] * calls)[1]
 
 
 def invocation_timing(runtime: MultiExitRuntime) -> dict[str, Any] | None:
