@@ -51,9 +51,9 @@ def _signature_fns(net: GatedNet) -> dict[str, Any]:
     fns: dict[str, Any] = {}
 
     def stem(x: Any) -> dict[str, Any]:
-        features = net.apply_stem(x)
+        features = net.apply_stem(x, training=False)
         zeros = tf.zeros((tf.shape(x)[0], GATE_WIDTH))
-        logit, h, c = net.gate(0, features, zeros, zeros)
+        logit, h, c = net.gate(0, features, zeros, zeros, training=False)
         return {"features": features, "logit": logit, "h": h, "c": c}
 
     fns["stem"] = stem
@@ -62,8 +62,8 @@ def _signature_fns(net: GatedNet) -> dict[str, Any]:
 
         def after(features: Any, h: Any, c: Any, i: int = i, last: bool = last, emit: bool = True) -> dict[str, Any]:
             if last:
-                return _probs(net.apply_head(features))
-            logit, h, c = net.gate(i + 1, features, h, c)
+                return _probs(net.apply_head(features, training=False))
+            logit, h, c = net.gate(i + 1, features, h, c, training=False)
             out = {"logit": logit, "h": h, "c": c}
             if emit:
                 out["features"] = features
@@ -71,12 +71,12 @@ def _signature_fns(net: GatedNet) -> dict[str, Any]:
 
         identity = block.projection is None
         if last:  # the head needs no LSTM state: the last segments take x alone
-            fns[f"run_{i + 1}"] = lambda x, b=block, after=after: after(b.run(x), None, None)
-            fns[f"skip_{i + 1}"] = lambda x, b=block, after=after: after(b.shortcut(x), None, None)
+            fns[f"run_{i + 1}"] = lambda x, b=block, after=after: after(b.run(x, False), None, None)
+            fns[f"skip_{i + 1}"] = lambda x, b=block, after=after: after(b.shortcut(x, False), None, None)
             continue
-        fns[f"run_{i + 1}"] = lambda x, h, c, b=block, after=after: after(b.run(x), h, c)
+        fns[f"run_{i + 1}"] = lambda x, h, c, b=block, after=after: after(b.run(x, False), h, c)
         fns[f"skip_{i + 1}"] = (lambda x, h, c, b=block, after=after, identity=identity:
-                                after(b.shortcut(x), h, c, emit=not identity))
+                                after(b.shortcut(x, False), h, c, emit=not identity))
     return fns
 
 

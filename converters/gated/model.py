@@ -103,19 +103,19 @@ class Block:
     layers: list[keras.layers.Layer]
     projection: list[keras.layers.Layer] | None
 
-    def run(self, x: Any) -> Any:
+    def run(self, x: Any, training: bool | None = None) -> Any:
         t = x
         conv1, bn1, relu1, conv2, bn2, add, relu2 = self.layers
-        t = relu1(bn1(conv1(t)))
-        t = bn2(conv2(t))
-        return relu2(add([t, self.shortcut(x)]))
+        t = relu1(bn1(conv1(t), training=training))
+        t = bn2(conv2(t), training=training)
+        return relu2(add([t, self.shortcut(x, training)]))
 
-    def shortcut(self, x: Any) -> Any:
+    def shortcut(self, x: Any, training: bool | None = None) -> Any:
         if self.projection is None:
             return x
         t = x
         for layer in self.projection:
-            t = layer(t)
+            t = layer(t, training=training)
         return t
 
     @property
@@ -148,11 +148,11 @@ class GraphBlock:
     def projection(self) -> keras.Model | None:
         return self.skip_model
 
-    def run(self, x: Any) -> Any:
-        return self.run_model(x)
+    def run(self, x: Any, training: bool | None = None) -> Any:
+        return self.run_model(x, training=training)
 
-    def shortcut(self, x: Any) -> Any:
-        return x if self.skip_model is None else self.skip_model(x)
+    def shortcut(self, x: Any, training: bool | None = None) -> Any:
+        return x if self.skip_model is None else self.skip_model(x, training=training)
 
     def costs(self, plain: keras.Model) -> tuple[Cost, Cost]:
         """(running the block, taking its shortcut instead)."""
@@ -179,21 +179,23 @@ class GatedNet:
     hard: HardGate
     stem_channels: int
 
-    def apply_stem(self, x: Any) -> Any:
+    # ``training``, here and on the blocks: None lets Keras decide (training inside fit); the export passes False,
+    # because a user's augmentation layers (RandomFlip …) default to training and would trace as random ops.
+    def apply_stem(self, x: Any, training: bool | None = None) -> Any:
         for layer in self.stem:
-            x = layer(x)
+            x = layer(x, training=training)
         return x
 
-    def apply_head(self, x: Any) -> Any:
+    def apply_head(self, x: Any, training: bool | None = None) -> Any:
         for layer in self.head:
-            x = layer(x)
+            x = layer(x, training=training)
         return x
 
-    def gate(self, i: int, x: Any, h: Any, c: Any) -> tuple[Any, Any, Any]:
+    def gate(self, i: int, x: Any, h: Any, c: Any, training: bool | None = None) -> tuple[Any, Any, Any]:
         """Gate i on block i's input: (execute logit (batch, 1), h', c')."""
         pooled = ops.mean(x, axis=(1, 2))  # global average pooling
-        h, c = self.lstm([self.gate_projections[i](pooled), h, c])
-        return self.gate_out(h), h, c
+        h, c = self.lstm([self.gate_projections[i](pooled, training=training), h, c], training=training)
+        return self.gate_out(h, training=training), h, c
 
     def plain(self) -> keras.Model:
         """Every block run, no gates: the reference network."""

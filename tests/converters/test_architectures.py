@@ -207,13 +207,15 @@ def test_gates_go_before_the_identity_shortcut_blocks():
 def test_gated_on_a_users_residual_network(tmp_path, capsys, monkeypatch):
     """edge-convert gated --model: gates before the user's identity blocks, the strided block between them
     ungated inside the gated block before it, and the bundle runs every block with every gate open and none
-    with every gate shut."""
+    with every gate shut. The network trains with augmentation and dropout layers in it, as users' do: they
+    are identities on the board (they once reached the export in training mode and crashed it)."""
     import keras
 
     from tests.converters.user_models import train
 
     image = keras.Input((8, 8, 1), name="image")
-    t = keras.layers.Rescaling(1 / 255, name="scale")(image)
+    t = keras.layers.RandomTranslation(0.1, 0.1, name="augment")(image)
+    t = keras.layers.Rescaling(1 / 255, name="scale")(t)
     t = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="stem")(t)
     for i, width in enumerate((16, 16, 24)):
         inner = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"res{i}_a")(t)
@@ -222,7 +224,8 @@ def test_gated_on_a_users_residual_network(tmp_path, capsys, monkeypatch):
         t = keras.layers.Add(name=f"res{i}_add")([t, inner])
         if i == 1:
             t = keras.layers.Conv2D(24, 3, strides=2, padding="same", activation="relu", name="down")(t)
-    logits = keras.layers.Dense(10, name="logits")(keras.layers.GlobalAveragePooling2D(name="pool")(t))
+    pooled = keras.layers.Dropout(0.1, name="drop")(keras.layers.GlobalAveragePooling2D(name="pool")(t))
+    logits = keras.layers.Dense(10, name="logits")(pooled)
     model = train(keras.Model(image, logits), 0.0, 1.0, epochs=10)
     path = str(tmp_path / "residual.keras")
     model.save(path)
