@@ -102,8 +102,9 @@ def run_gated(args: argparse.Namespace) -> dict[str, Any]:
                          "invocation and joint overhead eats most of what skipping saves; "
                          + ("blocks this small do not pay for their segments on this machine" if args.model else
                             "wider blocks (--widths) make skipping pay"))
-        drop = whole_network_drop(training["baseline_accuracy"], manifest["calibration"]["monolithic_accuracy"],
-                                  "your network as given" if args.model else "the residual network before its gates")
+        calibration = manifest["calibration"]
+        drop = whole_network_drop(calibration["ungated_keras_accuracy"], calibration["monolithic_accuracy"],
+                                  "the same ungated network")
         if drop:
             progress.say(drop)
         progress.say(f"wrote {args.out}")

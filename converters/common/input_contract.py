@@ -135,12 +135,14 @@ def int8_drops(exits: list[dict[str, Any]], limit: float = 0.01) -> list[str]:
 
 def whole_network_drop(float_accuracy: float, int8_accuracy: float, what: str, limit: float = 0.01) -> str | None:
     """A warning when the bundle's whole network in int8 scores more than ``limit`` under ``what`` in float
-    (both on the same held-out images), or None: every operating point of the bundle inherits that loss."""
+    (both on the same held-out images), or None. That int8 network is the reference of every comparison the
+    runtime makes (the audit's agreement, ``eval``'s reference rows, the battery demo's fixed model); the
+    operating points themselves are measured in int8 as they run and may lose less."""
     loss = float_accuracy - int8_accuracy
     if loss <= limit:
         return None
     return (f"warning: the bundle's whole network scores {int8_accuracy:.3f} on the held-out images in full-integer "
-            f"int8 against {float_accuracy:.3f} for {what} in float: every operating point inherits this "
-            f"{100 * loss:.1f}-point loss. Swish or hard-swish with squeeze-excite (EfficientNet, MobileNetV3) and "
+            f"int8 against {float_accuracy:.3f} for {what} in float, a {100 * loss:.1f}-point loss; the runtime "
+            "compares every answer with this int8 network (the audit, eval, the battery demo's fixed model). Swish or hard-swish with squeeze-excite (EfficientNet, MobileNetV3) and "
             "briefly trained batch normalization quantize worst; a network trained longer, or a ReLU6 variant "
             "(EfficientNet-Lite), usually loses less")

@@ -344,12 +344,12 @@ def test_a_whole_network_that_loses_in_int8_is_named():
 
     line = whole_network_drop(0.809, 0.649, "your network")
     assert line.startswith("warning: the bundle's whole network scores 0.649 on the held-out images in full-integer "
-                           "int8 against 0.809 for your network in float: every operating point inherits this "
-                           "16.0-point loss.")
+                           "int8 against 0.809 for your network in float, a 16.0-point loss; the runtime compares "
+                           "every answer with this int8 network")
     assert whole_network_drop(0.80, 0.7905, "your network") is None  # 0.95 points: within the limit
     assert whole_network_drop(0.80, 0.81, "your network") is None
     assert whole_network_drop(0.80, 0.785, "your network", limit=0.02) is None
-    assert "1.6-point loss" in whole_network_drop(0.80, 0.784, "your network")
+    assert "1.6-point loss;" in whole_network_drop(0.80, 0.784, "your network")
 
 
 def test_an_exit_that_loses_in_int8_is_explained(tmp_path, capsys, monkeypatch):
