@@ -12,6 +12,7 @@ from edge_runtime.power.profiles import load_profile
 from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
 from ..common.input_contract import whole_network_drop
+from ..gated.reference import reference_moved
 from .common import add_common, adopt_input_contract, check_common, chief_writes, load_backbone, session
 
 OVERHEAD_WARNING = 0.5  # warn when the chain with every block skipped costs half the ungated network or more
@@ -107,6 +108,11 @@ def run_gated(args: argparse.Namespace) -> dict[str, Any]:
                                   "the same ungated network")
         if drop:
             progress.say(drop)
+        moved = reference_moved(training["baseline_accuracy"], calibration["ungated_keras_accuracy"],
+                                calibration["keras_gated_accuracy"], "your network" if args.model else
+                                "the residual network")
+        if moved:
+            progress.say(moved)
         progress.say(f"wrote {args.out}")
     return {"bundle": os.path.abspath(args.out), **manifest["calibration"], "training": training}
 

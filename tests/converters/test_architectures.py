@@ -234,6 +234,8 @@ def test_gated_on_a_users_residual_network(tmp_path, capsys, monkeypatch):
 
     compared = []
     monkeypatch.setattr(cli, "whole_network_drop", lambda *args: compared.append(args) or "warning: int8 lost")
+    moved = []
+    monkeypatch.setattr(cli, "reference_moved", lambda *args: moved.append(args) or "note: the reference moved")
     code = main(["gated", "--model", path, "--dataset", "digits", "--out", out, "--step-epochs", "1", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -242,6 +244,10 @@ def test_gated_on_a_users_residual_network(tmp_path, capsys, monkeypatch):
     assert compared == [(summary["ungated_keras_accuracy"], summary["monolithic_accuracy"], "the same ungated network")]
     assert 0.0 <= summary["ungated_keras_accuracy"] <= 1.0
     assert "warning: int8 lost" in captured.err
+    # the network as given against the ungated network after gate training, and the gated one, all in float
+    assert moved == [(summary["training"]["baseline_accuracy"], summary["ungated_keras_accuracy"],
+                      summary["keras_gated_accuracy"], "your network")]
+    assert "note: the reference moved" in captured.err
     assert "gates before 3 identity-shortcut blocks: res0_add, res1_add, res2_add" in captured.err
     runtime = open_runtime(out)
     assert runtime.bundle.header.producer["gated_blocks"] == ["res0_add", "res1_add", "res2_add"]
