@@ -170,7 +170,7 @@ def load_backbone(path: str, image_shape: tuple[int, ...]) -> Any:
     and ``Sequential`` models included, the same layers and weights), checked to take the dataset's images."""
     from ..common.keras_graph import flatten
 
-    graph = flatten(load_keras_model(path))
+    graph = flatten(load_keras_model(path), tuple(image_shape[:2]))  # the size fixes a model that takes any
     shape = tuple(graph.image.shape[1:])
     if shape != image_shape:
         raise ConvertError(f"--model {path} takes inputs of shape {shape}, the dataset's images are {image_shape} "

@@ -170,9 +170,14 @@ def list_cuts(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.model):
         raise ConvertError(f"--model {args.model}: no such file")
     import_tensorflow()
-    from ..common.keras_graph import flatten
+    from ..common.keras_graph import flatten, variable_size
 
-    graph = flatten(load_keras_model(args.model))
+    model = load_keras_model(args.model)
+    if variable_size(model) and not args.size:
+        raise ConvertError(f"--model {args.model} takes images of any size (input {tuple(model.inputs[0].shape[1:])}), "
+                           "and where an exit can go depends on it: --list-cuts --size H,W (the size you will "
+                           "convert at)")
+    graph = flatten(model, args.size)
     n_classes = int(graph.output.shape[-1])
     budget = args.head_budget / 100 * graph.total_macs
     rows = []

@@ -92,6 +92,7 @@ class FlatGraph:
         self.calls = calls
         self.total_macs = sum(c.macs for c in calls)
         self._by_name = {c.name: i for i, c in enumerate(calls)}
+        self.aliases = dict(aliases)  # a nested model's name → the call producing its output
         self._by_name.update(aliases)
         self._ambiguous = ambiguous
         last_read = [-1] * (len(calls) + 1)  # by producer index + 1 (0: the image)
@@ -100,6 +101,11 @@ class FlatGraph:
                 last_read[producer + 1] = max(last_read[producer + 1], i)
         self._last_read = last_read
         self._cuts = self._find_cuts()
+
+    def add_aliases(self, aliases: dict[str, int]) -> None:
+        """Name more calls (nested models' names, from the graph this one was rebuilt from)."""
+        self.aliases.update(aliases)
+        self._by_name.update(aliases)
 
     @property
     def image(self) -> Any:
@@ -212,21 +218,56 @@ def replay(model: keras.Model, inputs: list, call: Callable[..., Any]) -> Any:
     return model._run_through_graph(inputs, call_fn=call)  # see the module docstring
 
 
-def flatten(model: keras.Model) -> FlatGraph:
+def variable_size(model: keras.Model) -> bool:
+    """True when ``model`` takes images of any height or width (``keras.applications`` built without
+    ``input_shape``: an input of (None, None, 3))."""
+    return any(side is None for side in tuple(model.inputs[0].shape)[1:3])
+
+
+def flatten(model: keras.Model, image_size: tuple[int, int] | None = None) -> FlatGraph:
     """``model`` (functional or ``Sequential``, nested models inside) as one flat graph of its own layers.
 
+    Args:
+        image_size: (height, width) to fix where the model takes images of any size (ignored otherwise):
+            shapes, MACs and int8 segments need one.
+
     Raises:
-        ConvertError: a model with more than one input or output, or one Keras cannot trace.
+        ConvertError: a model with more than one input or output, one Keras cannot trace, or one that takes
+            images of any size when no ``image_size`` is given.
     """
     if not getattr(model, "inputs", None) or len(model.inputs) != 1 or len(model.outputs) != 1:
         inputs = len(getattr(model, "inputs", None) or [])
         raise ConvertError(f"the model must have one image input and one output (it has {inputs} input(s) and "
                            f"{len(getattr(model, 'outputs', None) or [])} output(s))")
-    image = keras.Input(tuple(model.inputs[0].shape[1:]), name="image", dtype=model.inputs[0].dtype)
+    shape = tuple(model.inputs[0].shape[1:])
+    if variable_size(model):
+        if image_size is None:
+            raise ConvertError(f"the model takes images of any size (input {shape}): give the size it will run at "
+                               "(--size H,W)")
+        shape = (int(image_size[0]), int(image_size[1]), *shape[2:])
+    image = keras.Input(shape, name="image", dtype=model.inputs[0].dtype)
     recorder = _Recorder()
     output = recorder.call_model(model, image, prefix="")
     flat = keras.Model(image, output, name=model.name)
-    return recorder.graph(flat)
+    graph = recorder.graph(flat)
+    return _at_fixed_size(graph, model.name) if variable_size(model) else graph
+
+
+def _at_fixed_size(graph: FlatGraph, name: str) -> FlatGraph:
+    """The flat graph of a model that takes any size, called at a fixed one: its layers' own shapes (their
+    first call's, which MACs and every sub-model's cost read) are still the any-size ones, so the layers are
+    cloned at the fixed size (same names, same weights) and flattened again; nested models' names still
+    name their outputs."""
+    try:
+        clone = keras.models.clone_model(graph.model)
+        clone.set_weights(graph.model.get_weights())
+    except Exception as error:  # Keras raises many kinds here (a Lambda, an operation it cannot clone)
+        raise ConvertError(f"the model takes images of any size and could not be rebuilt at one "
+                           f"({type(error).__name__}: {error}); save it built with input_shape=(H, W, C)") from None
+    fixed = flatten(keras.Model(clone.inputs, clone.outputs, name=name))
+    if [c.name for c in fixed.calls] == [c.name for c in graph.calls]:
+        fixed.add_aliases(graph.aliases)
+    return fixed
 
 
 class _Recorder:

@@ -175,10 +175,30 @@ def _as_pixels(path: str, name: str, array: Any) -> Pixels:
     return np.round(values).astype(np.uint8)
 
 
+def _as_labels(path: str, name: str, array: Any) -> np.ndarray:
+    """Class indices from ``(N,)`` or ``(N, 1)`` integers, or from one-hot rows ``(N, C)`` (the layout of
+    ``keras.utils.to_categorical`` and categorical cross-entropy)."""
+    labels = np.asarray(array)
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        if labels.size and not (np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all()):
+            raise InputError(path, f"{name} has shape {labels.shape} but its rows are not one-hot (a single 1 each); "
+                             "expected class indices (N,) or one-hot rows (N, classes)")
+        return labels.argmax(axis=1).astype(np.int64)
+    if labels.ndim > 2 or (labels.ndim == 2 and labels.shape[1] != 1):
+        raise InputError(path, f"{name} has shape {labels.shape}; expected class indices (N,) or one-hot rows "
+                         "(N, classes)")
+    labels = labels.reshape(-1)
+    if labels.dtype.kind == "f" and not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
+        raise InputError(path, f"{name} holds values that are not whole numbers; expected class indices")
+    if labels.dtype.kind not in "iuf" and labels.dtype != np.bool_:
+        raise InputError(path, f"{name} holds {labels.dtype} values; expected class indices")
+    return labels.astype(np.int64)
+
+
 def _arrays_dataset(path: str, name: str, arrays: dict[str, Any]) -> Dataset:
     splits = ("train", "test", "val") if "x_val" in arrays else ("train", "test")
     x = {split: _as_pixels(path, f"x_{split}", arrays[f"x_{split}"]) for split in splits}
-    y = {split: np.asarray(arrays[f"y_{split}"]).reshape(-1).astype(np.int64) for split in splits}
+    y = {split: _as_labels(path, f"y_{split}", arrays[f"y_{split}"]) for split in splits}
     for split in splits:
         if x[split].shape[1:] != x["train"].shape[1:]:
             raise InputError(path, f"x_train images are {x['train'].shape[1:]}, x_{split} images {x[split].shape[1:]}")

@@ -168,6 +168,42 @@ def test_list_cuts_shows_every_place_an_exit_can_go(tmp_path, capsys):
     assert "* block_2_add" in text and "pooling + dense" in text
 
 
+def transfer_model(size: int | None):
+    """A user's transfer-learning model: a keras.applications base built without input_shape (it takes any size)
+    or at ``size``, inside a Sequential with its own scaling and head."""
+    import keras
+
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, alpha=0.35,
+                                          input_shape=None if size is None else (size, size, 3))
+    return keras.Sequential([keras.Input((size, size, 3)), keras.layers.Rescaling(1 / 127.5, offset=-1, name="scale"),
+                             base, keras.layers.GlobalAveragePooling2D(name="pool"),
+                             keras.layers.Dense(4, activation="softmax", name="probs")], name="user")
+
+
+def test_a_model_that_takes_any_size_is_cut_at_the_size_it_runs_at(tmp_path, capsys):
+    """A base built without input_shape takes (None, None, 3): it is flattened at the dataset's size (or --size for
+    --list-cuts) with the MACs, cuts and answers of the same model built at that size; without a size it is
+    refused in one line (the MACs once read as those of a 1×1 image, and --list-cuts crashed)."""
+    from converters.common.errors import ConvertError
+    from converters.common.keras_graph import flatten
+
+    model, fixed = transfer_model(None), flatten(transfer_model(SIZE))
+    graph = flatten(model, (SIZE, SIZE))
+    assert tuple(graph.image.shape[1:]) == (SIZE, SIZE, 3) and graph.total_macs == fixed.total_macs
+    assert [(c.name, c.macs_before) for c in graph.cuts] == [(c.name, c.macs_before) for c in fixed.cuts]
+    assert graph.index_of(model.layers[1].name) == graph.index_of("out_relu")  # the nested model's name still names it
+    images = np.random.default_rng(0).uniform(0, 255, (2, SIZE, SIZE, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(graph.model(images)), np.asarray(model(images)), atol=1e-5)
+    with pytest.raises(ConvertError, match=r"takes images of any size \(input \(None, None, 3\)\)"):
+        flatten(model)
+    path = str(tmp_path / "any.keras")
+    model.save(path)
+    assert main(["multi-exit", "--model", path, "--list-cuts"]) == 1
+    assert "takes images of any size" in capsys.readouterr().err
+    assert main(["multi-exit", "--model", path, "--list-cuts", "--size", str(SIZE), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_macs"] == fixed.total_macs
+
+
 def test_auto_exits_are_spread_by_macs_at_block_boundaries():
     from converters.common.keras_graph import flatten, spaced_cuts
 

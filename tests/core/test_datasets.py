@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 from edge_runtime.core.datasets import load_dataset
@@ -31,6 +32,35 @@ def test_npz_mismatched_lengths(tmp_path):
     path = str(tmp_path / "d.npz")
     np.savez(path, x_train=np.zeros((4, 5, 5), np.uint8), y_train=[0, 1], x_test=np.zeros((2, 5, 5), np.uint8), y_test=[1, 0])
     with pytest.raises(InputError, match="x_train has 4 images but y_train has 2 labels"):
+        load_dataset(path)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 11), min_size=1, max_size=30), st.integers(0, 4), st.sampled_from(["uint8", "float32"]))
+def test_one_hot_labels_load_as_the_class_indices(tmp_path_factory, labels, extra, dtype):
+    """y as one-hot rows (keras.utils.to_categorical's layout, with any number of classes past the largest) loads
+    as the same class indices as y given as indices; once it read as N × C labels and failed on the count."""
+    path = str(tmp_path_factory.mktemp("onehot") / "d.npz")
+    y = np.array(labels)
+    one_hot = np.eye(max(2, y.max() + 1 + extra), dtype=dtype)[y]  # (N, 1) is a column of indices
+    images = np.zeros((len(y), 4, 4), np.uint8)
+    np.savez(path, x_train=images, y_train=one_hot, x_test=images[:1], y_test=one_hot[:1])
+    data = load_dataset(path)
+    assert data.y_train.tolist() == labels and data.y_test.tolist() == labels[:1]
+
+
+@pytest.mark.parametrize("y_train, message", [
+    (np.array([[0.9, 0.1], [0.2, 0.8]]), r"y_train has shape \(2, 2\) but its rows are not one-hot"),
+    (np.array([[1, 1], [0, 1]]), "its rows are not one-hot"),
+    (np.array([0.0, 1.5]), "not whole numbers"),
+    (np.array(["cat", "dog"]), "holds <U3 values"),
+    (np.zeros((2, 2, 2)), r"has shape \(2, 2, 2\); expected class indices"),
+])
+def test_labels_that_are_not_classes_are_refused(tmp_path, y_train, message):
+    path = str(tmp_path / "d.npz")
+    images = np.zeros((2, 4, 4), np.uint8)
+    np.savez(path, x_train=images, y_train=y_train, x_test=images, y_test=np.array([0, 1]))
+    with pytest.raises(InputError, match=message):
         load_dataset(path)
 
 
