@@ -81,8 +81,17 @@ def check_common(args: argparse.Namespace) -> None:
     if args.strategy == "multiworker":
         check_tf_config()
     check_output_folder(args.out, args.force)
-    if getattr(args, "model", None) and not os.path.isfile(args.model):
-        raise ConvertError(f"--model {args.model}: no such file")
+    if getattr(args, "model", None):
+        check_model_file(args.model)
+
+
+def check_model_file(path: str) -> None:
+    """Refuse a ``--model`` that is not a file, naming what it is (a SavedModel folder cannot be cut)."""
+    if os.path.isdir(path):
+        raise ConvertError(f"--model {path}: a folder (a SavedModel?); expected a Keras model file, .keras or .h5: "
+                           "load your model in Keras and model.save('m.keras')")
+    if not os.path.isfile(path):
+        raise ConvertError(f"--model {path}: no such file")
 
 
 @contextlib.contextmanager

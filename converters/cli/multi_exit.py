@@ -13,7 +13,8 @@ from ..common.bundle_writer import staging_folder
 from ..common.errors import ConvertError
 from ..common.input_contract import int8_drops
 from ..multi_exit.heads import DEFAULT_HEAD_BUDGET, describe_head, head_grid, head_macs
-from .common import add_common, adopt_input_contract, check_common, chief_writes, load_backbone, load_keras_model, session
+from .common import (add_common, adopt_input_contract, check_common, check_model_file, chief_writes, load_backbone,
+                     load_keras_model, session)
 
 
 def add_parser(sub: Any) -> None:
@@ -167,8 +168,7 @@ def list_cuts(args: argparse.Namespace) -> int:
 
     if not args.model:
         raise ConvertError("--list-cuts lists the places an exit can go in your model: give it --model M.keras")
-    if not os.path.isfile(args.model):
-        raise ConvertError(f"--model {args.model}: no such file")
+    check_model_file(args.model)
     import_tensorflow()
     from ..common.keras_graph import flatten, variable_size
 

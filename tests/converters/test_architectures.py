@@ -225,6 +225,18 @@ def test_out_is_required_unless_listing_cuts(capsys):
     assert stop.value.code == 2 and "--out" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("family", ["multi-exit", "pruned", "gated"])
+def test_a_model_folder_is_refused_naming_what_to_save(family, tmp_path, capsys):
+    """A SavedModel folder given as --model (it once said 'no such file') is named for what it is."""
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    extra = ["--list-cuts"] if family == "multi-exit" else ["--dataset", "digits", "--out", str(tmp_path / "b")]
+    assert main([family, "--model", str(folder), *extra]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"Error: --model {folder}: a folder (a SavedModel?); expected a Keras model file")
+    assert not (tmp_path / "b").exists()
+
+
 def test_gates_go_before_the_identity_shortcut_blocks():
     """Worked by hand from the architectures: MobileNetV2's residual adds, and ResNet50V2's identity blocks (the
     first block of each stack has a projection, the last of the first three is strided with a pooled shortcut)."""
