@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from ..core.adapt import PromiseKeeper
 from ..core.audit import AgreementAudit, describe_audit
@@ -23,7 +24,8 @@ def add_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="classify image files", description="Classify JPEG/PNG files; each image leaves "
                          "the network at the first exit good enough for α (or for the desired accuracy).")
     add_runtime_options(run)
-    run.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files")
+    run.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files, or folders of them (their "
+                     "images and their sub-folders', by name)")
     choice = run.add_mutually_exclusive_group()
     choice.add_argument("--alpha", type=unit_interval, help=f"trade-off α in [0, 1]: 0 = most accurate, "
                         f"1 = least energy at the accuracy floor (default {DEFAULT_ALPHA})")
@@ -79,7 +81,11 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
     if not args.json:
         print(f"# {_aim_text(args, runtime, live, alpha, desired)}; routes {', '.join(runtime.route_names)}",
               file=sys.stderr)
-    for path in args.images:
+    for path in _expand_folders(args.images):
+        if isinstance(path, InputError):
+            failures += 1
+            print(f"Error: {path}", file=sys.stderr)
+            continue
         try:
             image = pre.load(path)
         except InputError as exc:
@@ -132,6 +138,20 @@ def run_images(args: argparse.Namespace, runtime: Any, live: Any) -> int:
     if audit.audited and not args.json:
         print(f"# {describe_audit(audit.snapshot())}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _expand_folders(paths: list[str]) -> Iterator[str | InputError]:
+    """Each path, a folder replaced by the images in it (an error in its place when it holds none)."""
+    from ..core.image_folder import IMAGE_SUFFIXES, image_files
+
+    for path in paths:
+        if not os.path.isdir(path):
+            yield path
+            continue
+        found = image_files(path)
+        if not found:
+            yield InputError(path, f"a folder with no images in it or its sub-folders ({', '.join(IMAGE_SUFFIXES)})")
+        yield from found
 
 
 def _aim_text(args: argparse.Namespace, runtime: Any, live: Any, alpha: float | None, desired: float | None) -> str:

@@ -25,6 +25,17 @@ GREY_MODES = ("L", "1", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 PROGRESS_S = 2.0
 
 
+def image_files(path: str) -> list[str]:
+    """The image files under folder ``path`` and its sub-folders, by name (hidden ones skipped): what ``run``
+    classifies when given a folder."""
+    found = []
+    for root, folders, files in os.walk(path):
+        folders[:] = sorted(d for d in folders if not d.startswith("."))
+        found += [os.path.join(root, f) for f in sorted(files)
+                  if f.lower().endswith(IMAGE_SUFFIXES) and not f.startswith(".")]
+    return found
+
+
 def _classes(path: str) -> tuple[list[str], list[tuple[str, int]]]:
     classes = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)) and not d.startswith("."))
     files: list[tuple[str, int]] = []

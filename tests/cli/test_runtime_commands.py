@@ -73,6 +73,27 @@ def test_run_not_an_image(digits_bundle, pngs, capsys):
     assert len(captured.out.strip().splitlines()) == 1  # the good image is still classified
 
 
+def test_run_takes_folders_of_images(digits_bundle, pngs, tmp_path, capsys):
+    """A folder stands for its images and its sub-folders', by name (it once was an error); hidden files, other
+    files and an empty folder are not images, and an empty folder is an error line."""
+    paths, _, _ = pngs
+    (tmp_path / "b" / "inner").mkdir(parents=True)
+    (tmp_path / "empty").mkdir()
+    for target, source in (("b/2.png", paths[2]), ("b/inner/1.PNG", paths[1]), ("a.png", paths[0])):
+        with open(source, "rb") as f, open(tmp_path / target, "wb") as out:
+            out.write(f.read())
+    (tmp_path / "b" / ".hidden.png").write_bytes(b"not read")
+    (tmp_path / "b" / "notes.txt").write_text("not an image")
+    assert main(["run", digits_bundle, str(tmp_path), paths[3], "--json"]) == 0
+    images = [json.loads(line)["image"] for line in capsys.readouterr().out.splitlines()]
+    assert images == [str(tmp_path / "a.png"), str(tmp_path / "b" / "2.png"), str(tmp_path / "b" / "inner" / "1.PNG"),
+                      paths[3]]
+    assert main(["run", digits_bundle, str(tmp_path / "empty"), paths[0], "--json"]) == 1
+    captured = capsys.readouterr()
+    assert f"Error: {tmp_path / 'empty'}: a folder with no images in it or its sub-folders" in captured.err
+    assert len(captured.out.splitlines()) == 1
+
+
 def test_run_audits_agreement_without_labels(digits_bundle, pngs, capsys):
     """--audit 0.5: every second image also runs the monolithic network; its record carries the running
     agreement, the table's promise at that α, and the MACs of both. (No budget here: on four images the
