@@ -26,6 +26,8 @@ def add_parser(sub: Any) -> None:
     cal.add_argument("bundle", help="bundle folder")
     cal.add_argument("--dataset", required=True, help="the dataset the bundle was converted from: 'digits', a .npz "
                      "(or .npy folder), an image folder or TFRecord shards (its held-out part of the training split is used)")
+    cal.add_argument("--unseen", action="store_true", help="every image of --dataset is one the model never saw "
+                     "(photos labelled on the board, say): fit on all of them, not on the held-out part")
     cal.add_argument("--backend", choices=BACKEND_NAMES, help="interpreter package (default: the first installed)")
     cal.add_argument("--invocation-cost", type=invocation_cost, metavar="MACS", help=INVOCATION_COST_HELP)
     cal.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -36,8 +38,9 @@ def add_parser(sub: Any) -> None:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.bundle)
     check_invocation_cost(bundle, args.invocation_cost)
-    images, labels = load_split(args.dataset, bundle, "held-out")
-    print(f"fitting the α table on {len(labels)} held-out images of {args.dataset}", file=sys.stderr)
+    images, labels = load_split(args.dataset, bundle, "all" if args.unseen else "held-out")
+    print(f"fitting the α table on {len(labels)} {'' if args.unseen else 'held-out '}images of {args.dataset}"
+          + (" (all of them: --unseen)" if args.unseen else ""), file=sys.stderr)
     table = calibrate_bundle(args.bundle, images, labels, args.backend, args.invocation_cost)
     if args.json:
         print(json.dumps(dump(table)))

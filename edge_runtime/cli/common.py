@@ -105,7 +105,8 @@ def open_from_args(args: argparse.Namespace) -> Any:
 
 def load_split(spec: str, bundle: Bundle, split: str = "test", limit: int | None = None,
                max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Sequence[np.ndarray], np.ndarray]:
-    """The ``test`` (or converter's ``held-out``) split of dataset ``spec`` as the bundle's int8 inputs,
+    """The ``test`` split (or the converter's ``held-out`` one, or ``all`` the images) of dataset ``spec`` as
+    the bundle's int8 inputs,
     checked to fit the bundle (folders: images over ``max_pixels`` skipped and named). A dataset too large
     to hold is converted as it is read, image by image, on each pass."""
     dataset = load_dataset(spec, (bundle.input.height, bundle.input.width), max_pixels=max_pixels)
@@ -120,6 +121,8 @@ def load_split(spec: str, bundle: Bundle, split: str = "test", limit: int | None
     pre = Preprocessor(bundle.input, bundle.monolithic.inputs["x"].quantization)
     if split == "test":
         pixels, labels = dataset.x_test, dataset.y_test
+    elif split == "all":
+        pixels, labels = dataset.every_image()
     else:
         _, _, pixels, labels = dataset.held_out_split()
     if limit:

@@ -110,6 +110,16 @@ class Dataset:
         rows = self.x_train if isinstance(self.x_train, LazyRows) else ArrayRows(self.x_train)
         return rows.take(fit), self.y_train[fit], rows.take(held), self.y_train[held]
 
+    def every_image(self) -> tuple[Pixels, np.ndarray]:
+        """Every image (training, test, then x_val) with its label: for images the model never saw, all of which
+        may calibrate (``edge-runtime calibrate --unseen``)."""
+        parts = [(self.x_train, self.y_train), (self.x_test, self.y_test)]
+        if self.x_val is not None and self.y_val is not None:
+            parts.append((self.x_val, self.y_val))
+        parts = [(x, y) for x, y in parts if len(y)]
+        rows = ConcatRows([x if isinstance(x, LazyRows) else ArrayRows(x) for x, _ in parts])
+        return rows, np.concatenate([y for _, y in parts])
+
     @functools.cached_property
     def _held_out_indices(self) -> tuple[np.ndarray, np.ndarray]:
         """(fit, held) rows of x_train, computed once: a hash per key is not free on 200,000 images, and the

@@ -96,3 +96,13 @@ def test_which_datasets_are_images_resized_to_one_size(tmp_path):
     assert is_image_source(str(tmp_path / "photos"))
     assert not any(is_image_source(str(p)) for p in (arrays, shards, tmp_path / "d.npz"))
     assert not is_image_source("digits") and not is_image_source(str(tmp_path / "missing"))
+
+
+def test_every_image_is_the_training_test_and_validation_images(tmp_path):
+    """What calibrate --unseen fits on: every image once, with its label, training then test then x_val."""
+    path = str(tmp_path / "d.npz")
+    x = np.arange(9, dtype=np.uint8).reshape(9, 1, 1) * np.ones((9, 2, 2), np.uint8)
+    np.savez(path, x_train=x[:4], y_train=[0, 1, 2, 3], x_test=x[4:6], y_test=[4, 5], x_val=x[6:], y_val=[6, 7, 8])
+    pixels, labels = load_dataset(path).every_image()
+    assert labels.tolist() == list(range(9)) and len(pixels) == 9
+    assert np.asarray(pixels)[:, 0, 0, 0].tolist() == list(range(9))

@@ -70,6 +70,12 @@ def test_a_bundle_without_a_table_says_which_rule_it_uses_and_calibrate_adds_one
     assert timing["one_us"] > 0 and timing["every_us"] > 0 and timing["extra_invocations"] == 3
     assert timed.get("invocation_cost", 0.0) == pytest.approx(invocation_macs(timing), abs=1e-3)
     assert load_bundle(bundle_copy).header.alpha_table is not None and open_runtime(bundle_copy).rule_note is None
+    # --unseen: photos labelled on the board, all of them new to the model, all fit the table
+    assert main(["calibrate", bundle_copy, "--dataset", "digits", "--unseen", "--json", "--invocation-cost",
+                 FIXTURE_INVOCATION_COST]) == 0
+    captured = capsys.readouterr()
+    assert "fitting the α table on 1797 images of digits (all of them: --unseen)" in captured.err
+    assert json.loads(captured.out)["held_out_samples"] == 1797
 
 
 def test_accuracy_picks_the_cheapest_point_reaching_it(runtime):
