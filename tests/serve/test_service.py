@@ -71,6 +71,24 @@ def test_classify_health_and_metrics_over_http(service, digits):
         assert len(f.read().splitlines()) == 5
 
 
+def test_results_to_standard_output(runtime, digits, capsys):
+    """--results -: a watched folder's or a camera's answers have no caller, so a person at the terminal reads
+    them on stdout, one JSON line each, written whole (once they were only in a file, or not kept)."""
+    made = Service(runtime, FixedAlpha(0.0, runtime.plan_for_alpha(0.0)), results="-", queue_size=4)
+    records = Collector()
+    made.worker.observers.append(records.append)
+    try:
+        made.start()
+        for i in range(3):
+            assert made.worker.submit(Job(digits.x_test[i], "test", f"image {i}"))
+        assert records.wait_for(lambda r: len(r) == 3)
+    finally:
+        made.stop()
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["name"] for line in lines] == ["image 0", "image 1", "image 2"]
+    assert made.results.written == 3
+
+
 def test_health_is_degraded_when_audited_agreement_breaks_the_promise(digits_bundle, digits):
     """Noise instead of digits, at the cheapest point (no floor): the input exit and the monolithic network
     rarely agree, far under the agreement the α table promises for clean digits; /health says so."""
