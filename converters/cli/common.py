@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from edge_runtime.cli.arg_types import floor_text
 from edge_runtime.core.datasets import is_image_source, load_dataset, with_calibration
@@ -174,12 +174,17 @@ def load_keras_model(path: str) -> Any:
         raise ConvertError(f"--model {path}: Keras cannot load it ({type(exc).__name__}: {exc})") from exc
 
 
-def load_backbone(path: str, image_shape: tuple[int, ...]) -> Any:
+def load_backbone(path: str, image_shape: tuple[int, ...], say: Callable[[str], None] = lambda line: None) -> Any:
     """A user's ``.keras`` model as one flat graph (:func:`~converters.common.keras_graph.flatten`: nested
-    and ``Sequential`` models included, the same layers and weights), checked to take the dataset's images."""
-    from ..common.keras_graph import flatten
+    and ``Sequential`` models included, the same layers and weights), checked to take the dataset's images; a
+    model that takes any size is fixed at theirs, and ``say`` tells the user so."""
+    from ..common.keras_graph import flatten, variable_size
 
-    graph = flatten(load_keras_model(path), tuple(image_shape[:2]))  # the size fixes a model that takes any
+    model = load_keras_model(path)
+    if variable_size(model):
+        say(f"--model {path} takes images of any size: converted at {image_shape[0]}×{image_shape[1]}, the "
+            "dataset's (--size H,W to resize an image folder or TFRecords to another)")
+    graph = flatten(model, tuple(image_shape[:2]))
     shape = tuple(graph.image.shape[1:])
     if shape != image_shape:
         raise ConvertError(f"--model {path} takes inputs of shape {shape}, the dataset's images are {image_shape} "

@@ -124,7 +124,7 @@ def _users_network(args: argparse.Namespace, dataset: Any, progress: Any) -> tup
 
     if args.widths:
         raise ConvertError("--widths shapes the reference network; with --model your network's widths are used")
-    graph = load_backbone(args.model, dataset.image_shape)
+    graph = load_backbone(args.model, dataset.image_shape, progress.say)
     net = gated_from_graph(graph, args.model)
     dataset, contract = adopt_input_contract(graph.model, dataset, args, progress)
     progress.say(f"gates before {len(net.blocks)} identity-shortcut blocks: {', '.join(b.name for b in net.blocks)}")

@@ -89,7 +89,7 @@ def _convert(args: argparse.Namespace, progress: Any, dataset: Any) -> dict[str,
     n_classes = len(dataset.labels)
     as_given = None
     if args.model:
-        graph = load_backbone(args.model, dataset.image_shape)
+        graph = load_backbone(args.model, dataset.image_shape, progress.say)
         budget = args.head_budget / 100
         cuts = choose_cuts(graph, args.exits, n_classes, budget)
         grids = plan_heads(graph, cuts, n_classes, budget)

@@ -71,7 +71,7 @@ def run_pruned(args: argparse.Namespace) -> dict[str, Any]:
         x_fit, y_fit, x_held, y_held = dataset.held_out_split()
         source: dict[str, Any] = {}
         if args.model:
-            original = load_backbone(args.model, dataset.image_shape).model
+            original = load_backbone(args.model, dataset.image_shape, progress.say).model
             dataset, contract = adopt_input_contract(original, dataset, args, progress)
             source = {"model": os.path.basename(args.model), "input_range": contract.name,
                       "input_range_reason": contract.reason,

@@ -202,6 +202,12 @@ def test_a_model_that_takes_any_size_is_cut_at_the_size_it_runs_at(tmp_path, cap
     assert "takes images of any size" in capsys.readouterr().err
     assert main(["multi-exit", "--model", path, "--list-cuts", "--size", str(SIZE), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total_macs"] == fixed.total_macs
+    from converters.cli.common import load_backbone
+
+    said: list[str] = []
+    assert load_backbone(path, (SIZE, SIZE, 3), said.append).total_macs == fixed.total_macs
+    assert said == [f"--model {path} takes images of any size: converted at {SIZE}×{SIZE}, the dataset's (--size H,W "
+                    "to resize an image folder or TFRecords to another)"]
 
 
 def test_auto_exits_are_spread_by_macs_at_block_boundaries():
