@@ -171,7 +171,9 @@ def _as_pixels(path: str, name: str, array: Any) -> Pixels:
     if array.ndim == 3:
         array = array.reshape(*array.shape, 1)
     if array.ndim != 4 or array.shape[-1] not in (1, 3):
-        raise InputError(path, f"{name} has shape {array.shape}; expected (N, H, W) or (N, H, W, 1 or 3)")
+        first = array.ndim == 4 and array.shape[1] in (1, 3)
+        raise InputError(path, f"{name} has shape {array.shape}; expected (N, H, W) or (N, H, W, 1 or 3)"
+                         + (": channels first? np.transpose(x, (0, 2, 3, 1))" if first else ""))
     if array.dtype == np.uint8:
         return ArrayRows(array) if isinstance(array, np.memmap) else array
     values = np.asarray(array, dtype=np.float64)  # float pixels are scaled in memory: they are 8× uint8's size
@@ -185,10 +187,13 @@ def _as_pixels(path: str, name: str, array: Any) -> Pixels:
     return np.round(values).astype(np.uint8)
 
 
-def _as_labels(path: str, name: str, array: Any) -> np.ndarray:
-    """Class indices from ``(N,)`` or ``(N, 1)`` integers, or from one-hot rows ``(N, C)`` (the layout of
-    ``keras.utils.to_categorical`` and categorical cross-entropy)."""
+def _as_labels(path: str, name: str, array: Any, names: tuple[str, ...] = ()) -> np.ndarray:
+    """Class indices from ``(N,)`` or ``(N, 1)`` integers, from one-hot rows ``(N, C)`` (the layout of
+    ``keras.utils.to_categorical`` and categorical cross-entropy), or from class names (indices into ``names``)."""
     labels = np.asarray(array)
+    if labels.dtype.kind in "US":
+        index = {value: i for i, value in enumerate(names)}
+        return np.array([index[str(v)] for v in labels.reshape(-1)], dtype=np.int64)
     if labels.ndim == 2 and labels.shape[1] > 1:
         if labels.size and not (np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all()):
             raise InputError(path, f"{name} has shape {labels.shape} but its rows are not one-hot (a single 1 each); "
@@ -205,10 +210,23 @@ def _as_labels(path: str, name: str, array: Any) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def _class_names(path: str, labels: dict[str, np.ndarray]) -> tuple[str, ...]:
+    """The classes, sorted, when the labels are their names (as an image folder's sub-folders name them); ()
+    when they are numbers."""
+    named = {split for split, y in labels.items() if y.dtype.kind in "US"}
+    if not named:
+        return ()
+    if len(named) != len(labels):
+        raise InputError(path, f"y_{sorted(named)[0]} holds class names, y_{sorted(set(labels) - named)[0]} numbers; "
+                         "expected the same kind in every split")
+    return tuple(sorted({str(v) for y in labels.values() for v in y.reshape(-1)}))
+
+
 def _arrays_dataset(path: str, name: str, arrays: dict[str, Any]) -> Dataset:
     splits = ("train", "test", "val") if "x_val" in arrays else ("train", "test")
     x = {split: _as_pixels(path, f"x_{split}", arrays[f"x_{split}"]) for split in splits}
-    y = {split: _as_labels(path, f"y_{split}", arrays[f"y_{split}"]) for split in splits}
+    names = _class_names(path, {split: np.asarray(arrays[f"y_{split}"]) for split in splits})
+    y = {split: _as_labels(path, f"y_{split}", arrays[f"y_{split}"], names) for split in splits}
     for split in splits:
         if x[split].shape[1:] != x["train"].shape[1:]:
             raise InputError(path, f"x_train images are {x['train'].shape[1:]}, x_{split} images {x[split].shape[1:]}")
@@ -218,7 +236,8 @@ def _arrays_dataset(path: str, name: str, arrays: dict[str, Any]) -> Dataset:
             raise InputError(path, "labels must be non-negative class indices")
     n_classes = int(max(y[split].max() for split in splits if len(y[split]))) + 1
     mode = "RGB" if x["train"].shape[-1] == 3 else "L"
-    return Dataset(name, x["train"], y["train"], x["test"], y["test"], tuple(str(i) for i in range(n_classes)), mode,
+    classes = names or tuple(str(i) for i in range(n_classes))
+    return Dataset(name, x["train"], y["train"], x["test"], y["test"], classes, mode,
                    x_val=x.get("val"), y_val=y.get("val"))
 
 

@@ -53,7 +53,6 @@ def test_one_hot_labels_load_as_the_class_indices(tmp_path_factory, labels, extr
     (np.array([[0.9, 0.1], [0.2, 0.8]]), r"y_train has shape \(2, 2\) but its rows are not one-hot"),
     (np.array([[1, 1], [0, 1]]), "its rows are not one-hot"),
     (np.array([0.0, 1.5]), "not whole numbers"),
-    (np.array(["cat", "dog"]), "holds <U3 values"),
     (np.zeros((2, 2, 2)), r"has shape \(2, 2, 2\); expected class indices"),
 ])
 def test_labels_that_are_not_classes_are_refused(tmp_path, y_train, message):
@@ -96,6 +95,23 @@ def test_which_datasets_are_images_resized_to_one_size(tmp_path):
     assert is_image_source(str(tmp_path / "photos"))
     assert not any(is_image_source(str(p)) for p in (arrays, shards, tmp_path / "d.npz"))
     assert not is_image_source("digits") and not is_image_source(str(tmp_path / "missing"))
+
+
+def test_class_names_as_labels_become_the_bundle_labels(tmp_path):
+    """y as class names (sorted, as an image folder's sub-folders are) label the classes; mixing names and
+    numbers across splits is refused. Channels-first images get the transpose to make."""
+    path = str(tmp_path / "d.npz")
+    images = np.zeros((3, 4, 4), np.uint8)
+    np.savez(path, x_train=images, y_train=np.array(["dog", "cat", "owl"]), x_test=images[:2],
+             y_test=np.array([["owl"], ["cat"]]))
+    data = load_dataset(path)
+    assert data.labels == ("cat", "dog", "owl") and data.y_train.tolist() == [1, 0, 2] and data.y_test.tolist() == [2, 0]
+    np.savez(path, x_train=images, y_train=np.array(["dog", "cat", "owl"]), x_test=images[:2], y_test=[0, 1])
+    with pytest.raises(InputError, match="y_train holds class names, y_test numbers"):
+        load_dataset(path)
+    np.savez(path, x_train=np.zeros((3, 3, 8, 8), np.uint8), y_train=[0, 1, 0], x_test=images[:2], y_test=[0, 1])
+    with pytest.raises(InputError, match=r"channels first\? np.transpose\(x, \(0, 2, 3, 1\)\)"):
+        load_dataset(path)
 
 
 def test_every_image_is_the_training_test_and_validation_images(tmp_path):
