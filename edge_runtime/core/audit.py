@@ -12,8 +12,9 @@ cost up to 16% of the 28×28 bench bundle's MACs at α = 1). A scheduled audit
 is skipped while one more audit would take the audit's share of the recent spend (exponentially weighted
 over about :data:`BUDGET_HORIZON` inputs) over the budget. When the answers' recent
 cost rises measurably over the table's (:mod:`edge_runtime.core.cost_drift`: the exits find the inputs
-harder than the held-out ones), the next :data:`DRIFT_AUDITS` audits (again after each ``--adapt`` change)
-ignore the budget: a broken promise must then be found fast, and ``--adapt`` needs 10 to 50 audits to act.
+harder than the held-out ones), the next :data:`DRIFT_AUDITS` audits (again after each ``--adapt`` change,
+or once the sign has been gone for :data:`CALM_TO_REARM` scheduled inputs in a row: a sign that flickers
+at its threshold is one drift, not many) ignore the budget: a broken promise must then be found fast, and ``--adapt`` needs 10 to 50 audits to act.
 After them the budget binds again, ``--adapt``'s faster audits included: on blurred bench images, whose
 answers cost 12–24% over the table and agree half a point to a point under the promise, audits beyond the
 budget for the whole stream took 13% of the MACs. Measured on the 28×28 bench bundle
@@ -38,6 +39,7 @@ BUDGET_PER_RATE = 1.5  # the default budget's multiple of the rate: 3% of the MA
 BUDGET_HORIZON = 5000  # inputs: the spend that the budget judges is weighted over about this many
 BUDGET_DECAY = 1.0 - 1.0 / BUDGET_HORIZON  # per input
 DRIFT_AUDITS = 50  # audits beyond the budget once answers cost more than the table says (--adapt acts on 10–50)
+CALM_TO_REARM = 10  # scheduled inputs in a row without that sign before a new drift gets a new quota
 WILSON_Z = 1.96  # 95%
 DEGRADED_POINTS = 1.0  # the interval's top more than this under the promise: degraded
 
@@ -87,6 +89,7 @@ class AgreementAudit:
         self._audit_macs = 0  # MACs of every audit so far ...
         self._audit_count = 0  # ... and their number: the mean is an audit's usual cost
         self._drift_audits = 0  # audits since the answers' cost rose over the table's (or the last restart)
+        self._calm = 0  # scheduled inputs in a row since the answers last cost more than the table says
         self.skipped = 0  # scheduled audits skipped for the budget
         self.cost_drift = CostDrift()  # the answers' recent cost against the table's: the budget waits while apart
         self.current_rate = rate  # the rate in force: higher while --adapt asks for evidence (set_rate)
@@ -133,7 +136,8 @@ class AgreementAudit:
         scheduled = index >= self._next
         if scheduled:  # judged before this input's cost is counted
             harder = self.cost_drift.direction() > 0
-            if not harder:
+            self._calm = 0 if harder else self._calm + 1
+            if self._calm >= CALM_TO_REARM:
                 self._drift_audits = 0
             # over budget if one more audit of the usual cost would take the audit's share past it
             usual = self._audit_macs / self._audit_count if self._audit_count else 0.0

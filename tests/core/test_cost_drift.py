@@ -77,3 +77,41 @@ def test_the_budget_waits_for_a_few_dozen_audits_when_answers_cost_more_than_the
     assert audited(harder, 2_500, 0.5) <= 2  # the budget binds again
     harder.restart()
     assert audited(harder, 2_500, 0.5) >= DRIFT_AUDITS - 1  # after a change, a new quota: all scheduled
+
+
+class ScriptedDrift:
+    """The drift sign read from a script, one value per scheduled input (what CostDrift says, by construction)."""
+
+    def __init__(self, signs: list[int]) -> None:
+        self.signs, self.read = signs, 0
+
+    def direction(self) -> int:
+        sign = self.signs[min(self.read, len(self.signs) - 1)]
+        self.read += 1
+        return sign
+
+    def add(self, cost: float, expected: float | None) -> None:
+        pass
+
+    def ratio(self) -> None:
+        return None
+
+
+def test_a_drift_sign_that_flickers_gets_one_quota_and_a_lasting_calm_rearms_it():
+    """Blurred bench images cost 12–24% over the table, near the sign's threshold: when the sign dropped for one
+    scheduled input the quota of DRIFT_AUDITS audits beyond the budget started again (98 such audits at α = 0, the
+    audit 3.6% of the MACs). Now only CALM_TO_REARM scheduled inputs in a row without the sign re-arm it."""
+    from edge_runtime.core.audit import CALM_TO_REARM
+
+    def run(signs: list[int]) -> int:
+        audit = AgreementAudit(0.02)
+        audit.cost_drift = ScriptedDrift(signs)
+        return audited(audit, len(signs) * 50, 1.0)  # audits cost 20 answers: the budget binds at once
+
+    flicker = ([1] * 19 + [0]) * 20  # 400 scheduled inputs: a one-input dip in every 20
+    within_budget = run([0] * len(flicker))  # what the budget alone lets through
+    assert within_budget < 40
+    assert DRIFT_AUDITS <= run(flicker) <= within_budget + DRIFT_AUDITS  # was 380: a new quota after each dip
+    assert run([1] * 60 + [0] * CALM_TO_REARM + [1] * 60) >= 2 * DRIFT_AUDITS  # a lasting calm: a new drift
+    short_calm = [1] * 60 + [0] * (CALM_TO_REARM - 1) + [1] * 60
+    assert run(short_calm) <= run([0] * len(short_calm)) + DRIFT_AUDITS
