@@ -62,15 +62,21 @@ def to_8_bit(image: Any) -> Any:
     return Image.fromarray(np.round(scaled).astype(np.uint8), "L")
 
 
+EXIF_ORIENTATION = 0x0112  # the EXIF tag saying how a photo must be turned to be seen upright
+
+
 def fit_image(image: Any, mode: str, size: tuple[int, int], resize: str = "bilinear") -> np.ndarray:
     """A Pillow image as uint8 pixels (H, W) or (H, W, 3) in ``mode`` (``L`` or ``RGB``) and ``size`` (width, height).
 
-    Transparency (RGBA, LA, palette with alpha) is composited over black first, so a transparent
-    background reads as dark, as the converter's training images and the device's inputs both do.
+    A photo whose EXIF says how to turn it (phones store it sideways and say so) is turned first, as every
+    viewer shows it. Transparency (RGBA, LA, palette with alpha) is composited over black first, so a
+    transparent background reads as dark, as the converter's training images and the device's inputs both do.
     Greyscale images of 16 or 32 bits are scaled to 8 bits first (:func:`to_8_bit`).
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
+    if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)
     image = to_8_bit(image)
     if image.mode != mode:
         if image.mode in ("RGBA", "LA", "P", "PA"):

@@ -57,3 +57,20 @@ def test_floats_above_one_are_read_as_0_to_255(tmp_path):
     path = tmp_path / "f.tiff"
     Image.frombytes("F", (SIDE, SIDE), values.tobytes()).save(path)
     np.testing.assert_array_equal(preprocessor().load_pixels(str(path))[..., 0], np.round(values).astype(np.uint8))
+
+
+def test_a_photo_stored_sideways_is_turned_as_its_exif_says(tmp_path):
+    """Phones store photos sideways with an EXIF orientation; every viewer turns them upright, and the board and
+    the converter's folders now do too (they once read the raw, sideways pixels)."""
+    sideways = Image.fromarray(EXPECTED).transpose(Image.Transpose.ROTATE_90)
+    exif = sideways.getexif()
+    exif[0x0112] = 6  # "turn 90° clockwise to view"
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    (tmp_path / "photos" / "b").mkdir()
+    sideways.save(tmp_path / "photos" / "a" / "phone.png", exif=exif)
+    sideways.save(tmp_path / "photos" / "b" / "no_exif.png")
+    np.testing.assert_array_equal(preprocessor().load_pixels(str(tmp_path / "photos" / "a" / "phone.png"))[..., 0],
+                                  EXPECTED)
+    pixels, labels, _, _, _ = read_folder(str(tmp_path / "photos"))
+    np.testing.assert_array_equal(pixels[0, ..., 0], EXPECTED)
+    np.testing.assert_array_equal(pixels[1, ..., 0], np.asarray(sideways))  # no orientation: as stored
