@@ -235,6 +235,9 @@ def _arrays_dataset(path: str, name: str, arrays: dict[str, Any]) -> Dataset:
         if len(y[split]) and y[split].min() < 0:
             raise InputError(path, "labels must be non-negative class indices")
     n_classes = int(max(y[split].max() for split in splits if len(y[split]))) + 1
+    # one-hot columns count the classes even when the last ones have no image here
+    one_hot = [np.shape(arrays[f"y_{split}"]) for split in splits if np.ndim(arrays[f"y_{split}"]) == 2]
+    n_classes = max([n_classes] + [shape[1] for shape in one_hot if shape[1] > 1])
     mode = "RGB" if x["train"].shape[-1] == 3 else "L"
     classes = names or tuple(str(i) for i in range(n_classes))
     return Dataset(name, x["train"], y["train"], x["test"], y["test"], classes, mode,

@@ -47,6 +47,7 @@ def test_one_hot_labels_load_as_the_class_indices(tmp_path_factory, labels, extr
     np.savez(path, x_train=images, y_train=one_hot, x_test=images[:1], y_test=one_hot[:1])
     data = load_dataset(path)
     assert data.y_train.tolist() == labels and data.y_test.tolist() == labels[:1]
+    assert len(data.labels) == one_hot.shape[1]  # the columns count the classes, seen or not
 
 
 @pytest.mark.parametrize("y_train, message", [
