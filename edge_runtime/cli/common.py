@@ -118,6 +118,10 @@ def load_split(spec: str, bundle: Bundle, split: str = "test", limit: int | None
         raise InputError(spec, f"images are {dataset.image_shape}, the bundle takes {shape}")
     if len(dataset.labels) != len(bundle.labels):
         raise InputError(spec, f"has {len(dataset.labels)} classes, the bundle has {len(bundle.labels)}")
+    numbered = tuple(str(i) for i in range(len(bundle.labels)))
+    if numbered not in (dataset.labels, bundle.labels) and tuple(dataset.labels) != tuple(bundle.labels):
+        raise InputError(spec, f"names its classes {', '.join(dataset.labels)}; the bundle's are "
+                         f"{', '.join(bundle.labels)} (the same names, in the same order, are expected)")
     pre = Preprocessor(bundle.input, bundle.monolithic.inputs["x"].quantization)
     if split == "test":
         pixels, labels = dataset.x_test, dataset.y_test

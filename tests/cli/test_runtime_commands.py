@@ -297,6 +297,25 @@ def test_eval_dataset_of_another_shape(digits_bundle, tmp_path, capsys):
     assert "images are (28, 28, 1), the bundle takes (8, 8, 1)" in capsys.readouterr().err
 
 
+def test_eval_with_classes_named_otherwise_is_refused(bundle_copy, digits, tmp_path, capsys):
+    """A bundle whose classes have names is evaluated only on a dataset naming them the same (answers compared
+    by index would be compared with the wrong class); numbered labels on either side are taken as they are."""
+    manifest_path = os.path.join(bundle_copy, "manifest.json")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    manifest["labels"] = [f"digit {i}" for i in range(10)]
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f)
+    path = str(tmp_path / "named.npz")
+    for names, code in (([f"digit {i}" for i in range(10)], 0), ([f"class {i}" for i in range(10)], 1)):
+        y = np.array(names)
+        np.savez(path, x_train=digits.x_train[:40, ..., 0], y_train=y[digits.y_train[:40]],
+                 x_test=digits.x_test[:20, ..., 0], y_test=y[digits.y_test[:20]])
+        assert main(["eval", bundle_copy, "--dataset", path, "--points", "2", "--json"]) == code
+    err = capsys.readouterr().err
+    assert f"Error: {path}: names its classes class 0, class 1" in err and "the bundle's are digit 0, digit 1" in err
+
+
 def test_plot_into_a_missing_folder_is_one_line(digits_bundle, tmp_path, capsys):
     plot = str(tmp_path / "no" / "such" / "fig.png")
     assert main(["eval", digits_bundle, "--dataset", "digits", "--plot", plot, "--points", "2", "--limit", "10"]) == 1
