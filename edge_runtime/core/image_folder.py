@@ -39,10 +39,8 @@ def image_files(path: str) -> list[str]:
 def _classes(path: str) -> tuple[list[str], list[tuple[str, int]]]:
     classes = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)) and not d.startswith("."))
     files: list[tuple[str, int]] = []
-    for index, name in enumerate(classes):
-        folder = os.path.join(path, name)
-        files += [(os.path.join(folder, f), index) for f in sorted(os.listdir(folder))
-                  if f.lower().endswith(IMAGE_SUFFIXES) and not f.startswith(".")]
+    for index, name in enumerate(classes):  # a class's sub-folders are its too, as Keras' loader reads them
+        files += [(f, index) for f in image_files(os.path.join(path, name))]
     if len(classes) < 2 or not files:
         raise InputError(path, "expected a .npz, 'digits', or a folder with one sub-folder of images per class "
                          f"(found {len(classes)} sub-folders and {len(files)} images)")

@@ -74,6 +74,18 @@ def test_image_folder(tmp_path):
     assert len(data.y_train) + len(data.y_test) == 10
 
 
+def test_a_class_folder_s_own_sub_folders_are_read_too(tmp_path):
+    """photos/cat/2023/a.jpg is a cat, as Keras' image_dataset_from_directory reads it (such images were left out
+    without a word); hidden folders are not read."""
+    for where in ("cat", "cat/2023", "cat/2024/june", "dog", "dog/.thumbnails"):
+        (tmp_path / where).mkdir(parents=True, exist_ok=True)
+        for i in range(2):
+            Image.new("RGB", (6, 6), (i * 40, 10, 10)).save(tmp_path / where / f"{i}.png")
+    data = load_dataset(str(tmp_path))
+    labels = np.concatenate([data.y_train, data.y_test])
+    assert data.labels == ("cat", "dog") and (labels == 0).sum() == 6 and (labels == 1).sum() == 2
+
+
 def test_folder_without_classes(tmp_path):
     (tmp_path / "only").mkdir()
     with pytest.raises(InputError, match="one sub-folder of images per class"):
