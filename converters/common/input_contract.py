@@ -143,6 +143,7 @@ def whole_network_drop(float_accuracy: float, int8_accuracy: float, what: str, l
         return None
     return (f"warning: the bundle's whole network scores {int8_accuracy:.3f} on the held-out images in full-integer "
             f"int8 against {float_accuracy:.3f} for {what} in float, a {100 * loss:.1f}-point loss; the runtime "
-            "compares every answer with this int8 network (the audit, eval, the battery demo's fixed model). Swish or hard-swish with squeeze-excite (EfficientNet, MobileNetV3) and "
+            "compares every answer with this int8 network (the audit, eval, the battery demo's fixed model). "
+            "Swish or hard-swish with squeeze-excite (EfficientNet, MobileNetV3) and "
             "briefly trained batch normalization quantize worst; a network trained longer, or a ReLU6 variant "
             "(EfficientNet-Lite), usually loses less")

@@ -154,7 +154,8 @@ def export_gated(net: GatedNet, dataset: Dataset, folder: str, progress: Progres
     header = manifest_header("gated", dataset, folder, (SEGMENTS_FILE, MONOLITHIC_FILE), segments, "plain", source, floor)
     placeholder = GatedAlphaTable((0.5,), (0.0,), (0.0,), (0.0,))
     part = GatedPart(GatedSpec("stem", tuple(blocks), GATE_WIDTH, placeholder, {"training": training}))
-    return write_calibrated(folder, header, part, "gated", lambda: _calibrate(folder, x_held, y_held, gated, plain, dataset),
+    return write_calibrated(folder, header, part, "gated",
+                            lambda: _calibrate(folder, x_held, y_held, gated, plain, dataset),
                             dataset, len(y_held), len(images), progress.say)
 
 

@@ -44,7 +44,8 @@ def add_parser(sub: Any) -> None:
     serve.add_argument("--camera", metavar="SRC", help="frames from a V4L2 camera (0, /dev/video0), a video file or "
                        "a stream URL, through OpenCV (the camera extra)")
     serve.add_argument("--fps", type=positive_float, default=5.0, help="--camera: frames a second at most (default 5)")
-    serve.add_argument("--results", metavar="FILE.jsonl", help="append every answer here, one JSON line each ('-': standard output)")
+    serve.add_argument("--results", metavar="FILE.jsonl",
+                       help="append every answer here, one JSON line each ('-': standard output)")
     serve.add_argument("--alpha", type=unit_interval, help=f"fixed α without --monitor (default {DEFAULT_ALPHA:g}: the "
                        "most accurate operating point at the least energy)")
     add_audit_options(serve)
@@ -99,7 +100,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         camera = service.add_camera(args.camera, args.fps) if args.camera else None
         service.start()
         log.info("%s: α %s; results %s", runtime.bundle.path, f"from {args.monitor} ({args.policy})" if live else
-                 f"= {alpha.current.alpha:g}", args.results or "not kept (--results FILE.jsonl, or - for standard output)")
+                 f"= {alpha.current.alpha:g}",
+                 args.results or "not kept (--results FILE.jsonl, or - for standard output)")
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             only_camera = camera is not None and args.http is None and not args.watch

@@ -14,7 +14,8 @@ over about :data:`BUDGET_HORIZON` inputs) over the budget. When the answers' rec
 cost rises measurably over the table's (:mod:`edge_runtime.core.cost_drift`: the exits find the inputs
 harder than the held-out ones), the next :data:`DRIFT_AUDITS` audits (again after each ``--adapt`` change,
 or once the sign has been gone for :data:`CALM_TO_REARM` scheduled inputs in a row: a sign that flickers
-at its threshold is one drift, not many) ignore the budget: a broken promise must then be found fast, and ``--adapt`` needs 10 to 50 audits to act.
+at its threshold is one drift, not many) ignore the budget: a broken promise must then be found fast, and
+``--adapt`` needs 10 to 50 audits to act.
 After them the budget binds again, ``--adapt``'s faster audits included: on blurred bench images, whose
 answers cost 12–24% over the table and agree half a point to a point under the promise, audits beyond the
 budget for the whole stream took 13% of the MACs. Measured on the 28×28 bench bundle

@@ -63,7 +63,8 @@ def info_lines(bundle: Bundle) -> list[str]:
     in_float = f" (float {cal['ungated_keras_accuracy']:.4f})" if "ungated_keras_accuracy" in cal else ""
     lines.append(f"ungated     {bundle.monolithic.macs:,d} MACs, held-out int8 accuracy "
                  f"{cal.get('monolithic_accuracy', float('nan')):.4f}{in_float}; "
-                 f"device gates agree with Keras on {cal.get('gate_agreement_with_keras', float('nan')):.1%} of decisions")
+                 "device gates agree with Keras on "
+                 f"{cal.get('gate_agreement_with_keras', float('nan')):.1%} of decisions")
     lines.append(f"stem        segment {spec.stem}: {bundle.segments[spec.stem].macs:,d} MACs (with gate 1)")
     for b in spec.blocks:
         lines.append(f"{b.name:<11} run {b.run} ({bundle.segments[b.run].macs:,d} MACs) | skip {b.skip} "
