@@ -193,7 +193,7 @@ def _as_labels(path: str, name: str, array: Any, names: tuple[str, ...] = ()) ->
     labels = np.asarray(array)
     if labels.dtype.kind in "US":
         index = {value: i for i, value in enumerate(names)}
-        return np.array([index[str(v)] for v in labels.reshape(-1)], dtype=np.int64)
+        return np.array([index[_name(v)] for v in labels.reshape(-1)], dtype=np.int64)
     if labels.ndim == 2 and labels.shape[1] > 1:
         if labels.size and not (np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all()):
             raise InputError(path, f"{name} has shape {labels.shape} but its rows are not one-hot (a single 1 each); "
@@ -219,7 +219,12 @@ def _class_names(path: str, labels: dict[str, np.ndarray]) -> tuple[str, ...]:
     if len(named) != len(labels):
         raise InputError(path, f"y_{sorted(named)[0]} holds class names, y_{sorted(set(labels) - named)[0]} numbers; "
                          "expected the same kind in every split")
-    return tuple(sorted({str(v) for y in labels.values() for v in y.reshape(-1)}))
+    return tuple(sorted({_name(v) for y in labels.values() for v in y.reshape(-1)}))
+
+
+def _name(label: Any) -> str:
+    """A class name from a text or bytes label (np.savez keeps both)."""
+    return label.decode() if isinstance(label, bytes) else str(label)
 
 
 def _arrays_dataset(path: str, name: str, arrays: dict[str, Any]) -> Dataset:

@@ -120,6 +120,9 @@ def test_class_names_as_labels_become_the_bundle_labels(tmp_path):
     data = load_dataset(path)
     assert data.labels == ("cat", "dog", "owl")
     assert data.y_train.tolist() == [1, 0, 2] and data.y_test.tolist() == [2, 0]
+    np.savez(path, x_train=images, y_train=np.array([b"dog", b"cat", b"owl"]), x_test=images[:2],
+             y_test=np.array([b"owl", b"cat"]))
+    assert load_dataset(path).labels == ("cat", "dog", "owl")  # bytes too, not "b'cat'"
     np.savez(path, x_train=images, y_train=np.array(["dog", "cat", "owl"]), x_test=images[:2], y_test=[0, 1])
     with pytest.raises(InputError, match="y_train holds class names, y_test numbers"):
         load_dataset(path)
