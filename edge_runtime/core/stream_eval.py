@@ -25,15 +25,15 @@ from .audit import AgreementAudit, default_budget
 
 def stream_rows(runtime: Any, images: list[np.ndarray], labels: np.ndarray, alphas: list[float], audit_rate: float,
                 adapt: bool, say: Callable[[str], None] = lambda m: None,
-                audit_budget: float | None = None) -> list[dict[str, Any]]:
-    """One row per α (see the module docstring)."""
+                audit_budget: float | None = None, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per α (see the module docstring); ``seed`` places the audited inputs."""
     plans = runtime.alpha_plans
     full = runtime.bundle.full_macs
     reference = np.array([runtime.classify_monolithic(image) for image in images])
     rows = []
     for index, alpha in enumerate(alphas):
         plans.set_cap(1.0)
-        audit = AgreementAudit(audit_rate, budget=audit_budget)
+        audit = AgreementAudit(audit_rate, seed=seed, budget=audit_budget)
         keeper = PromiseKeeper(runtime, audit, lambda line: say(f"α = {alpha:g}: {line}")) if adapt else None
         answers = np.empty(len(images), dtype=np.int64)
         macs = audit_macs = 0

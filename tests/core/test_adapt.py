@@ -107,3 +107,21 @@ def test_a_cap_that_is_lifted_and_breaks_again_waits_twice_as_long_to_be_lifted_
     assert runtime.alpha_plans.cap == 1.0 and keeper.recheck_after == RECHECK  # drift over: lifted
     stream(runtime, keeper, audit, images(rng, 60, (1.0, 1.0, 0.3)), 1.0)
     assert keeper.recheck_after == 2 * RECHECK and runtime.alpha_plans.cap < 1.0
+
+
+def test_a_recheck_lifts_the_cap_only_when_a_cheaper_row_proves_the_promise():
+    """At α = 0 the promise is 99%. A drift sends every input to the whole network; then the inputs are clean.
+    20 or 40 inputs on which row a agreed every time do not prove 99% (one standard error down they are 95% and
+    97.6%), so the cap stays; 60 do (98.4%), and it is lifted. Before, the first recheck lifted it on 20 inputs:
+    a recheck that found no row proven lifted the cap whenever the whole network agreed no more than row a."""
+    runtime, audit = StandIn(), AgreementAudit(1.0)
+    keeper = PromiseKeeper(runtime, audit, lambda line: None, recheck=20)
+    rng = np.random.default_rng(3)
+    drift = images(rng, 40, (0.8, 0.8, 0.8))
+    fed = 0
+    while runtime.alpha_plans.cap != -1.0:  # the drift until no row keeps the promise: the whole network
+        stream(runtime, keeper, audit, drift[fed:fed + 1], 0.0)
+        fed += 1
+    assert 10 <= fed < 40
+    changes, _ = stream(runtime, keeper, audit, images(rng, 100, (1.0, 1.0, 1.0)), 0.0)
+    assert changes[0] == 59 and runtime.alpha_plans.cap == 1.0  # lifted on the 60th clean input, not the 20th

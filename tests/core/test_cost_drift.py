@@ -77,6 +77,19 @@ def test_the_budget_waits_for_a_few_dozen_audits_when_answers_cost_more_than_the
     assert audited(harder, 2_500, 0.5) <= 2  # the budget binds again
     harder.restart()
     assert audited(harder, 2_500, 0.5) >= DRIFT_AUDITS - 1  # after a change, a new quota: all scheduled
+    like.set_rate(0.1)
+    assert audited(like, 500, 1.0) == 50  # a suspected break is looked into whatever the answers cost
+
+
+def test_audits_beyond_the_budget_during_a_drift_are_paid_back_after_it():
+    """Audits cost 20 answers. A drift's DRIFT_AUDITS audits beyond the 3% budget (1,000 MACs) are paid back
+    after it: over 60,000 inputs the audit ends within one audit of the budget. Judged on the recent spend
+    alone, the drift's audits were forgotten within a few thousand inputs and the run ended at 3.9%."""
+    audit = AgreementAudit(0.02)
+    audit.cost_drift = ScriptedDrift([1] * 60 + [0])  # 60 scheduled inputs of drift, then none
+    count = audited(audit, 60_000, 1.0)
+    assert count >= DRIFT_AUDITS  # the drift got its quota ...
+    assert 20 * count / (60_000 + 20 * count) <= audit.budget + 20 / 60_000  # ... and the run its budget
 
 
 class ScriptedDrift:
