@@ -39,7 +39,8 @@ def test_bench_seeds_runs(digits_bundle, monkeypatch, capsys):
     assert -100.0 <= row["held_out_hindsight_on_test_points"] <= 100.0
     assert set(row["resplits"]) == {"blended", "logistic", "isotonic"}
     for splits in row["resplits"].values():
-        assert splits["count"] == 3 and splits["median_macs_vs_hindsight"] > 0.0
+        median = splits["median_macs_vs_hindsight"]  # None: α = 0 fell short of the floor on most re-splits
+        assert splits["count"] == 3 and (median > 0.0 if median is not None else splits["share_alpha0_short"] > 0.5)
         assert 0.0 <= splits["share_within_target"] <= 1.0 and 0.0 <= splits["share_alpha0_short"] <= 1.0
 
 

@@ -67,8 +67,15 @@ def trained(tmp_path_factory, squares_npz):
                     layer.momentum = 0.5
             with np.load(squares_npz) as data:
                 x, y = data["x_train"].astype(np.float32) * SCALE.get(name, 1.0), data["y_train"]
-            model.compile(keras.optimizers.Adam(LEARNING_RATE.get(name, 1e-3)), "sparse_categorical_crossentropy")
+            model.compile(keras.optimizers.Adam(LEARNING_RATE.get(name, 1e-3)), "sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
             model.fit(x, y, epochs=EPOCHS.get(name, 3), batch_size=32, verbose=0)
+            # Three epochs usually clear chance in inference mode, but not always (the converter then refuses the
+            # model, rightly: 37% against 44% needed for 4 classes, in one CI run): train on until they do.
+            for _ in range(4):
+                if model.evaluate(x, y, verbose=0)[1] >= 0.6:
+                    break
+                model.fit(x, y, epochs=1, batch_size=32, verbose=0)
             paths[name] = str(folder / f"{name}.keras")
             model.save(paths[name])
         return paths[name]
