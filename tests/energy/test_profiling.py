@@ -91,12 +91,20 @@ def test_eval_with_measured_energy_reports_it_beside_the_proxies(energy_file, di
     # cheapest plan may invoke two exits against the monolithic model's one (seen twice in full-suite runs:
     # savings −0.07 → −0.005 and −0.17 → −0.09 from α = 0 to α = 1).
     assert savings[0] < savings[-1] + margin and savings[-1] < 1 and savings[-1] > -margin
-    # the table fitted on measured joules spends no more of them than the one fitted on MACs (the proxy), within
-    # what the measurement itself can tell apart: two standard errors of the points' joules (compared with no
-    # margin, it failed under load once: 0.4745 against 0.4764)
+    # the table fitted on measured joules spends no more of them than the one fitted on MACs (the proxy) at the
+    # same accuracy, within what the measurement itself can tell apart (two standard errors of the points'
+    # joules). Compared α for α, as this once did (the mean saving over α), the MACs table won by going lower:
+    # it ends at 45% accuracy where the joules table ends at its floor, so it failed once in a full-suite run
+    # (0.338 against 0.412 − 0.064).
     by_macs = report["by_rule"]["frontier_macs"]["rows"]
     assert [r["alpha"] for r in by_macs] == [r["alpha"] for r in rows]
-    assert np.mean(savings) >= np.mean([r["energy_saving"] for r in by_macs]) - margin
+    one_image = 1.0 / report["test_samples"]
+    lowest = min(r["accuracy"] for r in rows)
+    covered = [r for r in by_macs if r["accuracy"] >= lowest]
+    assert len(covered) >= 3  # the comparison covers most of the range (it can fail: a table that drops at once)
+    for r in covered:
+        as_accurate = [j["energy_saving"] for j in rows if j["accuracy"] >= r["accuracy"] - one_image]
+        assert max(as_accurate) >= r["energy_saving"] - margin, (r, rows)
     assert report["energy"]["board"] == "this machine"
     # the table fitted on joules keeps a promise the audit can check (it had none: the refit dropped agreement)
     assert all(0.5 <= r["expected_agreement"] <= 1.0 for r in rows), rows
