@@ -41,13 +41,28 @@ FIXTURE_INVOCATION_COST = "100000"
 
 
 def _convert_digits(tmp_path_factory, family: str, *options: str) -> str:
-    """Train and convert a tiny ``family`` bundle on digits with ``edge-convert``; return its folder."""
+    """Train and convert a tiny ``family`` bundle on digits with ``edge-convert``; return its folder.
+
+    Built once per run, not once per worker: with ``-n 2`` both workers need the multi-exit bundle and often
+    the others, and each conversion takes 20–65 s. The first worker to ask builds it under a lock in the run's
+    shared temporary folder; the other waits and reads the same folder (the bundles are read-only)."""
+    import fcntl
+
     from converters.cli.main import main
 
-    out = str(tmp_path_factory.mktemp("bundles") / family)
-    code = main([family, "--dataset", "digits", "--out", out, *options, "--quiet", "--seed", TRAINING_SEED])
-    assert code == 0
-    return out
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-bundles"
+    shared.mkdir(exist_ok=True)
+    out = shared / family
+    with open(shared / f"{family}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this worker fails
+        if not out.exists():
+            building = tmp_path_factory.mktemp("bundles") / family
+            code = main([family, "--dataset", "digits", "--out", str(building), *options, "--quiet",
+                         "--seed", TRAINING_SEED])
+            assert code == 0
+            shutil.move(str(building), str(out))
+    return str(out)
 
 
 @pytest.fixture(scope="session")
