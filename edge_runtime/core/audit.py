@@ -93,8 +93,8 @@ class AgreementAudit:
         self.budget = default_budget(rate) if budget is None else budget
         self._answer_spend = 0.0  # MACs spent on answers, exponentially weighted over BUDGET_HORIZON inputs
         self._audit_spend = 0.0  # MACs spent on audits, weighted the same
-        self._answer_total = 0.0  # MACs spent on answers since the audit began (not weighted) ...
-        self._audit_total = 0.0  # ... and on audits: what was spent beyond the budget is paid back from these
+        self._answer_total = 0.0  # MACs spent on answers since the audit began (not weighted): with _audit_macs,
+        # the run's totals, from which what was spent beyond the budget is paid back
         self._audit_macs = 0  # MACs of every audit so far ...
         self._audit_count = 0  # ... and their number: the mean is an audit's usual cost
         self._drift_audits = 0  # audits since the answers' cost rose over the table's (or the last restart)
@@ -151,7 +151,7 @@ class AgreementAudit:
             # over budget if one more audit of the usual cost would take the audit's share past it
             usual = self._audit_macs / self._audit_count if self._audit_count else 0.0
             audit_spend = self._audit_spend + usual
-            audit_total = self._audit_total + usual
+            audit_total = self._audit_macs + usual
             exempt = (harder and self._drift_audits < DRIFT_AUDITS) or self.current_rate > self.rate
             over = (not exempt
                     and (audit_spend > self.budget * (self._answer_spend + audit_spend)
@@ -174,7 +174,6 @@ class AgreementAudit:
         """One audited input: whether the answer given agrees with the monolithic network's, the table's
         agreement at the α it ran at (None: not known), and the MACs the audit took."""
         self._audit_spend += macs
-        self._audit_total += macs
         self._audit_macs += macs
         self._audit_count += 1
         self.audited += 1
